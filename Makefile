@@ -1,0 +1,37 @@
+# Thin wrapper over CMake. `make run` and `make test` install what is missing first.
+#   make        Release build at build/f3connect
+#   make run    build, then start the platform on the embedded SQLite default
+#   make test   Debug build with ASan + UBSan, then the whole suite (ctest)
+#   make lint   clang-format check, clang-tidy, cppcheck
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build deps run test lint format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build build -j $(JOBS)
+
+run: build
+	./build/f3connect serve
+
+test:
+	@scripts/install-deps.sh test
+	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build-debug -j $(JOBS)
+	@cd build-debug && ctest --output-on-failure -j $(JOBS)
+
+lint:
+	@scripts/install-deps.sh lint test
+	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@scripts/lint.sh build-debug
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-debug

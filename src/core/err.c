@@ -1,0 +1,55 @@
+/*
+ * err.c - the error out-parameter (see err.h).
+ */
+#include "core/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int err_set(err *e, int code, const char *fmt, ...)
+{
+    if (!e)
+        return code;
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void err_clear(err *e)
+{
+    if (!e)
+        return;
+    e->code = 0;
+    e->msg[0] = '\0';
+}
+
+const char *err_name(int code)
+{
+    switch (code) {
+    case F3_OK:
+        return "ok";
+    case F3_EINVAL:
+        return "invalid input";
+    case F3_ENOMEM:
+        return "out of memory";
+    case F3_EIO:
+        return "i/o error";
+    case F3_ENOTFOUND:
+        return "not found";
+    case F3_ECONFLICT:
+        return "conflict";
+    case F3_EBUSY:
+        return "busy";
+    case F3_ETRANSIENT:
+        return "transient failure";
+    case F3_EPERMANENT:
+        return "permanent failure";
+    case F3_ETOOBIG:
+        return "too big";
+    default:
+        return "error";
+    }
+}
