@@ -642,9 +642,9 @@ static int perform(CURL *h, const http_client_request *rq, const char *method, c
     o.cc = curl_easy_perform(h);
     rs->duration_ms = (long)(clock_mono_ms() - started);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
-    curl_off_t connect_us = 0;
-    curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connect_us);
-    o.connected = connect_us > 0;
+    long request_bytes = 0; /* > 0 once the request went out, so a connection existed */
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &request_bytes);
+    o.connected = request_bytes > 0;
     rs->retry_after_ms = http_client_parse_retry_after(http_client_header(rs, "Retry-After"),
                                                        (long)(clock_now_ms() / 1000));
     rs->failure = t.nomem ? HTTP_TRANSIENT : http_client_classify(rs->status, (int)o.cc);
@@ -658,7 +658,7 @@ out:
 
 int http_client_send(const http_client_request *rq, http_client_response *rs, err *e)
 {
-    http_client_response local;
+    http_client_response local = {0};
     http_client_response *r = rs ? rs : &local;
     buf shown;
     buf_init(&shown, 0);
@@ -747,7 +747,7 @@ int http_client_json(const char *method, const char *url, const char *const *hea
                      const json_t *body, long timeout_ms, json_t **out, http_client_response *rs,
                      err *e)
 {
-    http_client_response local;
+    http_client_response local = {0};
     http_client_response *r = rs ? rs : &local;
     char *text = NULL;
     const char **all = NULL;

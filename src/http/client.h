@@ -33,7 +33,8 @@ typedef enum http_failure { HTTP_OK = 0, HTTP_TRANSIENT, HTTP_PERMANENT } http_f
 typedef struct http_client_request {
     const char *method;         /* "GET", "POST", ...; upper-case token */
     const char *url;            /* http:// or https:// only */
-    const char *const *headers; /* NULL-terminated "Name: value" strings, may be NULL */
+    const char *const *headers; /* NULL-terminated "Name: value" strings, may be NULL;
+                                   "Name:" alone removes a header curl would send */
     const void *body;           /* may be NULL */
     size_t body_len;            /* bytes of body; 0 with a NULL body */
     const char *content_type;   /* e.g. "application/json"; NULL = none */

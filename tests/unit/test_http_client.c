@@ -429,6 +429,35 @@ static void test_timeout_is_transient(void **state)
     http_client_response_free(&rs);
 }
 
+static void test_timeout_after_connecting_names_the_whole_timeout(void **state)
+{
+    (void)state;
+    char url[256], want[512];
+    fake_url(url, "/slow");
+    snprintf(want, sizeof want, "GET %s: timed out after 600 ms", url);
+    assert_int_equal(get("/ok", 0, 0, NULL, NULL), 0); /* a kept-alive connection to reuse */
+    http_client_request rq = {
+        .method = "GET", .url = url, .timeout_ms = 600, .connect_timeout_ms = 300};
+    err e;
+    assert_int_equal(http_client_send(&rq, NULL, &e), F3_ETRANSIENT);
+    assert_string_equal(e.msg, want);
+}
+
+static void test_head_has_headers_and_no_body(void **state)
+{
+    (void)state;
+    char url[256];
+    fake_url(url, "/ok");
+    http_client_request rq = {.method = "HEAD", .url = url};
+    http_client_response rs;
+    err e;
+    assert_int_equal(http_client_send(&rq, &rs, &e), 0);
+    assert_int_equal(rs.status, 200);
+    assert_int_equal(rs.body.len, 0);
+    assert_string_equal(http_client_header(&rs, "X-Request-Id"), "abc-123");
+    http_client_response_free(&rs);
+}
+
 static void test_response_over_the_cap_is_permanent(void **state)
 {
     (void)state;
@@ -834,6 +863,8 @@ int main(void)
         cmocka_unit_test(test_statuses_are_classified_and_described),
         cmocka_unit_test(test_retry_after_seconds_and_date),
         cmocka_unit_test(test_timeout_is_transient),
+        cmocka_unit_test(test_timeout_after_connecting_names_the_whole_timeout),
+        cmocka_unit_test(test_head_has_headers_and_no_body),
         cmocka_unit_test(test_response_over_the_cap_is_permanent),
         cmocka_unit_test(test_connection_refused_is_transient),
         cmocka_unit_test(test_outcome_without_response_struct),
