@@ -302,13 +302,14 @@ static void put_bound(buf *out, const config_key *k, int64_t v)
         buf_printf(out, "%lld", (long long)v);
 }
 
-static void put_range(buf *out, const config_key *k)
+/* Writes the bounds of k, if any, as `before` MIN `middle` MAX. */
+static void put_range(buf *out, const config_key *k, const char *before, const char *middle)
 {
     if (!has_bounds(k))
         return;
-    buf_puts(out, " between ");
+    buf_puts(out, before);
     put_bound(out, k, lower_bound(k));
-    buf_puts(out, " and ");
+    buf_puts(out, middle);
     put_bound(out, k, upper_bound(k));
 }
 
@@ -338,16 +339,16 @@ static void put_expectation(buf *out, const config_key *k)
     case CONFIG_INT:
     case CONFIG_PORT:
         buf_puts(out, "must be an integer");
-        put_range(out, k);
+        put_range(out, k, " between ", " and ");
         break;
     case CONFIG_SIZE:
         buf_puts(out, "must be a size");
-        put_range(out, k);
+        put_range(out, k, " between ", " and ");
         buf_puts(out, " (bytes, or with a k, m or g suffix: 1048576, 512k, 1m)");
         break;
     case CONFIG_DURATION_MS:
         buf_puts(out, "must be a duration");
-        put_range(out, k);
+        put_range(out, k, " between ", " and ");
         buf_puts(out, " (milliseconds, or with a ms, s, m or h suffix: 1500, 30s, 5m, 1h)");
         break;
     case CONFIG_BOOL:
@@ -885,17 +886,17 @@ static void put_type_hint(buf *out, const config_key *k)
     case CONFIG_INT:
     case CONFIG_PORT:
         buf_puts(out, " Integer");
-        put_range(out, k);
+        put_range(out, k, ", ", " to ");
         buf_puts(out, ".");
         break;
     case CONFIG_SIZE:
-        buf_puts(out, " Size in bytes, or with a `k`, `m` or `g` suffix");
-        put_range(out, k);
+        buf_puts(out, " Size: bytes, or with a `k`, `m` or `g` suffix (`512k`, `1m`)");
+        put_range(out, k, "; ", " to ");
         buf_puts(out, ".");
         break;
     case CONFIG_DURATION_MS:
-        buf_puts(out, " Duration in milliseconds, or with a `ms`, `s`, `m` or `h` suffix");
-        put_range(out, k);
+        buf_puts(out, " Duration: milliseconds, or with a `ms`, `s`, `m` or `h` suffix (`30s`)");
+        put_range(out, k, "; ", " to ");
         buf_puts(out, ".");
         break;
     case CONFIG_BOOL:

@@ -19,12 +19,12 @@ const config_key config_keys[] = {
     {"PORT", CONFIG_PORT, "3000", "server", "TCP port the HTTP server listens on.", NULL, 1, 65535,
      false},
     {"HOST", CONFIG_STRING, "0.0.0.0", "server",
-     "Address the HTTP server binds to: 0.0.0.0 for every interface, 127.0.0.1 for this machine "
-     "only.",
+     "Address the HTTP server binds to: `0.0.0.0` for every interface, `127.0.0.1` for this "
+     "machine only.",
      NULL, 0, 0, false},
     {"APP_URL", CONFIG_URL, "http://localhost:3000", "server",
      "Public base URL of the dashboard and API, used to build links (emails, callbacks); an "
-     "https:// URL also marks session cookies Secure.",
+     "`https://` URL also marks session cookies Secure.",
      "http|https", 0, 0, false},
     {"LOG_LEVEL", CONFIG_ENUM, "info", "server",
      "Lowest level of log lines written (JSON lines on stderr).",
@@ -48,13 +48,13 @@ const config_key config_keys[] = {
     {"DATA_DIR", CONFIG_STRING, "./data", "storage",
      "Directory for local state, including the embedded SQLite database.", NULL, 0, 0, false},
     {"DATABASE_URL", CONFIG_URL, NULL, "storage",
-     "Database to use: postgres://user:password@host:5432/name for PostgreSQL, or sqlite:PATH. "
-     "Unset means the embedded database sqlite:$DATA_DIR/f3connect.db.",
+     "Database to use: `postgres://user:password@host:5432/name` for PostgreSQL, or "
+     "`sqlite:PATH`. Unset means the embedded database `sqlite:$DATA_DIR/f3connect.db`.",
      "postgres|postgresql|sqlite", 0, 0, false},
     {"DATABASE_POOL_SIZE", CONFIG_INT, "10", "storage",
      "Most database connections one process keeps open.", NULL, 1, 1000, false},
     {"REDIS_URL", CONFIG_URL, NULL, "storage",
-     "Redis server carrying the event queues in distributed mode (rediss:// for TLS). Unset in "
+     "Redis server carrying the event queues in distributed mode (`rediss://` for TLS). Unset in "
      "embedded mode, where the queues live in the database.",
      "redis|rediss", 0, 0, false},
     {"ENCRYPTION_KEY", CONFIG_KEY32, NULL, "storage",
@@ -65,8 +65,8 @@ const config_key config_keys[] = {
 
     /* security */
     {"INTERNAL_API_KEY", CONFIG_STRING, NULL, "security",
-     "Shared key services present in the X-Internal-Key header to call each other's /internal "
-     "routes in distributed mode.",
+     "Shared key services present in the `X-Internal-Key` header to call each other's "
+     "`/internal` routes in distributed mode.",
      NULL, 0, 0, true},
     {"SESSION_SECRET", CONFIG_STRING, NULL, "security",
      "Secret that signs dashboard session cookies; changing it signs everyone out.", NULL, 0, 0,
@@ -84,7 +84,7 @@ const config_key config_keys[] = {
     {"SMTP_HOST", CONFIG_STRING, NULL, "notifications", "SMTP server that sends email.", NULL, 0, 0,
      false},
     {"SMTP_PORT", CONFIG_PORT, "587", "notifications",
-     "Port of the SMTP server: usually 587 (STARTTLS), or 465 with SMTP_SECURE=true.", NULL, 1,
+     "Port of the SMTP server: usually 587 (STARTTLS), or 465 with `SMTP_SECURE=true`.", NULL, 1,
      65535, false},
     {"SMTP_USER", CONFIG_STRING, NULL, "notifications",
      "User name for SMTP authentication; unset to send without logging in.", NULL, 0, 0, false},
