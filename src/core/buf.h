@@ -41,7 +41,9 @@ int buf_putc(buf *b, char c);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
-/* Appends `s` as the inside of a JSON string literal (no surrounding quotes). */
+/* Appends `s` as the inside of a JSON string literal (no surrounding quotes).
+ * Bytes that are not well-formed UTF-8 are written as \ufffd, so the result is
+ * always valid JSON whatever `s` holds. */
 int buf_put_json_escaped(buf *b, const char *s);
 
 /* The contents as a C string; never NULL (an empty buf gives ""). Borrowed until the next append. */
