@@ -26,6 +26,7 @@
 #define KIB ((int64_t)1024)
 #define MIB (1024 * KIB)
 #define GIB (1024 * MIB)
+#define SEC ((int64_t)1000)
 
 enum { SRC_FLAG, SRC_ENV, SRC_FILE, SRC_COUNT };
 static const char *const source_names[SRC_COUNT] = {"flag", "env", ".env"};
@@ -43,7 +44,7 @@ static const unit size_units[] = {
     {"", 1}, {"b", 1}, {"k", KIB}, {"kb", KIB}, {"m", MIB}, {"mb", MIB}, {"g", GIB}, {"gb", GIB},
 };
 static const unit duration_units[] = {
-    {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000},
+    {"", 1}, {"ms", 1}, {"s", SEC}, {"m", 60 * SEC}, {"h", 3600 * SEC},
 };
 
 /* ---- the table ---- */
@@ -238,7 +239,6 @@ static bool value_valid(const config_key *k, const char *v)
 {
     int64_t n;
     bool b;
-    uint8_t key[CRYPTO_KEY_LEN];
     switch (k->type) {
     case CONFIG_STRING:
         return true;
@@ -256,6 +256,7 @@ static bool value_valid(const config_key *k, const char *v)
     case CONFIG_ENUM:
         return choice_listed(k->choices, v, strlen(v));
     case CONFIG_KEY32: {
+        uint8_t key[CRYPTO_KEY_LEN];
         bool ok = crypto_key_parse(v, key, NULL) == 0;
         crypto_wipe(key, sizeof key);
         return ok;
@@ -317,7 +318,9 @@ static void put_range(buf *out, const config_key *k, const char *before, const c
  * scheme followed by "://" (or ":" for sqlite) when as_schemes. */
 static void put_choices(buf *out, const char *choices, const char *quote, bool as_schemes)
 {
-    for (const char *p = choices; p && *p;) {
+    if (!choices)
+        return;
+    for (const char *p = choices; *p;) {
         size_t n = strcspn(p, "|");
         const char *next = p[n] == '|' ? p + n + 1 : p + n;
         const char *sep = *next == '\0' ? "" : strchr(next, '|') ? ", " : " or ";
@@ -412,7 +415,7 @@ static void put_shown(buf *out, const config_key *k, const char *v)
 static int invalid_value(err *e, const config_key *k, const char *v)
 {
     buf msg;
-    buf_init(&msg, ERR_MSG_MAX * 2);
+    buf_init(&msg, (size_t)ERR_MSG_MAX * 2);
     buf_printf(&msg, "%s: ", k->name);
     put_expectation(&msg, k);
     buf_puts(&msg, ", got '");

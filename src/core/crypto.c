@@ -87,30 +87,34 @@ int crypto_base64_encode(const void *data, size_t len, bool urlsafe, buf *out)
     const uint8_t *p = data;
     size_t start = out->len;
     char chunk[256];
-    size_t used = 0;
+    size_t used = 0, i = 0;
     int rc = 0;
-    for (size_t i = 0; i < len && rc == 0; i += 3) {
-        size_t n = len - i < 3 ? len - i : 3;
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (n > 1)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (n > 2)
-            v |= p[i + 2];
+    for (; i + 3 <= len && rc == 0; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
         chunk[used++] = alpha[(v >> 18) & 63];
         chunk[used++] = alpha[(v >> 12) & 63];
-        if (n > 1)
-            chunk[used++] = alpha[(v >> 6) & 63];
-        else if (!urlsafe)
-            chunk[used++] = '=';
-        if (n > 2)
-            chunk[used++] = alpha[v & 63];
-        else if (!urlsafe)
-            chunk[used++] = '=';
-        if (used > sizeof chunk - 4 || i + 3 >= len) {
+        chunk[used++] = alpha[(v >> 6) & 63];
+        chunk[used++] = alpha[v & 63];
+        if (used == sizeof chunk) {
             rc = buf_append(out, chunk, used);
             used = 0;
         }
     }
+    size_t rest = len - i; /* 0, 1 or 2 bytes left: 2 or 3 symbols, padded to 4 */
+    if (rc == 0 && rest > 0) {
+        uint32_t v = (uint32_t)p[i] << 16 | (rest == 2 ? (uint32_t)p[i + 1] << 8 : 0);
+        chunk[used++] = alpha[(v >> 18) & 63];
+        chunk[used++] = alpha[(v >> 12) & 63];
+        if (rest == 2)
+            chunk[used++] = alpha[(v >> 6) & 63];
+        if (!urlsafe) {
+            chunk[used++] = '=';
+            if (rest == 1)
+                chunk[used++] = '=';
+        }
+    }
+    if (rc == 0)
+        rc = buf_append(out, chunk, used);
     if (rc)
         buf_truncate(out, start);
     return from_buf_rc(rc);

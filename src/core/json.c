@@ -122,7 +122,7 @@ static int json_fetch(const json_t *obj, const char *field, const json_want *wan
 
 int json_get_string(const json_t *obj, const char *field, const char **out, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_string, false, &v, e);
     if (rc == 0)
         *out = json_string_value(v);
@@ -131,7 +131,7 @@ int json_get_string(const json_t *obj, const char *field, const char **out, err 
 
 int json_get_int(const json_t *obj, const char *field, int64_t *out, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_int, false, &v, e);
     if (rc == 0)
         *out = (int64_t)json_integer_value(v);
@@ -140,7 +140,7 @@ int json_get_int(const json_t *obj, const char *field, int64_t *out, err *e)
 
 int json_get_bool(const json_t *obj, const char *field, bool *out, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_bool, false, &v, e);
     if (rc == 0)
         *out = json_is_true(v);
@@ -159,7 +159,7 @@ int json_get_array(const json_t *obj, const char *field, json_t **out, err *e)
 
 int json_opt_string(const json_t *obj, const char *field, const char **out, const char *def, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_string, true, &v, e);
     if (rc == 0)
         *out = v ? json_string_value(v) : def;
@@ -168,7 +168,7 @@ int json_opt_string(const json_t *obj, const char *field, const char **out, cons
 
 int json_opt_int(const json_t *obj, const char *field, int64_t *out, int64_t def, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_int, true, &v, e);
     if (rc == 0)
         *out = v ? (int64_t)json_integer_value(v) : def;
@@ -177,7 +177,7 @@ int json_opt_int(const json_t *obj, const char *field, int64_t *out, int64_t def
 
 int json_opt_bool(const json_t *obj, const char *field, bool *out, bool def, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_bool, true, &v, e);
     if (rc == 0)
         *out = v ? json_is_true(v) : def;
@@ -186,7 +186,7 @@ int json_opt_bool(const json_t *obj, const char *field, bool *out, bool def, err
 
 int json_opt_object(const json_t *obj, const char *field, json_t **out, json_t *def, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_object, true, &v, e);
     if (rc == 0)
         *out = v ? v : def;
@@ -195,7 +195,7 @@ int json_opt_object(const json_t *obj, const char *field, json_t **out, json_t *
 
 int json_opt_array(const json_t *obj, const char *field, json_t **out, json_t *def, err *e)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = json_fetch(obj, field, &want_array, true, &v, e);
     if (rc == 0)
         *out = v ? v : def;
