@@ -34,7 +34,8 @@ void buf_free(buf *b);
 /* Forgets the contents but keeps the allocation and the cap. */
 void buf_reset(buf *b);
 
-/* Appends; 0 on success, BUF_ERR_FULL past the cap, BUF_ERR_NOMEM. On error the buf is unchanged. */
+/* Appends; 0 on success, BUF_ERR_FULL past the cap, BUF_ERR_NOMEM. On error the buf is unchanged.
+ * (Each call stands alone: after a failed append, later ones may still succeed.) */
 int buf_append(buf *b, const void *data, size_t len);
 int buf_puts(buf *b, const char *s);
 int buf_putc(buf *b, char c);
@@ -46,7 +47,8 @@ int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(print
  * always valid JSON whatever `s` holds. */
 int buf_put_json_escaped(buf *b, const char *s);
 
-/* The contents as a C string; never NULL (an empty buf gives ""). Borrowed until the next append. */
+/* The contents as a C string; never NULL (an empty buf gives "").
+ * Borrowed until the next append. */
 const char *buf_cstr(const buf *b);
 
 /* Hands the contents to the caller (who frees them with free()) and resets the buf to empty.
