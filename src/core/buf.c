@@ -101,6 +101,36 @@ int buf_printf(buf *b, const char *fmt, ...)
     return rc;
 }
 
+/* Length of the well-formed UTF-8 sequence starting at p (2..4 bytes), or 0 if
+ * the bytes there are not one (stray continuation, overlong form, surrogate,
+ * past U+10FFFF, or cut short by the terminator). */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    size_t n;
+    unsigned cp;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+        cp = p[0] & 0x1fu;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        cp = p[0] & 0x0fu;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL terminator */
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
 int buf_put_json_escaped(buf *b, const char *s)
 {
     size_t start_len = b->len;
@@ -123,10 +153,21 @@ int buf_put_json_escaped(buf *b, const char *s)
             rc = buf_append(b, "\\t", 2);
             break;
         default:
-            if (*p < 0x20)
+            if (*p < 0x20) {
                 rc = buf_printf(b, "\\u%04x", *p);
-            else
+            } else if (*p < 0x80) {
                 rc = buf_putc(b, (char)*p);
+            } else {
+                /* JSON text must be UTF-8: a byte that does not start a well-formed
+                 * sequence becomes U+FFFD rather than making the output unparseable. */
+                size_t n = utf8_seq_len(p);
+                if (n) {
+                    rc = buf_append(b, p, n);
+                    p += n - 1;
+                } else {
+                    rc = buf_puts(b, "\\ufffd");
+                }
+            }
         }
     }
     if (rc) {

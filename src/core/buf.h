@@ -34,17 +34,21 @@ void buf_free(buf *b);
 /* Forgets the contents but keeps the allocation and the cap. */
 void buf_reset(buf *b);
 
-/* Appends; 0 on success, BUF_ERR_FULL past the cap, BUF_ERR_NOMEM. On error the buf is unchanged. */
+/* Appends; 0 on success, BUF_ERR_FULL past the cap, BUF_ERR_NOMEM. On error the buf is unchanged.
+ * (Each call stands alone: after a failed append, later ones may still succeed.) */
 int buf_append(buf *b, const void *data, size_t len);
 int buf_puts(buf *b, const char *s);
 int buf_putc(buf *b, char c);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
-/* Appends `s` as the inside of a JSON string literal (no surrounding quotes). */
+/* Appends `s` as the inside of a JSON string literal (no surrounding quotes).
+ * Bytes that are not well-formed UTF-8 are written as \ufffd, so the result is
+ * always valid JSON whatever `s` holds. */
 int buf_put_json_escaped(buf *b, const char *s);
 
-/* The contents as a C string; never NULL (an empty buf gives ""). Borrowed until the next append. */
+/* The contents as a C string; never NULL (an empty buf gives "").
+ * Borrowed until the next append. */
 const char *buf_cstr(const buf *b);
 
 /* Hands the contents to the caller (who frees them with free()) and resets the buf to empty.

@@ -16,8 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOG_LINE_CAP    (64 * 1024)
-#define LOG_CORR_ID_MAX 128
+#define LOG_LINE_CAP        (64 * 1024)
+#define LOG_CORR_ID_MAX     128
+#define LOG_DROPPED_MSG_MAX 1024 /* longest msg repeated in a "too long" line */
 
 static atomic_int log_level_now = LOG_INFO;
 static FILE *log_stream;
@@ -82,30 +83,45 @@ static void log_host_init(void)
     log_host[sizeof log_host - 1] = '\0';
 }
 
-static void log_begin(buf *line, log_level level, const char *msg)
+/* Starts a line; nonzero if something did not fit (the line is then unusable). */
+static int log_begin(buf *line, log_level level, const char *msg)
 {
     pthread_once(&log_host_once, log_host_init);
-    buf_printf(line, "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"hostname\":\"", (int)level,
-               (long long)clock_now_ms(), (int)getpid());
-    buf_put_json_escaped(line, log_host);
-    buf_puts(line, "\"");
+    int rc = buf_printf(line, "{\"level\":%d,\"time\":%lld,\"pid\":%d,\"hostname\":\"", (int)level,
+                        (long long)clock_now_ms(), (int)getpid());
+    rc |= buf_put_json_escaped(line, log_host);
+    rc |= buf_puts(line, "\"");
     const char *corr = log_get_correlation_id();
     if (corr) {
-        buf_puts(line, ",\"correlationId\":\"");
-        buf_put_json_escaped(line, corr);
-        buf_puts(line, "\"");
+        rc |= buf_puts(line, ",\"correlationId\":\"");
+        rc |= buf_put_json_escaped(line, corr);
+        rc |= buf_puts(line, "\"");
     }
-    buf_puts(line, ",\"msg\":\"");
-    buf_put_json_escaped(line, msg ? msg : "");
-    buf_puts(line, "\"");
+    rc |= buf_puts(line, ",\"msg\":\"");
+    rc |= buf_put_json_escaped(line, msg ? msg : "");
+    rc |= buf_puts(line, "\"");
+    return rc;
 }
 
-static void log_emit(buf *line)
+/* Replaces a line that did not fit with a short one saying so. An append that
+ * hits the cap is skipped while later, shorter ones still succeed, so such a
+ * line must not be written as it is: fields would be silently missing. */
+static void log_replace_overlong(buf *line, const char *msg)
 {
-    if (buf_puts(line, "}\n") != 0) {
-        /* Over the cap: keep a well-formed line rather than a truncated one. */
-        buf_reset(line);
-        buf_puts(line, "{\"level\":50,\"msg\":\"log line too long; dropped\"}\n");
+    buf_reset(line);
+    log_begin(line, LOG_ERROR, "log line too long; dropped");
+    if (msg && strlen(msg) <= LOG_DROPPED_MSG_MAX) {
+        buf_puts(line, ",\"droppedMsg\":\"");
+        buf_put_json_escaped(line, msg);
+        buf_puts(line, "\"");
+    }
+}
+
+static void log_emit(buf *line, int rc, const char *msg)
+{
+    if (rc != 0 || buf_puts(line, "}\n") != 0) {
+        log_replace_overlong(line, msg);
+        buf_puts(line, "}\n");
     }
     pthread_mutex_lock(&log_lock);
     FILE *out = log_stream ? log_stream : stderr;
@@ -120,7 +136,7 @@ void log_write(log_level level, const char *msg, ...)
         return;
     buf line;
     buf_init(&line, LOG_LINE_CAP);
-    log_begin(&line, level, msg);
+    int rc = log_begin(&line, level, msg);
     va_list ap;
     va_start(ap, msg);
     for (;;) {
@@ -128,18 +144,18 @@ void log_write(log_level level, const char *msg, ...)
         if (!key)
             break;
         const char *val = va_arg(ap, const char *);
-        buf_puts(&line, ",\"");
-        buf_put_json_escaped(&line, key);
+        rc |= buf_puts(&line, ",\"");
+        rc |= buf_put_json_escaped(&line, key);
         if (val) {
-            buf_puts(&line, "\":\"");
-            buf_put_json_escaped(&line, val);
-            buf_puts(&line, "\"");
+            rc |= buf_puts(&line, "\":\"");
+            rc |= buf_put_json_escaped(&line, val);
+            rc |= buf_puts(&line, "\"");
         } else {
-            buf_puts(&line, "\":null");
+            rc |= buf_puts(&line, "\":null");
         }
     }
     va_end(ap);
-    log_emit(&line);
+    log_emit(&line, rc, msg);
     buf_free(&line);
 }
 
@@ -149,11 +165,11 @@ void log_write_raw(log_level level, const char *msg, const char *fields_json)
         return;
     buf line;
     buf_init(&line, LOG_LINE_CAP);
-    log_begin(&line, level, msg);
+    int rc = log_begin(&line, level, msg);
     if (fields_json && *fields_json) {
-        buf_putc(&line, ',');
-        buf_puts(&line, fields_json);
+        rc |= buf_putc(&line, ',');
+        rc |= buf_puts(&line, fields_json);
     }
-    log_emit(&line);
+    log_emit(&line, rc, msg);
     buf_free(&line);
 }

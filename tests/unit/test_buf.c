@@ -45,6 +45,28 @@ static void test_json_escape(void **state)
     buf_free(&b);
 }
 
+static void test_json_escape_keeps_utf8_and_replaces_invalid_bytes(void **state)
+{
+    (void)state;
+    buf b;
+    buf_init(&b, 0);
+    /* Well-formed 2-, 3- and 4-byte sequences pass through unchanged. */
+    assert_int_equal(buf_put_json_escaped(&b, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x96\xa8"), 0);
+    assert_string_equal(buf_cstr(&b), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x96\xa8");
+    buf_reset(&b);
+    /* Stray continuation, invalid lead, overlong, surrogate, beyond U+10FFFF, cut short. */
+    assert_int_equal(buf_put_json_escaped(&b, "a\x80"
+                                              "b\xff"
+                                              "c\xc0\xaf"
+                                              "d\xed\xa0\x80"
+                                              "e\xf4\x90\x80\x80"
+                                              "f\xe2\x82"),
+                     0);
+    assert_string_equal(buf_cstr(&b), "a\\ufffdb\\ufffdc\\ufffd\\ufffdd\\ufffd\\ufffd\\ufffde"
+                                      "\\ufffd\\ufffd\\ufffd\\ufffdf\\ufffd\\ufffd");
+    buf_free(&b);
+}
+
 static void test_json_escape_rolls_back_when_full(void **state)
 {
     (void)state;
@@ -78,6 +100,7 @@ int main(void)
         cmocka_unit_test(test_append_grows_and_terminates),
         cmocka_unit_test(test_cap_is_enforced_and_buffer_unchanged),
         cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_json_escape_keeps_utf8_and_replaces_invalid_bytes),
         cmocka_unit_test(test_json_escape_rolls_back_when_full),
         cmocka_unit_test(test_detach_hands_over_and_resets),
     };

@@ -1,0 +1,113 @@
+/*
+ * config_keys.c - every setting of f3connect, as data.
+ *
+ * One row per key; config.c walks this table for loading, validation,
+ * `config check` and the README reference. Only data here: no code, and a new
+ * setting needs nothing but a new row (with a doc line a user can act on).
+ */
+#include "core/config.h"
+
+#define KIB  ((int64_t)1024)
+#define MIB  (1024 * KIB)
+#define GIB  (1024 * MIB)
+#define SEC  ((int64_t)1000)
+#define MIN  (60 * SEC)
+#define HOUR (60 * MIN)
+
+const config_key config_keys[] = {
+    /* server */
+    {"PORT", CONFIG_PORT, "3000", "server", "TCP port the HTTP server listens on.", NULL, 1, 65535,
+     false},
+    {"HOST", CONFIG_STRING, "0.0.0.0", "server",
+     "Address the HTTP server binds to: `0.0.0.0` for every interface, `127.0.0.1` for this "
+     "machine only.",
+     NULL, 0, 0, false},
+    {"APP_URL", CONFIG_URL, "http://localhost:3000", "server",
+     "Public base URL of the dashboard and API, used to build links (emails, callbacks); an "
+     "`https://` URL also marks session cookies Secure.",
+     "http|https", 0, 0, false},
+    {"LOG_LEVEL", CONFIG_ENUM, "info", "server",
+     "Lowest level of log lines written (JSON lines on stderr).",
+     "trace|debug|info|warn|error|fatal|silent", 0, 0, false},
+    {"HTTP_THREADS", CONFIG_INT, "4", "server", "Worker threads that serve HTTP requests.", NULL, 1,
+     256, false},
+    {"HTTP_MAX_BODY", CONFIG_SIZE, "1m", "server",
+     "Largest request body accepted; a bigger one is answered with 413.", NULL, 1 * KIB, 1 * GIB,
+     false},
+    {"HTTP_MAX_HEADER", CONFIG_SIZE, "16k", "server",
+     "Largest total size of a request's headers; a request with more is rejected.", NULL, 1 * KIB,
+     1 * MIB, false},
+    {"HTTP_REQUEST_TIMEOUT", CONFIG_DURATION_MS, "30s", "server",
+     "How long a client connection may stay idle or slow before it is closed.", NULL, 1 * SEC,
+     1 * HOUR, false},
+    {"SHUTDOWN_TIMEOUT", CONFIG_DURATION_MS, "10s", "server",
+     "On SIGTERM, how long to let in-flight requests and jobs finish before exiting anyway.", NULL,
+     0, 10 * MIN, false},
+
+    /* storage */
+    {"DATA_DIR", CONFIG_STRING, "./data", "storage",
+     "Directory for local state, including the embedded SQLite database.", NULL, 0, 0, false},
+    {"DATABASE_URL", CONFIG_URL, NULL, "storage",
+     "Database to use: `postgres://user:password@host:5432/name` for PostgreSQL, or "
+     "`sqlite:PATH`. Unset means the embedded database `sqlite:$DATA_DIR/f3connect.db`.",
+     "postgres|postgresql|sqlite", 0, 0, false},
+    {"DATABASE_POOL_SIZE", CONFIG_INT, "10", "storage",
+     "Most database connections one process keeps open.", NULL, 1, 1000, false},
+    {"REDIS_URL", CONFIG_URL, NULL, "storage",
+     "Redis server carrying the event queues in distributed mode (`rediss://` for TLS). Unset in "
+     "embedded mode, where the queues live in the database.",
+     "redis|rediss", 0, 0, false},
+    {"ENCRYPTION_KEY", CONFIG_KEY32, NULL, "storage",
+     "Key that encrypts integration secrets (API keys, webhook secrets) at rest: 32 bytes as 64 "
+     "hex characters or base64, e.g. from `openssl rand -hex 32`. Secrets stored under one key "
+     "cannot be read with another.",
+     NULL, 0, 0, true},
+
+    /* security */
+    {"INTERNAL_API_KEY", CONFIG_STRING, NULL, "security",
+     "Shared key services present in the `X-Internal-Key` header to call each other's "
+     "`/internal` routes in distributed mode.",
+     NULL, 0, 0, true},
+    {"SESSION_SECRET", CONFIG_STRING, NULL, "security",
+     "Secret that signs dashboard session cookies; changing it signs everyone out.", NULL, 0, 0,
+     true},
+
+    /* notifications */
+    {"NOTIFICATIONS_ENABLED", CONFIG_BOOL, "false", "notifications",
+     "Send email notifications (operator alerts) through the SMTP server below.", NULL, 0, 0,
+     false},
+    {"OPERATOR_EMAIL", CONFIG_EMAIL, NULL, "notifications",
+     "Address that receives operator alerts, such as orders that need attention.", NULL, 0, 0,
+     false},
+    {"ADMIN_EMAIL", CONFIG_EMAIL, NULL, "notifications",
+     "Address of the platform administrator, for system notices.", NULL, 0, 0, false},
+    {"SMTP_HOST", CONFIG_STRING, NULL, "notifications", "SMTP server that sends email.", NULL, 0, 0,
+     false},
+    {"SMTP_PORT", CONFIG_PORT, "587", "notifications",
+     "Port of the SMTP server: usually 587 (STARTTLS), or 465 with `SMTP_SECURE=true`.", NULL, 1,
+     65535, false},
+    {"SMTP_USER", CONFIG_STRING, NULL, "notifications",
+     "User name for SMTP authentication; unset to send without logging in.", NULL, 0, 0, false},
+    {"SMTP_PASS", CONFIG_STRING, NULL, "notifications", "Password for SMTP authentication.", NULL,
+     0, 0, true},
+    {"SMTP_FROM", CONFIG_EMAIL, NULL, "notifications",
+     "Sender address of the email f3connect sends.", NULL, 0, 0, false},
+    {"SMTP_SECURE", CONFIG_BOOL, "false", "notifications",
+     "Speak TLS from the first byte (implicit TLS, usually port 465); when false, the connection "
+     "is upgraded with STARTTLS if the server offers it.",
+     NULL, 0, 0, false},
+
+    /* services */
+    {"GATEWAY_URL", CONFIG_URL, NULL, "services",
+     "Base URL of the gateway service; used in distributed mode.", "http|https", 0, 0, false},
+    {"ORDER_SERVICE_URL", CONFIG_URL, NULL, "services",
+     "Base URL of the order service; used in distributed mode.", "http|https", 0, 0, false},
+    {"PRINT_SERVICE_URL", CONFIG_URL, NULL, "services",
+     "Base URL of the print service; used in distributed mode.", "http|https", 0, 0, false},
+    {"SHIPPING_SERVICE_URL", CONFIG_URL, NULL, "services",
+     "Base URL of the shipping service; used in distributed mode.", "http|https", 0, 0, false},
+    {"GRIDFLOCK_SERVICE_URL", CONFIG_URL, NULL, "services",
+     "Base URL of the GridFlock service; used in distributed mode.", "http|https", 0, 0, false},
+};
+
+const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];
