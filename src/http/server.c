@@ -314,8 +314,8 @@ static enum MHD_Result answer_on_socket(struct MHD_Connection *conn, exchange *x
     int rc = buf_printf(&out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                         "X-Correlation-Id: %s\r\nConnection: close\r\n\r\n",
-                        res->status, http_status_reason(res->status), res->content_type,
-                        res->body.len, x->req.correlation_id);
+                        res->status, MHD_get_reason_phrase_for((unsigned)res->status),
+                        res->content_type, res->body.len, x->req.correlation_id);
     rc = rc ? rc : buf_append(&out, buf_cstr(&res->body), res->body.len);
     size_t sent = 0;
     while (rc == 0 && ci && sent < out.len) {
@@ -656,12 +656,16 @@ static struct MHD_Daemon *daemon_start(http_server *s)
     size_t pool = 2 * s->opts.max_header + 16 * 1024;
     unsigned timeout_s = (s->opts.request_timeout_ms + 999) / 1000;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* The logger goes first: options are applied in order, and libmicrohttpd
+     * complains about later ones on stderr otherwise. A pool of one thread is
+     * no pool: the internal polling thread alone. */
+    unsigned pool_threads = s->opts.threads > 1 ? s->opts.threads : 0;
     return MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->daemon_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->opts.threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        pool, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->daemon_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        pool_threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_CONNECTION_TIMEOUT,
+        timeout_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
 }
 
 http_server *http_server_start(const http_router *r, const http_server_opts *o, err *e)
