@@ -243,7 +243,7 @@ static const char *json_content_type_problem(const char *ct)
 
 int http_req_json(http_request *req, json_t **out, http_response *res)
 {
-    int rc = 0;
+    int rc;
     *out = NULL;
     const char *problem = json_content_type_problem(http_req_header(req, "Content-Type"));
     if (problem) {

@@ -346,19 +346,18 @@ int http_res_error(http_response *res, int status, const char *fmt, ...)
     buf msg, b;
     buf_init(&msg, ERROR_MESSAGE_CAP);
     buf_init(&b, 0);
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
+    va_copy(again, ap);
     int rc = buf_vprintf(&msg, fmt, ap);
-    va_end(ap);
     if (rc == BUF_ERR_FULL) {
         /* an over-long message is cut, not dropped */
-        char tail[ERROR_MESSAGE_CAP];
-        va_start(ap, fmt);
-        vsnprintf(tail, sizeof tail, fmt, ap);
-        va_end(ap);
-        buf_reset(&msg);
-        rc = buf_puts(&msg, tail);
+        char cut[ERROR_MESSAGE_CAP];
+        vsnprintf(cut, sizeof cut, fmt, again);
+        rc = buf_puts(&msg, cut);
     }
+    va_end(again);
+    va_end(ap);
     rc = rc ? F3_ENOMEM : error_body(&b, status, buf_cstr(&msg), res->correlation_id);
     if (rc) {
         buf_free(&b);

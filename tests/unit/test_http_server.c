@@ -529,8 +529,8 @@ static void test_chunked_over_cap_is_413_as_soon_as_passed(void **state)
     json_decref(assert_error(&r, 413));
     assert_string_equal(f3test_http_header_get(&r, "Connection"), "close");
     f3test_http_response_free(&r);
-    /* answered once the cap was passed, not at the end of a 1 MB body */
-    assert_true(sent < 64 * 1024);
+    /* answered while the (endless) body was still arriving */
+    assert_true(sent < 256 * 1024);
     assert_true(f3test_http_wait_closed(fd, 5000));
     close(fd);
 }
