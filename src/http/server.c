@@ -371,6 +371,8 @@ static int request_screen(http_server *s, struct MHD_Connection *conn, exchange 
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     if (atomic_load(&s->stopping)) {
         rc = http_res_error(res, 503, "Server is shutting down");
+    } else if (strlen(req->target) > s->opts.max_header) {
+        rc = http_res_error(res, 414, "Request target exceeds %zu bytes", s->opts.max_header);
     } else if (hs && hs->header_size > s->opts.max_header) {
         rc = http_res_error(res, 431, "Request line and headers exceed %zu bytes",
                             s->opts.max_header);
@@ -380,7 +382,9 @@ static int request_screen(http_server *s, struct MHD_Connection *conn, exchange 
         int st = http_router_match(s->router, req->method, req->path, &req->match);
         if (st < 0)
             return st;
-        if (st != 200) {
+        if (st == 404) {
+            rc = http_res_error(res, 404, "No route for %s %s", req->method, req->path);
+        } else if (st != 200) {
             rc = http_res_error(res, st, "%s", req->match.message);
             if (rc == 0 && st == 405)
                 rc = http_res_header(res, "Allow", req->match.allow);

@@ -35,7 +35,8 @@ typedef struct http_server_opts {
     int port;          /* 0 = pick a free port (see http_server_port) */
     unsigned threads;  /* size of the thread pool */
     size_t max_body;   /* larger bodies get 413, refused before they are read */
-    size_t max_header; /* request line + headers larger than this get 431 */
+    size_t max_header; /* a longer request target gets 414, a larger request line +
+                        * headers block 431 */
     /* A client must send its request line and headers within this time, counted
      * from connect or from the end of its previous request, and may not stay
      * silent longer than this (rounded up to whole seconds) at any later point. */

@@ -298,7 +298,9 @@ static void test_not_found(void **state)
     (void)state;
     f3test_http_response r;
     request("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r);
-    json_decref(assert_error(&r, 404));
+    json_t *nope = assert_error(&r, 404);
+    assert_string_equal(message_of(nope), "No route for GET /nope");
+    json_decref(nope);
     f3test_http_response_free(&r);
 
     request("GET /orders/42 HTTP/1.1\r\nHost: t\r\n\r\n", &r);
@@ -558,7 +560,7 @@ static char *request_with_header_bytes(size_t n)
     return buf_detach(&b);
 }
 
-static void test_headers_over_cap_are_431(void **state)
+static void test_headers_over_cap_are_431_and_long_targets_414(void **state)
 {
     (void)state;
     char *raw = request_with_header_bytes(MAX_HEADER + 2000);
@@ -569,6 +571,17 @@ static void test_headers_over_cap_are_431(void **state)
     json_decref(j);
     f3test_http_response_free(&r);
     free(raw);
+
+    buf long_url;
+    buf_init(&long_url, 0);
+    buf_puts(&long_url, "GET /query?q=");
+    for (int i = 0; i < MAX_HEADER + 10; i++)
+        buf_putc(&long_url, 'u');
+    buf_puts(&long_url, " HTTP/1.1\r\nHost: t\r\n\r\n");
+    request(buf_cstr(&long_url), &r);
+    json_decref(assert_error(&r, 414));
+    f3test_http_response_free(&r);
+    buf_free(&long_url);
 
     raw = request_with_header_bytes(MAX_HEADER - 200);
     request(raw, &r);
@@ -983,7 +996,7 @@ int main(void)
         cmocka_unit_test(test_content_length_over_cap_is_413_before_the_body),
         cmocka_unit_test(test_chunked_over_cap_is_413_as_soon_as_passed),
         cmocka_unit_test(test_chunked_within_cap_is_accepted),
-        cmocka_unit_test(test_headers_over_cap_are_431),
+        cmocka_unit_test(test_headers_over_cap_are_431_and_long_targets_414),
         cmocka_unit_test(test_huge_headers_answered_by_libmicrohttpd),
         cmocka_unit_test(test_handler_failure_is_500_without_internals),
         cmocka_unit_test(test_correlation_from_header),
