@@ -351,6 +351,7 @@ db_stmt *db_prepare(db_conn *c, const char *sql, err *e)
     s->bind_msg[0] = '\0';
     s->started = false;
     s->has_row = false;
+    s->done = false;
     return s;
 }
 
@@ -408,6 +409,8 @@ int db_step(db_stmt *s, err *e)
 {
     if (s->bind_rc)
         return err_set(e, s->bind_rc, "%s", s->bind_msg);
+    if (s->done) /* SQLite would silently run the statement again */
+        return DB_DONE;
     if (!s->started) {
         for (int i = 1; i <= s->nparams; i++)
             if (!s->bound[i])
@@ -416,6 +419,7 @@ int db_step(db_stmt *s, err *e)
     }
     int rc = s->conn->owner->ops->step(s, e);
     s->has_row = rc == DB_ROW;
+    s->done = rc == DB_DONE;
     return db_note(s->conn, rc);
 }
 
@@ -477,6 +481,7 @@ void db_reset(db_stmt *s)
     s->conn->owner->ops->reset(s);
     s->started = false;
     s->has_row = false;
+    s->done = false;
 }
 
 void db_finalize(db_stmt *s)

@@ -110,11 +110,16 @@ int db_tx(db_conn *c, db_tx_fn fn, void *ctx, err *e);
 #define DB_ROW  1
 #define DB_DONE 0
 
-/* Runs SQL without parameters; several statements separated by ';' are allowed. */
+/* Runs SQL without parameters; several statements separated by ';' are allowed.
+ * Outside a transaction PostgreSQL runs such a text as one implicit transaction while
+ * SQLite commits statement by statement: wrap it in db_begin/db_commit when the whole
+ * must succeed or fail together. */
 int db_exec(db_conn *c, const char *sql, err *e);
 
 /* Prepares one SQL statement with $1..$n parameters; NULL on error. The statement
- * belongs to the connection and must be finalized before the connection is released. */
+ * belongs to the connection and must be finalized before the connection is released.
+ * SQLite checks the SQL here; PostgreSQL on the first db_step (the statement is sent to
+ * the server then, and prepared once per connection), so handle errors at both places. */
 db_stmt *db_prepare(db_conn *c, const char *sql, err *e);
 
 /* Binds parameter $idx (1-based). Values are copied. A bind error (index out of range,
@@ -126,11 +131,13 @@ int db_bind_bool(db_stmt *s, int idx, bool v);
 int db_bind_null(db_stmt *s, int idx);
 
 /* Runs the statement on its first call, then moves to the next result row.
- * DB_ROW: a row is available to the getters; DB_DONE: no more rows; negative: error
- * (an unbound parameter is F3_EINVAL). */
+ * DB_ROW: a row is available to the getters; DB_DONE: no more rows (stepping again keeps
+ * answering DB_DONE until db_reset or a new bind); negative: error (an unbound parameter
+ * is F3_EINVAL). A failed statement inside a transaction dooms it (see db_commit). */
 int db_step(db_stmt *s, err *e);
 
 /* Getters for the current row; columns are 0-based. Out-of-range or no row: NULL / 0 / false.
+ * db_col_count and db_col_name are reliable once db_step has run the statement.
  * db_col_text returns NULL for SQL NULL; the text is borrowed until the next db_step,
  * db_reset or db_finalize. db_col_bool understands true/false, t/f and 1/0. */
 int db_col_count(db_stmt *s);

@@ -78,6 +78,7 @@ struct db_stmt {
     char bind_msg[160];
     bool started; /* executed since the last prepare/reset */
     bool has_row; /* a row is current */
+    bool done;    /* DB_DONE was returned: stepping again must not run it again */
 };
 
 /* The highest $n parameter in sql (0 if none), skipping string literals, quoted

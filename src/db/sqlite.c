@@ -88,15 +88,16 @@ static int sq_pragma(sqlite3 *h, const char *sql, const char *want, err *e)
     return out;
 }
 
-static int sq_open_conn(db *d, sq_conn **out, err *e)
+/* A new connection, set up; NULL on error (e says why). */
+static sq_conn *sq_open_conn(db *d, err *e)
 {
     sq_db *sd = d->impl;
     sqlite3 *h = NULL;
     int rc = sqlite3_open_v2(
         sd->path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        rc = err_set(e, F3_EIO, "database URL '%s': cannot open: %s", d->url_redacted,
-                     h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
+        err_set(e, F3_EIO, "database URL '%s': cannot open: %s", d->url_redacted,
+                h ? sqlite3_errmsg(h) : sqlite3_errstr(rc));
         goto fail;
     }
     sqlite3_extended_result_codes(h, 1);
@@ -114,16 +115,15 @@ static int sq_open_conn(db *d, sq_conn **out, err *e)
     }
     sq_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        rc = err_set(e, F3_ENOMEM, "out of memory opening a database connection");
+        err_set(e, F3_ENOMEM, "out of memory opening a database connection");
         goto fail;
     }
     c->base.owner = d;
     c->h = h;
-    *out = c;
-    return 0;
+    return c;
 fail:
     sqlite3_close(h);
-    return rc;
+    return NULL;
 }
 
 /* Thread exit: the thread's connection becomes idle for the next thread. */
@@ -161,9 +161,9 @@ static int sq_open(db *d, const char *path, err *e)
     }
     pthread_mutex_init(&sd->lock, NULL);
     d->impl = sd;
-    sq_conn *c = NULL;
-    int rc = sq_open_conn(d, &c, e);
-    if (rc) {
+    sq_conn *c = sq_open_conn(d, e);
+    if (!c) {
+        int rc = e && e->code ? e->code : F3_EIO;
         pthread_key_delete(sd->key);
         pthread_mutex_destroy(&sd->lock);
         free(sd->path);
@@ -208,7 +208,7 @@ static db_conn *sq_acquire(db *d, err *e)
         sd->idle = c->idle;
     pthread_mutex_unlock(&sd->lock);
     if (!c) {
-        if (sq_open_conn(d, &c, e))
+        if (!(c = sq_open_conn(d, e)))
             return NULL;
         pthread_mutex_lock(&sd->lock);
         c->next = sd->all;

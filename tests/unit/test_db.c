@@ -372,6 +372,14 @@ static void test_changes_counts_rows(void **state)
     step_expect(s, DB_DONE);
     assert_int_equal(db_changes(s), 2);
     db_finalize(s);
+
+    /* Stepping past DB_DONE does not run the statement again (SQLite would, by itself). */
+    s = prepare_ok(f->c, "INSERT INTO items (id, qty) VALUES ('once', 1)");
+    step_expect(s, DB_DONE);
+    step_expect(s, DB_DONE);
+    step_expect(s, DB_DONE);
+    db_finalize(s);
+    assert_int_equal(query_int(f->c, "SELECT count(*) FROM items WHERE id = 'once'"), 1);
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */

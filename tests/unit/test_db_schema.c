@@ -398,9 +398,9 @@ static void test_print_job_identity(void **state)
                       " unit_index, copy_index, simplyprint_job_id, created_at, updated_at)"
                       " VALUES ($1, 't1', 't1-o', 't1-li', $2, $3, 0, $4, 1, 1)";
     /* Jobs without an assembly part share part_key '': the constraint still holds. */
-    assert_int_equal(run(f->c, &e, job, 4, "j1", "", "0", NULL), DB_DONE);
-    assert_int_equal(run(f->c, &e, job, 4, "j2", "", "0", NULL), F3_ECONFLICT);
-    assert_int_equal(run(f->c, &e, job, 4, "j3", "", "1", NULL), DB_DONE);
+    assert_int_equal(run(f->c, &e, job, 4, "j1", "", "0", (const char *)NULL), DB_DONE);
+    assert_int_equal(run(f->c, &e, job, 4, "j2", "", "0", (const char *)NULL), F3_ECONFLICT);
+    assert_int_equal(run(f->c, &e, job, 4, "j3", "", "1", (const char *)NULL), DB_DONE);
     /* Unassigned SimplyPrint ids may repeat; assigned ones may not (within a tenant). */
     assert_int_equal(
         run(f->c, &e, "UPDATE print_jobs SET simplyprint_job_id = 'sp1' WHERE id = 'j1'", 0),
