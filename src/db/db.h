@@ -188,14 +188,17 @@ typedef enum db_status_format {
     DB_STATUS_JSON,
 } db_status_format;
 
-/* Appends a report of the embedded migrations to `out`: one line per migration
- * "VERSION NAME STATE [APPLIED_AT]" in text, or a JSON array of objects
- * {"version","name","state","appliedAt"} where state is applied / pending / changed
- * (applied but the file differs) / unknown (in the database, not in this binary).
- * Changes nothing in the database. */
-int db_migration_status(db *d, db_status_format fmt, buf *out, err *e);
+/* Appends a report of the embedded migrations to `out`, one line per migration:
+ * "VERSION  NAME  STATE  [APPLIED_AT]", where STATE is applied, pending, changed (applied
+ * but the file differs now) or unknown (in the database, not in this binary).
+ * Reads only: creates nothing in the database. */
+int db_migration_status(db *d, buf *out, err *e);
 
-/* Same, for a given list. */
+/* Same report as a JSON array of {"version","name","state","appliedAt"} (appliedAt is
+ * ISO-8601 UTC text or null), followed by a newline. */
+int db_migration_status_json(db *d, buf *out, err *e);
+
+/* Same, for a given list of migrations and format. */
 int db_migration_status_with(db *d, const db_migration *list, size_t n, db_status_format fmt,
                              buf *out, err *e);
 

@@ -272,7 +272,8 @@ static int status_line(buf *out, db_status_format fmt, bool *first, int64_t vers
     if (applied_at > 0)
         clock_format_iso(applied_at, when);
     if (fmt == DB_STATUS_TEXT)
-        return buf_printf(out, "%04" PRId64 "  %-40s %-8s %s\n", version, name, state, when);
+        return buf_printf(out, "%04" PRId64 "  %-40s %s%s%s\n", version, name, state,
+                          when[0] ? "  " : "", when);
     int rc = buf_puts(out, *first ? "" : ",");
     *first = false;
     if (!rc)
@@ -324,8 +325,14 @@ out:
     return rc;
 }
 
-int db_migration_status(db *d, db_status_format fmt, buf *out, err *e)
+int db_migration_status(db *d, buf *out, err *e)
 {
-    return db_migration_status_with(d, db_migrations_embedded, db_migrations_embedded_count, fmt,
-                                    out, e);
+    return db_migration_status_with(d, db_migrations_embedded, db_migrations_embedded_count,
+                                    DB_STATUS_TEXT, out, e);
+}
+
+int db_migration_status_json(db *d, buf *out, err *e)
+{
+    return db_migration_status_with(d, db_migrations_embedded, db_migrations_embedded_count,
+                                    DB_STATUS_JSON, out, e);
 }

@@ -80,8 +80,9 @@ static char *status_of(db *d, const db_migration *list, size_t n, db_status_form
     buf out;
     buf_init(&out, 0);
     err e = {0};
-    int rc = list ? db_migration_status_with(d, list, n, fmt, &out, &e)
-                  : db_migration_status(d, fmt, &out, &e);
+    int rc = list                    ? db_migration_status_with(d, list, n, fmt, &out, &e)
+             : fmt == DB_STATUS_JSON ? db_migration_status_json(d, &out, &e)
+                                     : db_migration_status(d, &out, &e);
     if (rc)
         fail_msg("migration status: %s", e.msg);
     return buf_detach(&out);
