@@ -27,7 +27,7 @@ usage() {
 # The bin directory of the newest PostgreSQL installed under /usr/lib/postgresql.
 pg_bindir() {
     local best=""
-    best=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    best=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     [[ -n "$best" && -x "$best/initdb" && -x "$best/pg_ctl" ]] ||
         die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (install the postgresql package)"
     echo "$best"

@@ -22,6 +22,7 @@
 #define DB_DEFAULT_BUSY_TIMEOUT_MS 5000
 #define DB_DEFAULT_ACQUIRE_MS      5000
 #define DB_URL_MAX                 4096
+#define DB_MAX_POOL_SIZE           1000
 
 static const struct {
     const char *prefix;
@@ -90,6 +91,9 @@ int db_open(const char *url, const db_opts *o, db **out, err *e)
         return err_set(e, F3_EINVAL, "database URL is empty");
     if (strlen(url) > DB_URL_MAX)
         return err_set(e, F3_EINVAL, "database URL is longer than %d bytes", DB_URL_MAX);
+    if (o && (o->pool_size < 0 || o->pool_size > DB_MAX_POOL_SIZE))
+        return err_set(e, F3_EINVAL, "database pool size %d is out of range (1..%d)", o->pool_size,
+                       DB_MAX_POOL_SIZE);
     const db_backend_ops *ops = NULL;
     const char *target = NULL;
     for (size_t i = 0; i < sizeof db_schemes / sizeof db_schemes[0]; i++) {

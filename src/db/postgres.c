@@ -181,6 +181,16 @@ static int pg_open(db *d, const char *url, err *e)
 {
     if (!PQisthreadsafe())
         return err_set(e, F3_EIO, "libpq was built without thread safety");
+    char *why = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(url, &why);
+    if (!parsed) {
+        char prefix[ERR_MSG_MAX];
+        snprintf(prefix, sizeof prefix, "database URL '%.200s': ", d->url_redacted);
+        int rc = db_err_flat(e, F3_EINVAL, prefix, why ? why : "cannot be parsed");
+        PQfreemem(why);
+        return rc;
+    }
+    PQconninfoFree(parsed);
     pg_db *pd = calloc(1, sizeof *pd);
     if (!pd)
         return err_set(e, F3_ENOMEM, "out of memory opening the database");

@@ -141,6 +141,11 @@ static void test_bad_urls_give_clear_errors(void **state)
     expect_open_fails("", F3_EINVAL, "empty", NULL);
     expect_open_fails("mysql://root:pw@localhost/x", F3_EINVAL, "unknown scheme", "pw@");
     expect_open_fails("sqlite:", F3_EINVAL, "path", NULL);
+    db *d = NULL;
+    err e = {0};
+    db_opts huge = {.pool_size = 1000000};
+    assert_int_equal(db_open("sqlite:/tmp/never-opened.db", &huge, &d, &e), F3_EINVAL);
+    assert_non_null(strstr(e.msg, "pool size"));
     expect_open_fails("sqlite::memory:", F3_EINVAL, "file path", NULL);
     expect_open_fails("sqlite:/nonexistent-f3-dir/sub/x.db", F3_EIO, "/nonexistent-f3-dir/sub/x.db",
                       NULL);
@@ -149,6 +154,8 @@ static void test_bad_urls_give_clear_errors(void **state)
                       "postgres://alice:***@127.0.0.1:1/nodb", "s3cret");
     expect_open_fails("postgresql://127.0.0.1:1/nodb?password=hunter2&sslmode=disable", F3_EIO,
                       "password=***&sslmode=disable", "hunter2");
+    expect_open_fails("postgres://bob:pw@127.0.0.1:1/db?nosuchoption=1", F3_EINVAL, "nosuchoption",
+                      "pw@");
 }
 
 /* ---- binds and getters ----------------------------------------------------------------- */
