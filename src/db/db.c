@@ -1,0 +1,498 @@
+/*
+ * db.c - the backend-neutral half of the SQL interface (see db.h).
+ *
+ * Parses the URL, picks the backend, checks arguments and $n parameter numbering,
+ * keeps the bind/step bookkeeping, and runs the transaction retry loop. It must not
+ * know anything about SQLite or libpq: that is sqlite.c and postgres.c.
+ */
+#include "db/db_internal.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define DB_DEFAULT_POOL_SIZE       10
+#define DB_DEFAULT_BUSY_TIMEOUT_MS 5000
+#define DB_DEFAULT_ACQUIRE_MS      5000
+#define DB_URL_MAX                 4096
+#define DB_MAX_POOL_SIZE           1000
+
+static const struct {
+    const char *prefix;
+    const db_backend_ops *ops;
+    bool keep_prefix; /* libpq wants the whole URL; SQLite only the path */
+} db_schemes[] = {
+    {"sqlite:", &db_sqlite_ops, false},
+    {"postgres://", &db_postgres_ops, true},
+    {"postgresql://", &db_postgres_ops, true},
+};
+
+int db_err_flat(err *e, int code, const char *prefix, const char *msg)
+{
+    if (!e)
+        return code;
+    char flat[ERR_MSG_MAX];
+    size_t n = 0;
+    for (const char *p = msg ? msg : "unknown error"; *p && n < sizeof flat - 1; p++)
+        flat[n++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+    while (n > 0 && flat[n - 1] == ' ')
+        n--;
+    flat[n] = '\0';
+    return err_set(e, code, "%s%s", prefix ? prefix : "", flat);
+}
+
+/* The URL with the password of its user-info part, and any password=... query value,
+ * replaced by ***. */
+static char *db_redact_url(const char *url)
+{
+    buf b;
+    buf_init(&b, DB_URL_MAX * 2);
+    const char *scheme_end = strstr(url, "://");
+    const char *p = url;
+    if (scheme_end) {
+        const char *auth = scheme_end + 3;
+        size_t auth_len = strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (size_t i = 0; i < auth_len; i++)
+            if (auth[i] == '@')
+                at = auth + i;
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            buf_append(&b, url, (size_t)(colon + 1 - url));
+            buf_puts(&b, "***");
+            p = at;
+        }
+    }
+    while (*p) {
+        const char *hit = strstr(p, "password=");
+        if (!hit) {
+            buf_puts(&b, p);
+            break;
+        }
+        buf_append(&b, p, (size_t)(hit - p) + strlen("password="));
+        buf_puts(&b, "***");
+        p = hit + strlen("password=");
+        p += strcspn(p, "&# ");
+    }
+    return buf_detach(&b);
+}
+
+int db_open(const char *url, const db_opts *o, db **out, err *e)
+{
+    *out = NULL;
+    if (!url || !*url)
+        return err_set(e, F3_EINVAL, "database URL is empty");
+    if (strlen(url) > DB_URL_MAX)
+        return err_set(e, F3_EINVAL, "database URL is longer than %d bytes", DB_URL_MAX);
+    if (o && (o->pool_size < 0 || o->pool_size > DB_MAX_POOL_SIZE))
+        return err_set(e, F3_EINVAL, "database pool size %d is out of range (1..%d)", o->pool_size,
+                       DB_MAX_POOL_SIZE);
+    const db_backend_ops *ops = NULL;
+    const char *target = NULL;
+    for (size_t i = 0; i < sizeof db_schemes / sizeof db_schemes[0]; i++) {
+        size_t n = strlen(db_schemes[i].prefix);
+        if (strncmp(url, db_schemes[i].prefix, n) == 0) {
+            ops = db_schemes[i].ops;
+            target = db_schemes[i].keep_prefix ? url : url + n;
+            break;
+        }
+    }
+    int rc = 0;
+    db *d = calloc(1, sizeof *d);
+    if (!d)
+        return err_set(e, F3_ENOMEM, "out of memory opening the database");
+    d->url_redacted = db_redact_url(url);
+    if (!d->url_redacted) {
+        rc = err_set(e, F3_ENOMEM, "out of memory opening the database");
+        goto out;
+    }
+    if (!ops) {
+        rc = err_set(e, F3_EINVAL,
+                     "database URL '%s': unknown scheme (use sqlite:PATH or postgres://...)",
+                     d->url_redacted);
+        goto out;
+    }
+    d->ops = ops;
+    d->opts.pool_size = o && o->pool_size > 0 ? o->pool_size : DB_DEFAULT_POOL_SIZE;
+    d->opts.busy_timeout_ms =
+        o && o->busy_timeout_ms > 0 ? o->busy_timeout_ms : DB_DEFAULT_BUSY_TIMEOUT_MS;
+    d->opts.acquire_timeout_ms =
+        o && o->acquire_timeout_ms > 0 ? o->acquire_timeout_ms : DB_DEFAULT_ACQUIRE_MS;
+    rc = ops->open(d, target, e);
+out:
+    if (rc) {
+        free(d->url_redacted);
+        free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+void db_close(db *d)
+{
+    if (!d)
+        return;
+    d->ops->close(d);
+    free(d->url_redacted);
+    free(d);
+}
+
+const char *db_backend(const db *d)
+{
+    return d->ops->name;
+}
+
+const char *db_url_redacted(const db *d)
+{
+    return d->url_redacted;
+}
+
+int db_ping(db *d, err *e)
+{
+    db_conn *c = db_acquire(d, e);
+    if (!c)
+        return e ? e->code : F3_EIO;
+    int rc = db_exec(c, "SELECT 1", e);
+    db_release(c);
+    return rc;
+}
+
+db_conn *db_acquire(db *d, err *e)
+{
+    return d->ops->acquire(d, e);
+}
+
+void db_release(db_conn *c)
+{
+    if (c)
+        c->owner->ops->release(c);
+}
+
+db *db_conn_db(const db_conn *c)
+{
+    return c->owner;
+}
+
+/* ---- transactions ---------------------------------------------------------------------- */
+
+bool db_in_transaction(db_conn *c)
+{
+    return c->owner->ops->in_tx(c);
+}
+
+/* Remembers a failure inside a transaction so that db_commit refuses it on both backends. */
+static int db_note(db_conn *c, int rc)
+{
+    if (rc < 0 && !c->tx_failed && c->owner->ops->in_tx(c))
+        c->tx_failed = rc;
+    return rc;
+}
+
+int db_begin(db_conn *c, err *e)
+{
+    if (db_in_transaction(c))
+        return err_set(e, F3_EINVAL, "db_begin: a transaction is already open on this connection");
+    int rc = c->owner->ops->exec(c, c->owner->ops->begin_sql, e);
+    c->tx_failed = 0;
+    return rc;
+}
+
+int db_commit(db_conn *c, err *e)
+{
+    if (!db_in_transaction(c))
+        return err_set(e, F3_EINVAL, "db_commit: no transaction is open");
+    if (c->tx_failed) {
+        int code = c->tx_failed;
+        db_rollback(c, NULL);
+        return err_set(e, code, "transaction rolled back: a statement in it failed (%s)",
+                       err_name(code));
+    }
+    return db_note(c, c->owner->ops->exec(c, "COMMIT", e));
+}
+
+int db_rollback(db_conn *c, err *e)
+{
+    c->tx_failed = 0;
+    if (!db_in_transaction(c))
+        return 0;
+    return c->owner->ops->exec(c, "ROLLBACK", e);
+}
+
+/* Sleeps 2^attempt ms times a random factor in [1, 2): spreads retrying writers apart.
+ * The jitter needs no cryptographic quality, only differing per thread. */
+static void db_tx_backoff(int attempt)
+{
+    static _Thread_local unsigned int seed;
+    if (!seed)
+        seed = (unsigned int)clock_mono_us() ^ (unsigned int)(uintptr_t)&seed;
+    long ms = 2L << (attempt < 8 ? attempt : 8);
+    ms += (long)(rand_r(&seed) % ms);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int db_tx(db_conn *c, db_tx_fn fn, void *ctx, err *e)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < DB_TX_ATTEMPTS; attempt++) {
+        if (attempt > 0)
+            db_tx_backoff(attempt);
+        rc = db_begin(c, e);
+        if (rc == 0)
+            rc = fn(c, ctx, e);
+        if (rc == 0)
+            rc = db_commit(c, e);
+        if (rc == 0)
+            return 0;
+        err ignored;
+        db_rollback(c, &ignored);
+        if (rc != F3_EBUSY)
+            return rc;
+        log_debug("transaction busy, retrying", "backend", db_backend(c->owner));
+    }
+    if (e)
+        return db_err_flat(e, rc, "transaction still busy after retries: ", e->msg);
+    return rc;
+}
+
+/* ---- statements ------------------------------------------------------------------------ */
+
+int db_exec(db_conn *c, const char *sql, err *e)
+{
+    if (!sql || !*sql)
+        return err_set(e, F3_EINVAL, "db_exec: empty SQL");
+    return db_note(c, c->owner->ops->exec(c, sql, e));
+}
+
+/* Length of a dollar-quote tag at p ("$$" or "$name$"), 0 if p does not start one. */
+static size_t dollar_tag_len(const char *p)
+{
+    size_t n = 1;
+    if (p[n] != '$' && !isalpha((unsigned char)p[n]) && p[n] != '_')
+        return 0;
+    while (isalnum((unsigned char)p[n]) || p[n] == '_')
+        n++;
+    return p[n] == '$' ? n + 1 : 0;
+}
+
+int db_sql_param_count(const char *sql)
+{
+    int max = 0;
+    const char *p = sql;
+    while (*p) {
+        if (*p == '\'' || *p == '"') {
+            char q = *p++;
+            while (*p && !(*p == q && p[1] != q))
+                p += (*p == q) ? 2 : 1;
+            if (*p)
+                p++;
+        } else if (p[0] == '-' && p[1] == '-') {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            p = end ? end + 2 : p + strlen(p);
+        } else if (*p == '$' && isdigit((unsigned char)p[1])) {
+            long v = 0;
+            p++;
+            while (isdigit((unsigned char)*p)) {
+                if (v <= DB_MAX_PARAMS)
+                    v = v * 10 + (*p - '0');
+                p++;
+            }
+            if (v < 1 || v > DB_MAX_PARAMS)
+                return -1;
+            if (v > max)
+                max = (int)v;
+        } else if (*p == '$' && dollar_tag_len(p)) {
+            size_t tl = dollar_tag_len(p);
+            const char *body = p + tl;
+            const char *end = body;
+            while ((end = strchr(end, '$')) && strncmp(end, p, tl) != 0)
+                end++;
+            p = end ? end + tl : body + strlen(body);
+        } else {
+            p++;
+        }
+    }
+    return max;
+}
+
+db_stmt *db_prepare(db_conn *c, const char *sql, err *e)
+{
+    if (!sql || !*sql) {
+        err_set(e, F3_EINVAL, "db_prepare: empty SQL");
+        return NULL;
+    }
+    int n = db_sql_param_count(sql);
+    if (n < 0) {
+        err_set(e, F3_EINVAL, "db_prepare: parameters must be numbered $1..$%d", DB_MAX_PARAMS);
+        return NULL;
+    }
+    unsigned char *bound = calloc((size_t)n + 1, 1);
+    if (!bound) {
+        err_set(e, F3_ENOMEM, "out of memory preparing a statement");
+        return NULL;
+    }
+    db_stmt *s = c->owner->ops->prepare(c, sql, n, e);
+    if (!s) {
+        db_note(c, e && e->code ? e->code : F3_EIO);
+        free(bound);
+        return NULL;
+    }
+    s->conn = c;
+    s->nparams = n;
+    s->bound = bound;
+    s->bind_rc = 0;
+    s->bind_msg[0] = '\0';
+    s->started = false;
+    s->has_row = false;
+    s->done = false;
+    return s;
+}
+
+static int db_bind(db_stmt *s, int idx, const db_value *v)
+{
+    if (idx < 1 || idx > s->nparams) {
+        if (!s->bind_rc) {
+            s->bind_rc = F3_EINVAL;
+            snprintf(s->bind_msg, sizeof s->bind_msg,
+                     "parameter $%d does not exist: the statement has %d parameter(s)", idx,
+                     s->nparams);
+        }
+        return F3_EINVAL;
+    }
+    if (s->started)
+        db_reset(s);
+    int rc = s->conn->owner->ops->bind(s, idx, v);
+    if (rc) {
+        if (!s->bind_rc) {
+            s->bind_rc = rc;
+            snprintf(s->bind_msg, sizeof s->bind_msg, "cannot bind parameter $%d: %s", idx,
+                     err_name(rc));
+        }
+        return rc;
+    }
+    s->bound[idx] = 1;
+    return 0;
+}
+
+int db_bind_text(db_stmt *s, int idx, const char *v)
+{
+    db_value val = {.kind = v ? DB_VALUE_TEXT : DB_VALUE_NULL, .text = v};
+    return db_bind(s, idx, &val);
+}
+
+int db_bind_int64(db_stmt *s, int idx, int64_t v)
+{
+    db_value val = {.kind = DB_VALUE_INT64, .i64 = v};
+    return db_bind(s, idx, &val);
+}
+
+int db_bind_bool(db_stmt *s, int idx, bool v)
+{
+    db_value val = {.kind = DB_VALUE_BOOL, .b = v};
+    return db_bind(s, idx, &val);
+}
+
+int db_bind_null(db_stmt *s, int idx)
+{
+    db_value val = {.kind = DB_VALUE_NULL};
+    return db_bind(s, idx, &val);
+}
+
+int db_step(db_stmt *s, err *e)
+{
+    if (s->bind_rc)
+        return err_set(e, s->bind_rc, "%s", s->bind_msg);
+    if (s->done) /* SQLite would silently run the statement again */
+        return DB_DONE;
+    if (!s->started) {
+        for (int i = 1; i <= s->nparams; i++)
+            if (!s->bound[i])
+                return err_set(e, F3_EINVAL, "parameter $%d is not bound", i);
+        s->started = true;
+    }
+    int rc = s->conn->owner->ops->step(s, e);
+    s->has_row = rc == DB_ROW;
+    s->done = rc == DB_DONE;
+    return db_note(s->conn, rc);
+}
+
+static bool db_col_ok(db_stmt *s, int col)
+{
+    return s->has_row && col >= 0 && col < s->conn->owner->ops->col_count(s);
+}
+
+int db_col_count(db_stmt *s)
+{
+    return s->conn->owner->ops->col_count(s);
+}
+
+const char *db_col_name(db_stmt *s, int col)
+{
+    if (col < 0 || col >= db_col_count(s))
+        return NULL;
+    return s->conn->owner->ops->col_name(s, col);
+}
+
+bool db_col_is_null(db_stmt *s, int col)
+{
+    return !db_col_ok(s, col) || s->conn->owner->ops->col_is_null(s, col);
+}
+
+const char *db_col_text(db_stmt *s, int col)
+{
+    if (!db_col_ok(s, col) || s->conn->owner->ops->col_is_null(s, col))
+        return NULL;
+    return s->conn->owner->ops->col_text(s, col);
+}
+
+int64_t db_col_int64(db_stmt *s, int col)
+{
+    if (!db_col_ok(s, col) || s->conn->owner->ops->col_is_null(s, col))
+        return 0;
+    return s->conn->owner->ops->col_int64(s, col);
+}
+
+bool db_col_bool(db_stmt *s, int col)
+{
+    const char *t = db_col_text(s, col);
+    if (!t)
+        return false;
+    if (strcmp(t, "t") == 0 || strcasecmp(t, "true") == 0)
+        return true;
+    if (strcmp(t, "f") == 0 || strcasecmp(t, "false") == 0)
+        return false;
+    return strtoll(t, NULL, 10) != 0;
+}
+
+int64_t db_changes(db_stmt *s)
+{
+    return s->conn->owner->ops->changes(s);
+}
+
+void db_reset(db_stmt *s)
+{
+    s->conn->owner->ops->reset(s);
+    s->started = false;
+    s->has_row = false;
+    s->done = false;
+}
+
+void db_finalize(db_stmt *s)
+{
+    if (!s)
+        return;
+    unsigned char *bound = s->bound;
+    s->conn->owner->ops->finalize(s);
+    free(bound);
+}
