@@ -1,11 +1,111 @@
 /*
  * cli.c - verb dispatch for the f3connect binary.
+ *
+ * Every verb is a row in cli_verbs; `f3connect help VERB` and `VERB --help`
+ * print the same usage text. Exit codes: 0 ok, 1 runtime failure, 2 misuse.
  */
 #include "app/cli.h"
+
+#include "app/commands.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const cli_verb cli_verbs[] = {
+    {"serve", cmd_serve, "start the platform (HTTP API, workers) on the configured store",
+     "usage: f3connect serve [--env-file PATH] [--KEY-NAME VALUE ...]\n"
+     "\n"
+     "Starts f3connect. With no DATABASE_URL it runs embedded: one SQLite file at\n"
+     "$DATA_DIR/f3connect.db (created on first start). Pending migrations are applied\n"
+     "first. SIGTERM or SIGINT stops it gracefully: no new connections, in-flight\n"
+     "requests finish within SHUTDOWN_TIMEOUT, then it exits 0.\n"
+     "Any configuration key can be given as a flag: --port 8080, --log-level debug.\n"},
+    {"migrate", cmd_migrate, "apply pending database migrations, or show their status",
+     "usage: f3connect migrate [--status] [--env-file PATH] [--KEY-NAME VALUE ...]\n"
+     "\n"
+     "Applies every pending migration, each in its own transaction, and prints how\n"
+     "many were applied. Safe to run again and concurrently. --status lists applied\n"
+     "and pending migrations without changing anything.\n"},
+    {"config", cmd_config, "check the configuration, or print its reference",
+     "usage: f3connect config check [--env-file PATH] [--KEY-NAME VALUE ...]\n"
+     "       f3connect config reference\n"
+     "\n"
+     "check:     validates every setting (environment, .env file, flags) and prints the\n"
+     "           effective values and where each came from; secrets are masked.\n"
+     "           Exits 1 if a value is invalid.\n"
+     "reference: prints every configuration key with its default and meaning (markdown).\n"},
+    {"version", cmd_version, "print the version", "usage: f3connect version\n"},
+    {"help", cmd_help, "show help for a command", "usage: f3connect help [COMMAND]\n"},
+};
+
+#define CLI_VERB_COUNT (sizeof cli_verbs / sizeof cli_verbs[0])
+
+static const cli_verb *cli_find(const char *name)
+{
+    for (size_t i = 0; i < CLI_VERB_COUNT; i++)
+        if (strcmp(cli_verbs[i].name, name) == 0)
+            return &cli_verbs[i];
+    return NULL;
+}
+
+static void cli_print_overview(FILE *out)
+{
+    fprintf(out, "f3connect %s - Shopify to SimplyPrint to Sendcloud order automation\n\n",
+            F3_VERSION);
+    fprintf(out, "usage: f3connect <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < CLI_VERB_COUNT; i++)
+        fprintf(out, "  %-10s %s\n", cli_verbs[i].name, cli_verbs[i].summary);
+    fprintf(out, "\nRun 'f3connect help <command>' or 'f3connect <command> --help' for details.\n");
+}
+
+void cli_usage(const char *verb, FILE *out)
+{
+    const cli_verb *v = cli_find(verb);
+    if (v)
+        fputs(v->usage, out);
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_print_overview(stdout);
+        return 0;
+    }
+    if (argc > 2) {
+        fprintf(stderr, "f3connect help: expected at most one command name\n");
+        return 2;
+    }
+    const cli_verb *v = cli_find(argv[1]);
+    if (!v) {
+        fprintf(stderr, "f3connect help: unknown command '%s'\n", argv[1]);
+        return 2;
+    }
+    fputs(v->usage, stdout);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "f3connect version: takes no arguments\n");
+        return 2;
+    }
+    printf("f3connect %s\n", F3_VERSION);
+    return 0;
+}
 
 int cli_main(int argc, char **argv)
 {
@@ -13,10 +113,25 @@ int cli_main(int argc, char **argv)
         fprintf(stderr, "f3connect: libsodium failed to initialise\n");
         return 1;
     }
-    if (argc >= 2 && strcmp(argv[1], "version") == 0) {
-        printf("f3connect %s\n", F3_VERSION);
+    if (argc < 2) {
+        cli_print_overview(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        cli_print_overview(stdout);
         return 0;
     }
-    fprintf(stderr, "usage: f3connect <command>\n");
-    return 2;
+    if (strcmp(name, "--version") == 0)
+        name = "version";
+    const cli_verb *v = cli_find(name);
+    if (!v) {
+        fprintf(stderr, "f3connect: unknown command '%s' (see 'f3connect help')\n", name);
+        return 2;
+    }
+    if (v->run != cmd_help && cli_wants_help(argc - 1, argv + 1)) {
+        fputs(v->usage, stdout);
+        return 0;
+    }
+    return v->run(argc - 1, argv + 1);
 }

@@ -1,0 +1,139 @@
+/*
+ * f3test_proc.c - spawning and supervising the f3connect binary in tests.
+ */
+#include "support/f3test_proc.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void child_exec(const char *cwd, const char *const *argv, const char *const *env,
+                       const f3test_proc *p)
+{
+    if (chdir(cwd) != 0)
+        _exit(126);
+    int out = open(p->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int errfd = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0 || errfd < 0)
+        _exit(126);
+    dup2(out, 1);
+    dup2(errfd, 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+        dup2(devnull, 0);
+    for (const char *const *e = env; e && *e; e++)
+        putenv((char *)*e);
+    const char *args[64];
+    int n = 0;
+    args[n++] = F3_BINARY;
+    for (const char *const *a = argv; a && *a && n < 63; a++)
+        args[n++] = *a;
+    args[n] = NULL;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(F3_BINARY, (char *const *)args);
+    _exit(127);
+}
+
+int f3test_proc_start(f3test_proc *p, const char *cwd, const char *const *argv,
+                      const char *const *env)
+{
+    static int seq;
+    seq++;
+    snprintf(p->out_path, sizeof p->out_path, "%s/proc%d.out", cwd, seq);
+    snprintf(p->err_path, sizeof p->err_path, "%s/proc%d.err", cwd, seq);
+    p->status = -1;
+    p->pid = fork();
+    if (p->pid < 0)
+        return -1;
+    if (p->pid == 0)
+        child_exec(cwd, argv, env, p);
+    return 0;
+}
+
+static void record_status(f3test_proc *p, int ws)
+{
+    p->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    p->pid = 0;
+}
+
+bool f3test_proc_wait(f3test_proc *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return true;
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        int ws;
+        pid_t r = waitpid(p->pid, &ws, WNOHANG);
+        if (r == p->pid) {
+            record_status(p, ws);
+            return true;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+void f3test_proc_signal(f3test_proc *p, int sig)
+{
+    if (p->pid > 0)
+        kill(p->pid, sig);
+}
+
+void f3test_proc_kill(f3test_proc *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, SIGKILL);
+    int ws;
+    if (waitpid(p->pid, &ws, 0) == p->pid)
+        record_status(p, ws);
+}
+
+int f3test_run(const char *cwd, const char *const *argv, const char *const *env, int timeout_ms,
+               f3test_proc *p)
+{
+    if (f3test_proc_start(p, cwd, argv, env) != 0)
+        return -1;
+    if (!f3test_proc_wait(p, timeout_ms))
+        f3test_proc_kill(p);
+    return p->status;
+}
+
+char *f3test_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc(n > 0 ? (size_t)n + 1 : 1);
+    size_t got = n > 0 ? fread(s, 1, (size_t)n, f) : 0;
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+int f3test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
