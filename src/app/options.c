@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +79,7 @@ config *cli_load_config(const char *verb, int argc, char **argv, const cli_switc
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
+        assert(arg); /* argv[i] for i < argc is never NULL */
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             if (npos >= max_positional) {
                 fprintf(stderr, "f3connect %s: unexpected argument '%s'\n", verb, arg);

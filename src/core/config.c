@@ -495,16 +495,10 @@ int config_set_flag(config *c, const char *flag, const char *value, err *e)
     size_t n = 0;
     bool ok = *f != '\0';
     for (const char *p = f; ok && *p; p++) {
-        if (n + 1 >= sizeof name)
-            ok = false;
-        else if (*p >= 'a' && *p <= 'z')
-            name[n++] = (char)(*p - 'a' + 'A');
-        else if ((*p >= '0' && *p <= '9') || *p == '_')
-            name[n++] = *p;
-        else if (*p == '-')
-            name[n++] = '_';
-        else
-            ok = false;
+        bool lower = *p >= 'a' && *p <= 'z';
+        ok = n + 1 < sizeof name && (lower || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-');
+        if (ok)
+            name[n++] = lower ? (char)(*p - 'a' + 'A') : *p == '-' ? '_' : *p;
     }
     long i = ok ? key_index_n(name, n) : -1;
     if (i < 0)

@@ -79,7 +79,7 @@ static json_t *body_json(const f3test_http_response *r)
 static void test_embedded_start_creates_sqlite_and_is_ready(void **state)
 {
     (void)state;
-    server s;
+    server s = {0};
     server_start(&s);
     char path[600];
     snprintf(path, sizeof path, "%s/data/f3connect.db", s.dir);
@@ -107,7 +107,7 @@ static void test_embedded_start_creates_sqlite_and_is_ready(void **state)
 static void test_unknown_route_gets_the_error_body(void **state)
 {
     (void)state;
-    server s;
+    server s = {0};
     server_start(&s);
     f3test_http_response r = {0};
     assert_int_equal(f3test_http_request(s.port,
@@ -142,7 +142,7 @@ static void test_unknown_route_gets_the_error_body(void **state)
 static void test_sigterm_exits_cleanly_past_a_slow_client(void **state)
 {
     (void)state;
-    server s;
+    server s = {0};
     server_start(&s);
     int fd = f3test_http_open_idle(s.port, "GET /health HTTP/1.1\r\nHost: t\r\n");
     assert_true(fd >= 0);
@@ -162,7 +162,7 @@ static void test_sigterm_exits_cleanly_past_a_slow_client(void **state)
 static void test_restart_reuses_the_database(void **state)
 {
     (void)state;
-    server s;
+    server s = {0};
     server_start(&s);
     f3test_proc_signal(&s.proc, SIGINT);
     assert_true(f3test_proc_wait(&s.proc, 10000));
@@ -170,7 +170,7 @@ static void test_restart_reuses_the_database(void **state)
 
     const char *argv[] = {"migrate", "--status", NULL};
     const char *env[] = {"DATABASE_URL=", "DATA_DIR=./data", NULL};
-    f3test_proc p;
+    f3test_proc p = {0};
     assert_int_equal(f3test_run(s.dir, argv, env, 10000, &p), 0);
     char *out = f3test_slurp(p.out_path);
     assert_non_null(strstr(out, "0001"));
@@ -191,7 +191,7 @@ static void expect_cli(const char *const *argv, const char *const *env, int stat
                        const char *expect_err, const char *expect_out)
 {
     char *dir = f3test_tmpdir();
-    f3test_proc p;
+    f3test_proc p = {0};
     assert_int_equal(f3test_run(dir, argv, env, 10000, &p), status);
     char *err_text = f3test_slurp(p.err_path);
     char *out_text = f3test_slurp(p.out_path);
@@ -239,7 +239,7 @@ static void test_cli_help_version_and_config_check(void **state)
     expect_cli((const char *[]){"config", "check", "--port", "4000", NULL},
                (const char *[]){"INTERNAL_API_KEY=super-secret-value", NULL}, 0, NULL, "PORT=4000");
     char *dir = f3test_tmpdir();
-    f3test_proc p;
+    f3test_proc p = {0};
     const char *argv[] = {"config", "check", NULL};
     const char *env[] = {"INTERNAL_API_KEY=super-secret-value", NULL};
     assert_int_equal(f3test_run(dir, argv, env, 10000, &p), 0);
@@ -256,7 +256,7 @@ static void test_readme_config_reference_is_current(void **state)
 {
     (void)state;
     char *dir = f3test_tmpdir();
-    f3test_proc p;
+    f3test_proc p = {0};
     const char *argv[] = {"config", "reference", NULL};
     assert_int_equal(f3test_run(dir, argv, NULL, 10000, &p), 0);
     char *generated = f3test_slurp(p.out_path);
