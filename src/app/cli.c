@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
@@ -109,6 +110,9 @@ static int cmd_version(int argc, char **argv)
 
 int cli_main(int argc, char **argv)
 {
+    /* Everything we create (the SQLite file, its WAL, data directories) holds
+     * customer data and secrets: private to the owner. */
+    umask(0077);
     if (sodium_init() < 0) {
         fprintf(stderr, "f3connect: libsodium failed to initialise\n");
         return 1;

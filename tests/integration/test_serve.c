@@ -85,6 +85,7 @@ static void test_embedded_start_creates_sqlite_and_is_ready(void **state)
     snprintf(path, sizeof path, "%s/data/f3connect.db", s.dir);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0); /* customer data: owner only */
 
     f3test_http_response r = {0};
     assert_int_equal(

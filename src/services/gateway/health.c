@@ -33,10 +33,10 @@ static int health_ready(http_request *req, http_response *res, void *arg)
     err_clear(&e);
     int64_t t0 = clock_mono_us();
     int rc = db_ping(ctx->store, &e);
-    double ms = (double)(clock_mono_us() - t0) / 1000.0;
+    json_int_t us = (json_int_t)(clock_mono_us() - t0);
     json_t *db_check = rc == 0
-                           ? json_pack("{s:s, s:s, s:f}", "status", "up", "backend",
-                                       db_backend(ctx->store), "latencyMs", ms)
+                           ? json_pack("{s:s, s:s, s:I}", "status", "up", "backend",
+                                       db_backend(ctx->store), "latencyUs", us)
                            : json_pack("{s:s, s:s, s:s}", "status", "down", "backend",
                                        db_backend(ctx->store), "message", "database unreachable");
     if (rc)
