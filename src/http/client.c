@@ -8,6 +8,8 @@
  */
 #include "http/client.h"
 
+#include "http/status.h"
+
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -167,52 +169,11 @@ const char *http_client_failure_name(http_failure f)
 
 /* ---- text shown to humans ------------------------------------------------------- */
 
-static const struct {
-    long status;
-    const char *reason;
-} client_reasons[] = {
-    {200, "OK"},
-    {201, "Created"},
-    {202, "Accepted"},
-    {204, "No Content"},
-    {301, "Moved Permanently"},
-    {302, "Found"},
-    {303, "See Other"},
-    {304, "Not Modified"},
-    {307, "Temporary Redirect"},
-    {308, "Permanent Redirect"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {402, "Payment Required"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {406, "Not Acceptable"},
-    {408, "Request Timeout"},
-    {409, "Conflict"},
-    {410, "Gone"},
-    {411, "Length Required"},
-    {412, "Precondition Failed"},
-    {413, "Content Too Large"},
-    {415, "Unsupported Media Type"},
-    {422, "Unprocessable Entity"},
-    {423, "Locked"},
-    {425, "Too Early"},
-    {428, "Precondition Required"},
-    {429, "Too Many Requests"},
-    {500, "Internal Server Error"},
-    {501, "Not Implemented"},
-    {502, "Bad Gateway"},
-    {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
-};
-
 /* The standard reason phrase, else the server's own (HTTP/2 sends none), else "". */
 static const char *reason_phrase(long status, const char *from_server)
 {
-    for (size_t i = 0; i < sizeof client_reasons / sizeof client_reasons[0]; i++)
-        if (client_reasons[i].status == status)
-            return client_reasons[i].reason;
+    if (status >= 100 && status <= 599 && http_status_known((int)status))
+        return http_status_reason((int)status);
     return from_server;
 }
 

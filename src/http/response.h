@@ -11,6 +11,8 @@
 #ifndef F3_HTTP_RESPONSE_H
 #define F3_HTTP_RESPONSE_H
 
+#include "http/status.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -18,10 +20,6 @@ typedef struct http_response http_response;
 
 #define HTTP_JSON_CONTENT_TYPE "application/json; charset=utf-8"
 #define HTTP_TEXT_CONTENT_TYPE "text/plain; charset=utf-8"
-
-/* The standard reason phrase for a status ("Not Found"), as Node.js names it;
- * "Unknown" for a code it does not know. Static storage. */
-const char *http_status_reason(int status);
 
 /* Serialises body (compact) as the response with Content-Type application/json.
  * The reference to body is stolen in every case, including errors.
