@@ -35,15 +35,22 @@ typedef struct cli_switch {
     bool *value;
 } cli_switch;
 
+/* A verb's own options that take a value (e.g. "--email E"); *value is set to the
+ * argument (borrowed from argv) when seen, and left alone otherwise. */
+typedef struct cli_option {
+    const char *name;
+    const char **value;
+} cli_option;
+
 /* Parses argv[1..] of a verb into a loaded, validated configuration:
  * the environment, then the .env file (--env-file PATH, else ./.env if present),
  * then `--key-name value` / `--key-name=value` flags for any config key, and the
- * verb's own switches. Positional words are returned in positional[] (up to max).
- * On misuse or an invalid value prints a message naming the problem to stderr
- * and returns NULL with *exit_code set (2 misuse, 1 invalid configuration).
- * Caller frees the result with config_free(). */
+ * verb's own switches and value options (either table may be NULL). Positional words are returned
+ * in positional[] (up to max). On misuse or an invalid value prints a message naming the problem to
+ * stderr and returns NULL with *exit_code set (2 misuse, 1 invalid configuration). Caller frees the
+ * result with config_free(). */
 config *cli_load_config(const char *verb, int argc, char **argv, const cli_switch *switches,
-                        const char **positional, int max_positional, int *n_positional,
-                        int *exit_code);
+                        const cli_option *options, const char **positional, int max_positional,
+                        int *n_positional, int *exit_code);
 
 #endif

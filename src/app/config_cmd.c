@@ -26,7 +26,7 @@ int cmd_config(int argc, char **argv)
 {
     const char *pos[2];
     int npos = 0, code;
-    config *c = cli_load_config("config", argc, argv, NULL, pos, 2, &npos, &code);
+    config *c = cli_load_config("config", argc, argv, NULL, NULL, pos, 2, &npos, &code);
     if (!c)
         return code;
     if (npos == 0) {

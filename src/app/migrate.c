@@ -12,7 +12,7 @@ int cmd_migrate(int argc, char **argv)
     bool status_only = false;
     const cli_switch switches[] = {{"status", &status_only}, {NULL, NULL}};
     int code;
-    config *c = cli_load_config("migrate", argc, argv, switches, NULL, 0, NULL, &code);
+    config *c = cli_load_config("migrate", argc, argv, switches, NULL, NULL, 0, NULL, &code);
     if (!c)
         return code;
     log_set_level((log_level)log_level_parse(config_get(c, "LOG_LEVEL")));

@@ -108,7 +108,7 @@ int cmd_serve(int argc, char **argv)
     sigset_t signals;
     serve_block_signals(&signals);
     int code;
-    config *c = cli_load_config("serve", argc, argv, NULL, NULL, 0, NULL, &code);
+    config *c = cli_load_config("serve", argc, argv, NULL, NULL, NULL, 0, NULL, &code);
     if (!c)
         return code;
     log_set_level((log_level)log_level_parse(config_get(c, "LOG_LEVEL")));
