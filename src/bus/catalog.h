@@ -131,6 +131,7 @@ struct bus_field {
     const char *const *choices; /* BUS_FIELD_ENUM: NULL-terminated list */
     const bus_field *items;     /* BUS_FIELD_ARRAY / BUS_FIELD_OBJECT: nested fields */
     size_t item_count;
+    const char *format;  /* JSON Schema format of a string ("uuid", "date-time"); NULL = none */
     const char *example; /* JSON text of an example value for the docs; NULL = derived */
 };
 
