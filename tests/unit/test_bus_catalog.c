@@ -8,6 +8,7 @@
 #include "bus/catalog.h"
 #include "bus/catalog_doc.h"
 #include "core/buf.h"
+#include "core/str.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -204,12 +205,18 @@ static void expect_valid(const char *type, const char *text)
 
 static void check_fields_documented(const char *type, const bus_field *fields, size_t n)
 {
+    if (!fields) {
+        fail_msg("%s: no field table", type);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const bus_field *f = &fields[i];
-        if (!f->name || !*f->name || !f->doc || !*f->doc)
+        if (!f->name || !*f->name || !f->doc || !*f->doc) {
             fail_msg("%s: field %zu lacks a name or doc", type, i);
+            return;
+        }
         for (size_t j = 0; j < i; j++)
-            if (strcmp(fields[j].name, f->name) == 0)
+            if (str_eq(fields[j].name, f->name))
                 fail_msg("%s: field '%s' declared twice", type, f->name);
         if (f->type == BUS_FIELD_ENUM && (!f->choices || !f->choices[0]))
             fail_msg("%s: enum field '%s' has no choices", type, f->name);
@@ -237,8 +244,10 @@ static void test_catalog_matches_seed(void **state)
     for (size_t i = 0; i < N_SEED; i++) {
         const expected_event *x = &seed_events[i];
         const bus_event_def *d = bus_catalog_find(x->type);
-        if (!d)
+        if (!d) {
             fail_msg("event %s missing from the catalog", x->type);
+            return;
+        }
         assert_string_equal(d->type, x->type);
         assert_int_equal(d->version, 1);
         assert_true(d->summary && *d->summary && d->group && *d->group);
