@@ -483,7 +483,7 @@ int cmd_queues(int argc, char **argv)
         code = misuse("unknown subcommand '%s'", pos[0]);
     else if (npos - 1 < sub->min_args || npos - 1 > sub->max_args)
         code = misuse("wrong number of arguments for '%s'", sub->name);
-    if (code == 0) {
+    if (code == 0 && sub) {
         a.queue = npos > 1 ? pos[1] : NULL;
         a.id = npos > 2 ? pos[2] : NULL;
         code = check_args(sub, &f, &a);
@@ -497,7 +497,7 @@ int cmd_queues(int argc, char **argv)
         fprintf(stderr, "f3connect queues: %s\n", e.msg);
         code = 1;
     }
-    if (code == 0)
+    if (code == 0 && sub)
         code = sub->run(s, &a);
     bus_store_close(s);
     db_close(d);

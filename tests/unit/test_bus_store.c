@@ -875,7 +875,7 @@ static void *claimer_main(void *arg)
         if (n == 0)
             break;
         for (size_t i = 0; i < n; i++) {
-            int idx = atoi(jobs[i]->id + 1);
+            int idx = (int)strtol(jobs[i]->id + 1, NULL, 10);
             atomic_fetch_add(&c->seen[idx], 1);
             if (bus_store_complete(c->s, NULL, Q, jobs[i]->id, c->token, NULL, T0, &e) != 0)
                 c->errors++;
