@@ -268,7 +268,7 @@ int account_find_login(db *d, const char *email, const char *tenant_id, account 
     int rc = account_query(d,
                            "SELECT " ACCOUNT_COLS ", u.password_hash FROM users u"
                            " LEFT JOIN tenant_memberships m ON m.user_id = u.id"
-                           " AND ($2 IS NULL OR m.tenant_id = $2)"
+                           " AND (CAST($2 AS TEXT) IS NULL OR m.tenant_id = CAST($2 AS TEXT))"
                            " WHERE u.email = $1 ORDER BY m.created_at, m.tenant_id LIMIT 1",
                            t, 2, out, true, e);
     free(lower);
@@ -294,7 +294,8 @@ int account_list(db *d, const char *tenant_id, json_t **out, err *e)
     db_stmt *st = prep(c,
                        "SELECT " ACCOUNT_COLS ", u.last_login_at, u.created_at FROM users u"
                        " JOIN tenant_memberships m ON m.user_id = u.id"
-                       " WHERE ($1 IS NULL OR m.tenant_id = $1) ORDER BY u.email, m.tenant_id",
+                       " WHERE (CAST($1 AS TEXT) IS NULL OR m.tenant_id = CAST($1 AS TEXT)) ORDER "
+                       "BY u.email, m.tenant_id",
                        t, 1, e);
     json_t *arr = json_array();
     int rc = st && arr ? 0 : st ? F3_ENOMEM : ERRCODE(e);

@@ -49,7 +49,7 @@ int audit_list(db *d, const char *tenant_id, const char *event, int limit, json_
     db_stmt *st = db_prepare(c,
                              "SELECT id, event, user_id, email, ip, detail, created_at"
                              " FROM security_audit WHERE tenant_id = $1"
-                             " AND ($2 IS NULL OR event = $2)"
+                             " AND (CAST($2 AS TEXT) IS NULL OR event = CAST($2 AS TEXT))"
                              " ORDER BY created_at DESC, id DESC LIMIT $3",
                              e);
     json_t *arr = json_array();

@@ -18,7 +18,9 @@ typedef struct db_store {
     db *d;
 } db_store;
 
-#define LIVE " revoked_at IS NULL AND expires_at > $2 AND last_seen_at > $2 - $3"
+#define LIVE                                                                                       \
+    " revoked_at IS NULL AND expires_at > $2 AND last_seen_at > CAST($2 AS BIGINT) - CAST($3 AS "  \
+    "BIGINT)"
 
 static void col_copy(db_stmt *st, int col, char *dst, size_t size)
 {
@@ -75,7 +77,7 @@ static int dbs_create(session_store *s, const session_record *r, err *e)
     int64_t del_i[] = {r->created_at, s->limits.idle_ms};
     int rc = run(ds->d,
                  "DELETE FROM sessions WHERE user_id = $1 AND (revoked_at IS NOT NULL"
-                 " OR expires_at <= $2 OR last_seen_at <= $2 - $3)",
+                 " OR expires_at <= $2 OR last_seen_at <= CAST($2 AS BIGINT) - CAST($3 AS BIGINT))",
                  del_t, del_i, 1, 2, NULL, e);
     if (rc)
         return rc;
@@ -135,10 +137,11 @@ static int dbs_revoke(session_store *s, const char *id, const char *user_id, int
     const char *t[] = {id, user_id};
     int64_t i[] = {now_ms};
     int64_t n = 0;
-    int rc = run(ds->d,
-                 "UPDATE sessions SET revoked_at = $3 WHERE id_hash = $1"
-                 " AND ($2 IS NULL OR user_id = $2) AND revoked_at IS NULL",
-                 t, i, 2, 1, &n, e);
+    int rc =
+        run(ds->d,
+            "UPDATE sessions SET revoked_at = $3 WHERE id_hash = $1"
+            " AND (CAST($2 AS TEXT) IS NULL OR user_id = CAST($2 AS TEXT)) AND revoked_at IS NULL",
+            t, i, 2, 1, &n, e);
     if (rc == 0 && n == 0)
         rc = err_set(e, F3_ENOTFOUND, "session not found");
     return rc;
@@ -151,10 +154,11 @@ static int dbs_revoke_user(session_store *s, const char *user_id, const char *te
     const char *t[] = {user_id, tenant_id};
     int64_t i[] = {now_ms};
     int64_t n = 0;
-    int rc = run(ds->d,
-                 "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1"
-                 " AND ($2 IS NULL OR tenant_id = $2) AND revoked_at IS NULL",
-                 t, i, 2, 1, &n, e);
+    int rc = run(
+        ds->d,
+        "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1"
+        " AND (CAST($2 AS TEXT) IS NULL OR tenant_id = CAST($2 AS TEXT)) AND revoked_at IS NULL",
+        t, i, 2, 1, &n, e);
     if (count)
         *count = (int)n;
     return rc;
