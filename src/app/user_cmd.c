@@ -134,6 +134,7 @@ static int user_remove(db *store, user_args *u, err *e)
 {
     char tenant[65];
     account acc;
+    memset(&acc, 0, sizeof acc);
     int rc = account_find_login(store, u->email, NULL, &acc, e);
     if (rc == F3_ENOTFOUND)
         err_set(e, rc, "no user with email %s", u->email);
@@ -142,7 +143,7 @@ static int user_remove(db *store, user_args *u, err *e)
         rc = account_tenant_resolve(store, u->tenant, false, tenant, e);
     rc = rc ? rc : revoke_sessions(store, acc.id, u->tenant ? tenant : NULL, e);
     rc = rc ? rc : account_remove(store, u->tenant ? tenant : NULL, acc.id, e);
-    if (rc == F3_ENOTFOUND)
+    if (rc == F3_ENOTFOUND && u->tenant && *acc.id)
         err_set(e, rc, "%s is not a member of tenant %s", u->email, u->tenant);
     if (rc == 0)
         printf("removed %s%s%s\n", acc.email, u->tenant ? " from tenant " : "",
