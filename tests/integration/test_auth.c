@@ -89,6 +89,18 @@ static int h_probe(http_request *req, http_response *res, void *ctx)
                                    u ? u->tenant_id : NULL));
 }
 
+/* What a service behind the distributed gateway would read. */
+static int h_from_headers(http_request *req, http_response *res, void *ctx)
+{
+    (void)ctx;
+    user_ctx *u = user_ctx_from_headers(req);
+    if (!u)
+        return http_res_error(res, 400, "no user context");
+    json_t *j = user_ctx_to_json(u);
+    user_ctx_free(u);
+    return http_res_json(res, 200, j);
+}
+
 /* One test route per route class. */
 static const char *const matrix_perms[] = {
     PERM_ORDERS_READ,    PERM_ORDERS_WRITE, PERM_PRINT_JOBS_WRITE, PERM_SHIPMENTS_READ,
@@ -148,6 +160,7 @@ static void fixture_start(fixture *f, const auth_opts *custom)
         {"GET", "/static/app.js", h_probe, NULL, HTTP_ACCESS_PUBLIC},
         {"POST", "/api/v1/webhooks/test", h_probe, NULL, HTTP_ACCESS_PUBLIC},
         {"GET", "/internal/ping", h_probe, NULL, HTTP_ACCESS_INTERNAL},
+        {"GET", "/internal/whoami", h_from_headers, NULL, HTTP_ACCESS_INTERNAL},
         {"GET", "/internal/public-by-mistake", h_probe, NULL, HTTP_ACCESS_PUBLIC},
         {"GET", "/api/v1/internal-elsewhere", h_probe, NULL, HTTP_ACCESS_INTERNAL},
     };
@@ -686,6 +699,36 @@ static void test_internal_key(void **state)
     fixture_stop(&g);
 }
 
+/* The headers the distributed gateway sends carry the same context /me shows. */
+static void test_user_context_headers_round_trip_through_a_service(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_start(&f, NULL);
+    user_ctx *u = user_ctx_new(W.op_a.id, W.tenant_a, "op@a.example", "operator", false);
+    buf vals, extra;
+    buf_init(&vals, 0);
+    buf_init(&extra, 0);
+    const char *v[USER_CTX_HEADER_COUNT];
+    assert_int_equal(user_ctx_to_headers(u, &vals, v), 0);
+    buf_puts(&extra, "X-Internal-Key: " IKEY "\r\n");
+    for (size_t i = 0; i < USER_CTX_HEADER_COUNT; i++)
+        buf_printf(&extra, "%s: %s\r\n", user_ctx_header_names[i], v[i]);
+    call c = {"GET", "/internal/whoami", NULL, NULL, NULL, buf_cstr(&extra)};
+    json_t *got = call_json(&f, &c, 200);
+    json_t *want = user_ctx_to_json(u);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    json_decref(want);
+    /* without the user id and tenant there is no context */
+    call none = {"GET", "/internal/whoami", NULL, NULL, NULL, "X-Internal-Key: " IKEY "\r\n"};
+    assert_int_equal(status_of(&f, &none), 400);
+    buf_free(&vals);
+    buf_free(&extra);
+    user_ctx_free(u);
+    fixture_stop(&f);
+}
+
 /* ---- rate limits -------------------------------------------------------------- */
 
 static void test_rate_limits_answer_429_with_retry_after(void **state)
@@ -983,6 +1026,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deny_by_default_and_public_routes),
         cmocka_unit_test(test_csrf_origin_required_for_cookie_writes),
         cmocka_unit_test(test_internal_key),
+        cmocka_unit_test(test_user_context_headers_round_trip_through_a_service),
         cmocka_unit_test(test_rate_limits_answer_429_with_retry_after),
         cmocka_unit_test(test_login_rate_is_stricter),
         cmocka_unit_test(test_failed_logins_throttled_per_account_without_enumeration),
