@@ -745,7 +745,8 @@ static void test_rate_limits_answer_429_with_retry_after(void **state)
     assert_int_equal(r.status, 429);
     const char *ra = f3test_http_header_get(&r, "Retry-After");
     assert_non_null(ra);
-    assert_true(atoi(ra) >= 1 && atoi(ra) <= 60);
+    long secs = strtol(ra, NULL, 10);
+    assert_true(secs >= 1 && secs <= 60);
     assert_security_headers(&r);
     f3test_http_response_free(&r);
     advance(MINUTE);
