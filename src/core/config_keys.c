@@ -69,8 +69,9 @@ const config_key config_keys[] = {
      "`/internal` routes in distributed mode.",
      NULL, 0, 0, true},
     {"SESSION_SECRET", CONFIG_STRING, NULL, "security",
-     "Secret that signs dashboard session cookies; changing it signs everyone out.", NULL, 0, 0,
-     true},
+     "Secret reserved for signing values handed to browsers. Dashboard sessions are opaque random "
+     "ids kept server-side (hashed), so they do not depend on it.",
+     NULL, 0, 0, true},
     {"SESSION_IDLE_TIMEOUT", CONFIG_DURATION_MS, "30m", "security",
      "A dashboard session not used for this long ends; the user logs in again.", NULL, 1 * SEC,
      24 * HOUR, false},

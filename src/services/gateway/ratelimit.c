@@ -86,36 +86,47 @@ static void bucket_unlink(mem_limiter *m, size_t slot, bucket *prev, bucket *b)
     m->count--;
 }
 
-/* Makes room: forgets buckets that are full again (they behave exactly like a
- * new bucket), then, if that was not enough, the one touched longest ago. */
-static void sweep(mem_limiter *m, int64_t now_ms)
+/* Drops every bucket touched at or before `cutoff`. */
+static void evict_before(mem_limiter *m, int64_t cutoff)
 {
     for (size_t s = 0; s < MEM_SLOTS; s++) {
         bucket *prev = NULL, *b = m->slots[s];
         while (b) {
             bucket *next = b->next;
-            refill(b, now_ms);
-            if (b->tokens >= (double)b->rule.burst)
+            if (b->updated_ms <= cutoff)
                 bucket_unlink(m, s, prev, b);
             else
                 prev = b;
             b = next;
         }
     }
-    while (m->count >= m->max_keys) {
-        bucket *oldest = NULL, *oldest_prev = NULL;
-        size_t oldest_slot = 0;
-        for (size_t s = 0; s < MEM_SLOTS; s++)
-            for (bucket *prev = NULL, *b = m->slots[s]; b; prev = b, b = b->next)
-                if (!oldest || b->updated_ms < oldest->updated_ms) {
-                    oldest = b;
-                    oldest_prev = prev;
-                    oldest_slot = s;
-                }
-        if (!oldest)
-            break;
-        bucket_unlink(m, oldest_slot, oldest_prev, oldest);
+}
+
+/* Makes room for a tenth of the table at once, so that a flood of new keys
+ * (addresses) costs a sweep now and then, not one per request: first the
+ * buckets that are full again (they behave exactly like a new bucket), then
+ * the ones touched longest ago. */
+static void sweep(mem_limiter *m, int64_t now_ms)
+{
+    unsigned target = m->max_keys - m->max_keys / 10 - 1;
+    int64_t oldest = now_ms, newest = 0;
+    for (size_t s = 0; s < MEM_SLOTS; s++) {
+        bucket *prev = NULL, *b = m->slots[s];
+        while (b) {
+            bucket *next = b->next;
+            refill(b, now_ms);
+            if (b->tokens >= (double)b->rule.burst) {
+                bucket_unlink(m, s, prev, b);
+            } else {
+                prev = b;
+                oldest = b->updated_ms < oldest ? b->updated_ms : oldest;
+                newest = b->updated_ms > newest ? b->updated_ms : newest;
+            }
+            b = next;
+        }
     }
+    for (int step = 1; m->count > target && step <= 10; step++)
+        evict_before(m, oldest + (newest - oldest) * step / 10);
 }
 
 static bucket *bucket_get(mem_limiter *m, const char *key, const ratelimit_rule *rule,

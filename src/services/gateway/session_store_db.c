@@ -89,6 +89,12 @@ static int dbs_create(session_store *s, const session_record *r, err *e)
                t, i, 5, 3, NULL, e);
 }
 
+static int64_t touch_slack(const session_store *s)
+{
+    int64_t slack = s->limits.idle_ms / 20;
+    return slack < 60000 ? slack : 60000;
+}
+
 static int dbs_find(session_store *s, const char *id, int64_t now_ms, session_record *out, err *e)
 {
     db_store *ds = (db_store *)s;
@@ -114,16 +120,23 @@ static int dbs_find(session_store *s, const char *id, int64_t now_ms, session_re
     db_finalize(st);
     st = NULL;
     if (rc == 0) {
-        st = db_prepare(c, "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1", e);
+        /* One write a minute at most per session, not one per request: the idle
+         * timeout is then measured to within that slack. */
+        st = db_prepare(c,
+                        "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1"
+                        " AND last_seen_at < CAST($2 AS BIGINT) - CAST($3 AS BIGINT)",
+                        e);
         if (!st) {
             rc = e ? e->code : F3_EIO;
             goto out;
         }
         db_bind_text(st, 1, id);
         db_bind_int64(st, 2, now_ms);
+        db_bind_int64(st, 3, touch_slack(s));
         int u = db_step(st, e);
         rc = u < 0 ? u : 0;
-        out->last_seen_at = now_ms;
+        if (out->last_seen_at < now_ms - touch_slack(s))
+            out->last_seen_at = now_ms;
     }
 out:
     db_finalize(st);
