@@ -984,6 +984,17 @@ static void test_security_headers_on_every_response(void **state)
         assert_security_headers(&r);
         f3test_http_response_free(&r);
     }
+    /* answered before the body is read */
+    f3test_http_response big;
+    assert_int_equal(f3test_http_request(f.port,
+                                         "POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\n"
+                                         "Content-Type: application/json\r\n"
+                                         "Content-Length: 2000000\r\n\r\n",
+                                         &big),
+                     0);
+    assert_int_equal(big.status, 413);
+    assert_security_headers(&big);
+    f3test_http_response_free(&big);
     fixture_stop(&f);
 }
 
