@@ -66,6 +66,17 @@ static const cli_verb cli_verbs[] = {
      "500ms, 30s, 15m, 2h, 7d), at most --limit (default all). --json prints the JSON of\n"
      "the /admin/queues API instead of tables.\n"
      "Exit status: 0 ok, 1 not found or refused, 2 misuse.\n"},
+    {"user", cmd_user, "add, list and remove dashboard users, change passwords",
+     "usage: f3connect user add --email E --role admin|operator|viewer [--tenant T] "
+     "[--super-admin]\n"
+     "       f3connect user passwd --email E\n"
+     "       f3connect user list [--tenant T]\n"
+     "       f3connect user remove --email E [--tenant T]\n"
+     "\n"
+     "The password is read as one line from stdin when stdin is not a terminal;\n"
+     "otherwise a random one is generated and printed once. --tenant takes a tenant id\n"
+     "or slug (add creates a missing one); without it, add uses the default tenant and\n"
+     "remove deletes the user from every tenant. passwd and remove end the user's sessions.\n"},
     {"version", cmd_version, "print the version", "usage: f3connect version\n"},
     {"help", cmd_help, "show help for a command", "usage: f3connect help [COMMAND]\n"},
 };

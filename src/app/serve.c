@@ -9,9 +9,12 @@
 #include "app/store.h"
 
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "services/gateway/accounts.h"
+#include "services/gateway/auth.h"
 #include "services/gateway/health.h"
 
 #include <signal.h>
@@ -27,6 +30,87 @@ static void serve_block_signals(sigset_t *set)
     sigaddset(set, SIGINT);
     pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+#define MINUTE_MS                  ((int64_t)60 * 1000)
+#define FIRST_ADMIN_FALLBACK_EMAIL "admin@f3connect.local"
+
+/* The gateway's parts in this process: sessions in the database, limits in
+ * memory (the distributed gateway swaps both for Redis). */
+typedef struct serve_gateway {
+    session_store *sessions;
+    ratelimit *limits;
+    auth *auth;
+} serve_gateway;
+
+static int serve_gateway_open(const config *c, db *store, serve_gateway *g, err *e)
+{
+    session_limits sl = {config_get_int(c, "SESSION_IDLE_TIMEOUT"),
+                         config_get_int(c, "SESSION_MAX_AGE")};
+    g->sessions = session_store_db_new(store, &sl);
+    g->limits = ratelimit_memory_new(0);
+    if (!g->sessions || !g->limits)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    auth_opts o = {
+        .store = store,
+        .sessions = g->sessions,
+        .limits = g->limits,
+        .app_url = config_get(c, "APP_URL"),
+        .internal_key = config_get(c, "INTERNAL_API_KEY"),
+        .per_ip = {config_get_int(c, "RATE_LIMIT_IP_PER_MINUTE"), MINUTE_MS},
+        .per_user = {config_get_int(c, "RATE_LIMIT_USER_PER_MINUTE"), MINUTE_MS},
+        .login = {config_get_int(c, "RATE_LIMIT_LOGIN_PER_MINUTE"), MINUTE_MS},
+        .max_failures_account = config_get_int(c, "LOGIN_MAX_FAILURES_PER_HOUR"),
+        .max_failures_ip = config_get_int(c, "LOGIN_MAX_FAILURES_PER_HOUR_PER_IP"),
+    };
+    g->auth = auth_new(&o, e);
+    return g->auth ? 0 : e->code;
+}
+
+static void serve_gateway_close(serve_gateway *g)
+{
+    auth_free(g->auth);
+    ratelimit_free(g->limits);
+    session_store_free(g->sessions);
+}
+
+/* On the first start (no users yet) creates the default tenant's admin with a
+ * random password, shown once on the terminal (stdout) and never logged. */
+static int serve_first_admin(const config *c, db *store, err *e)
+{
+    char tenant[65];
+    int64_t users = 0;
+    int rc = account_default_tenant(store, tenant, e);
+    rc = rc ? rc : account_count(store, &users, e);
+    if (rc || users > 0)
+        return rc;
+    const char *email = config_get(c, "ADMIN_EMAIL");
+    email = email ? email : FIRST_ADMIN_FALLBACK_EMAIL;
+    buf pw;
+    buf_init(&pw, 0);
+    rc = crypto_random_token(&pw, 18);
+    rc = rc ? err_set(e, rc, "out of memory")
+            : account_create(store, tenant, email, "admin", buf_cstr(&pw), true, NULL, e);
+    if (rc == 0) {
+        printf("\nFirst start: created the administrator account\n"
+               "    email:    %s\n    password: %s\n"
+               "This password is shown only now. Log in and change it "
+               "(or run 'f3connect user passwd --email %s').\n\n",
+               email, buf_cstr(&pw), email);
+        fflush(stdout);
+        log_info("first administrator created", "email", email);
+    }
+    if (pw.data)
+        crypto_wipe(pw.data, pw.len);
+    buf_free(&pw);
+    return rc;
+}
+
+static int serve_routes(http_router *router, health_ctx *health, auth *a, err *e)
+{
+    int rc = health_add_routes(router, health, e);
+    rc = rc ? rc : auth_add_routes(router, a, e);
+    return rc ? rc : auth_add_admin_routes(router, a, e);
 }
 
 static http_server_opts serve_http_opts(const config *c)
@@ -61,6 +145,7 @@ static int serve_run(const config *c, sigset_t *signals)
     http_router *router = NULL;
     http_server *server = NULL;
     health_ctx health = {.started_ms = clock_now_ms()};
+    serve_gateway gw = {0};
     int status = 1;
     err e;
     err_clear(&e);
@@ -70,12 +155,20 @@ static int serve_run(const config *c, sigset_t *signals)
         goto out;
     }
     health.store = store;
+    if (serve_first_admin(c, store, &e) || serve_gateway_open(c, store, &gw, &e)) {
+        log_fatal("cannot set up authentication", "reason", e.msg);
+        goto out;
+    }
     router = http_router_new();
-    if (!router || health_add_routes(router, &health, &e)) {
+    if (!router || serve_routes(router, &health, gw.auth, &e)) {
         log_fatal("cannot build the routing table", "reason", router ? e.msg : "out of memory");
         goto out;
     }
     http_server_opts opts = serve_http_opts(c);
+    opts.guard = auth_guard;
+    opts.guard_ctx = gw.auth;
+    opts.on_response = auth_security_headers;
+    opts.on_response_ctx = gw.auth;
     server = http_server_start(router, &opts, &e);
     if (!server) {
         log_fatal("cannot start the HTTP server", "reason", e.msg);
@@ -99,6 +192,7 @@ out:
     if (server)
         http_server_stop(server);
     http_router_free(router);
+    serve_gateway_close(&gw);
     db_close(store);
     return status;
 }

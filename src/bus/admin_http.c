@@ -8,7 +8,6 @@
 #include "bus/admin_http.h"
 
 #include "core/clock.h"
-#include "core/crypto.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "http/request.h"
@@ -23,22 +22,7 @@
 #define ADMIN_LIMIT_MAX     500
 #define ADMIN_OFFSET_MAX    INT64_C(1000000000)
 
-/* ---- access and errors ---------------------------------------------------------------- */
-
-/* True if the request may go on; otherwise the 403/401 answer is already in res. */
-static bool admin_allowed(http_request *req, http_response *res, const bus_admin *a)
-{
-    if (!a->internal_key || !*a->internal_key) {
-        http_res_error(res, 403, "admin API disabled: set INTERNAL_API_KEY");
-        return false;
-    }
-    const char *given = http_req_header(req, "X-Internal-Key");
-    if (!given || !crypto_str_equal(given, a->internal_key)) {
-        http_res_error(res, 401, "%s X-Internal-Key header", given ? "wrong" : "missing");
-        return false;
-    }
-    return true;
-}
+/* ---- errors ---------------------------------------------------------------- */
 
 /* Answers a store failure: the store's message for the caller's mistakes, a generic one
  * (and a log line) for the rest. */
@@ -198,9 +182,8 @@ static int query_int(http_request *req, http_response *res, const char *name, in
 
 static int list_queues(http_request *req, http_response *res, void *ctx)
 {
+    (void)req;
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     char **names = NULL;
     size_t n = 0;
     err e;
@@ -228,8 +211,6 @@ static int list_queues(http_request *req, http_response *res, void *ctx)
 static int show_queue(http_request *req, http_response *res, void *ctx)
 {
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     const char *queue = http_req_param(req, "queue");
     if (queue_known(res, a->store, queue) != 1)
         return 0;
@@ -257,8 +238,6 @@ static int show_queue(http_request *req, http_response *res, void *ctx)
 static int list_jobs(http_request *req, http_response *res, void *ctx)
 {
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     const char *queue = http_req_param(req, "queue");
     const char *state_name = http_req_query_param(req, "state");
     int state = state_name ? bus_state_parse(state_name) : BUS_STATE_WAITING;
@@ -297,8 +276,6 @@ static int list_jobs(http_request *req, http_response *res, void *ctx)
 static int show_job(http_request *req, http_response *res, void *ctx)
 {
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     err e;
     err_clear(&e);
     bus_job *j = NULL;
@@ -314,8 +291,6 @@ static int show_job(http_request *req, http_response *res, void *ctx)
 static int retry_job(http_request *req, http_response *res, void *ctx)
 {
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     const char *queue = http_req_param(req, "queue"), *id = http_req_param(req, "id");
     err e;
     err_clear(&e);
@@ -330,8 +305,6 @@ static int retry_job(http_request *req, http_response *res, void *ctx)
 static int retry_all(http_request *req, http_response *res, void *ctx)
 {
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     const char *queue = http_req_param(req, "queue");
     if (queue_known(res, a->store, queue) != 1)
         return 0;
@@ -348,8 +321,6 @@ static int retry_all(http_request *req, http_response *res, void *ctx)
 static int remove_job(http_request *req, http_response *res, void *ctx)
 {
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     const char *queue = http_req_param(req, "queue"), *id = http_req_param(req, "id");
     err e;
     err_clear(&e);
@@ -399,8 +370,6 @@ static int clean_params(http_request *req, http_response *res, bus_state *state,
 static int clean_queue(http_request *req, http_response *res, void *ctx)
 {
     bus_admin *a = ctx;
-    if (!admin_allowed(req, res, a))
-        return 0;
     const char *queue = http_req_param(req, "queue");
     bus_state state = BUS_STATE_COMPLETED;
     int64_t older_than = 0, limit = 0;
@@ -420,8 +389,6 @@ static int clean_queue(http_request *req, http_response *res, void *ctx)
 
 static int set_paused(http_request *req, http_response *res, bus_admin *a, bool paused)
 {
-    if (!admin_allowed(req, res, a))
-        return 0;
     const char *queue = http_req_param(req, "queue");
     err e;
     err_clear(&e);
@@ -446,16 +413,16 @@ static int resume_queue(http_request *req, http_response *res, void *ctx)
 int bus_admin_add_routes(http_router *r, bus_admin *admin, err *e)
 {
     const http_route routes[] = {
-        {"GET", "/admin/queues", list_queues, admin},
-        {"GET", "/admin/queues/:queue", show_queue, admin},
-        {"GET", "/admin/queues/:queue/jobs", list_jobs, admin},
-        {"GET", "/admin/queues/:queue/jobs/:id", show_job, admin},
-        {"POST", "/admin/queues/:queue/jobs/:id/retry", retry_job, admin},
-        {"DELETE", "/admin/queues/:queue/jobs/:id", remove_job, admin},
-        {"POST", "/admin/queues/:queue/retry", retry_all, admin},
-        {"POST", "/admin/queues/:queue/clean", clean_queue, admin},
-        {"POST", "/admin/queues/:queue/pause", pause_queue, admin},
-        {"POST", "/admin/queues/:queue/resume", resume_queue, admin},
+        {"GET", "/admin/queues", list_queues, admin, BUS_ADMIN_PERMISSION},
+        {"GET", "/admin/queues/:queue", show_queue, admin, BUS_ADMIN_PERMISSION},
+        {"GET", "/admin/queues/:queue/jobs", list_jobs, admin, BUS_ADMIN_PERMISSION},
+        {"GET", "/admin/queues/:queue/jobs/:id", show_job, admin, BUS_ADMIN_PERMISSION},
+        {"POST", "/admin/queues/:queue/jobs/:id/retry", retry_job, admin, BUS_ADMIN_PERMISSION},
+        {"DELETE", "/admin/queues/:queue/jobs/:id", remove_job, admin, BUS_ADMIN_PERMISSION},
+        {"POST", "/admin/queues/:queue/retry", retry_all, admin, BUS_ADMIN_PERMISSION},
+        {"POST", "/admin/queues/:queue/clean", clean_queue, admin, BUS_ADMIN_PERMISSION},
+        {"POST", "/admin/queues/:queue/pause", pause_queue, admin, BUS_ADMIN_PERMISSION},
+        {"POST", "/admin/queues/:queue/resume", resume_queue, admin, BUS_ADMIN_PERMISSION},
     };
     return http_router_add(r, routes, sizeof routes / sizeof routes[0], e);
 }

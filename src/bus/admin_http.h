@@ -18,10 +18,9 @@
  * Errors are the one error body of http/response.h; bad input is a 400 naming the
  * parameter or field.
  *
- * ACCESS: until the session and permission guard exists, every route requires the header
- * X-Internal-Key equal to the configured INTERNAL_API_KEY (compared in constant time).
- * With no key configured (NULL or empty) every request gets 403 "admin API disabled: set
- * INTERNAL_API_KEY"; a missing or wrong key gets 401. The key is never logged.
+ * ACCESS: every route declares the permission BUS_ADMIN_PERMISSION; the gateway's request
+ * guard (services/gateway/auth.h) enforces it (session, CSRF check, RBAC) before any
+ * handler here runs, so the handlers do no access checks of their own.
  */
 #ifndef F3_BUS_ADMIN_HTTP_H
 #define F3_BUS_ADMIN_HTTP_H
@@ -37,8 +36,10 @@
  * store and key it points to) must outlive the router, as health_ctx does. */
 typedef struct bus_admin {
     bus_store *store;
-    const char *internal_key; /* NULL or "" disables the API (403) */
 } bus_admin;
+
+/* The permission the /admin/queues routes declare (the gateway's permission table names it). */
+#define BUS_ADMIN_PERMISSION "queues.admin"
 
 /* Adds the /admin/queues routes to r. 0, or F3_EINVAL / F3_ENOMEM from the router. */
 int bus_admin_add_routes(http_router *r, bus_admin *admin, err *e);

@@ -69,8 +69,37 @@ const config_key config_keys[] = {
      "`/internal` routes in distributed mode.",
      NULL, 0, 0, true},
     {"SESSION_SECRET", CONFIG_STRING, NULL, "security",
-     "Secret that signs dashboard session cookies; changing it signs everyone out.", NULL, 0, 0,
-     true},
+     "Secret reserved for signing values handed to browsers. Dashboard sessions are opaque random "
+     "ids kept server-side (hashed), so they do not depend on it.",
+     NULL, 0, 0, true},
+    {"SESSION_IDLE_TIMEOUT", CONFIG_DURATION_MS, "30m", "security",
+     "A dashboard session not used for this long ends; the user logs in again.", NULL, 1 * SEC,
+     24 * HOUR, false},
+    {"SESSION_MAX_AGE", CONFIG_DURATION_MS, "24h", "security",
+     "A dashboard session ends this long after login however much it is used (absolute "
+     "timeout); the session cookie expires at the same time.",
+     NULL, 1 * SEC, 30 * 24 * HOUR, false},
+    {"RATE_LIMIT_IP_PER_MINUTE", CONFIG_INT, "600", "security",
+     "Requests one client address may make per minute to any route outside `/internal` "
+     "(token bucket: a burst of this size, refilled over a minute); beyond it 429 with "
+     "`Retry-After`. 0 turns the limit off.",
+     NULL, 0, 1000000, false},
+    {"RATE_LIMIT_USER_PER_MINUTE", CONFIG_INT, "300", "security",
+     "Requests one signed-in user may make per minute, whatever address they come from. 0 "
+     "turns the limit off.",
+     NULL, 0, 1000000, false},
+    {"RATE_LIMIT_LOGIN_PER_MINUTE", CONFIG_INT, "10", "security",
+     "Login attempts one client address may make per minute, successful or not. 0 turns the "
+     "limit off.",
+     NULL, 0, 10000, false},
+    {"LOGIN_MAX_FAILURES_PER_HOUR", CONFIG_INT, "100", "security",
+     "Failed logins allowed per account (per e-mail address, existing or not) in any hour; "
+     "further attempts get 429 even with the right password. ASVS 2.2.1 asks for at most 100.",
+     NULL, 2, 100, false},
+    {"LOGIN_MAX_FAILURES_PER_HOUR_PER_IP", CONFIG_INT, "300", "security",
+     "Failed logins allowed per client address in any hour, across all accounts (password "
+     "spraying).",
+     NULL, 2, 100000, false},
 
     /* notifications */
     {"NOTIFICATIONS_ENABLED", CONFIG_BOOL, "false", "notifications",

@@ -56,6 +56,7 @@ static void entry_free(route_entry *en)
     free(en->segs);
     free((char *)en->route.method);
     free((char *)en->route.pattern);
+    free((char *)en->route.access);
     memset(en, 0, sizeof *en);
 }
 
@@ -226,7 +227,8 @@ static int entry_build(route_entry *en, const http_route *rt, size_t idx, err *e
     en->route.pattern = strdup(rt->pattern);
     en->route.handler = rt->handler;
     en->route.ctx = rt->ctx;
-    if (!en->route.method || !en->route.pattern)
+    en->route.access = rt->access ? strdup(rt->access) : NULL;
+    if (!en->route.method || !en->route.pattern || (rt->access && !en->route.access))
         return err_set(e, F3_ENOMEM, "out of memory");
     return 0;
 }

@@ -30,11 +30,22 @@ typedef struct http_response http_response;
  * the message "Internal server error", so say nothing internal in it. */
 typedef int (*http_handler)(http_request *req, http_response *res, void *ctx);
 
+/* Access markers a route may declare (see http_route.access). */
+#define HTTP_ACCESS_PUBLIC   "public"   /* anyone: health, webhooks, login, static assets */
+#define HTTP_ACCESS_SESSION  "session"  /* any signed-in user, whatever the permissions */
+#define HTTP_ACCESS_INTERNAL "internal" /* service-to-service calls under /internal/ */
+
 typedef struct http_route {
     const char *method;  /* upper-case token: "GET", "POST", ... */
     const char *pattern; /* see above */
     http_handler handler;
     void *ctx; /* handed to the handler as is */
+    /* Who may call the route: one of the HTTP_ACCESS_* markers or a permission
+     * name ("orders.read"). The router only carries it to the server's guard
+     * (server.h), which decides; a route that declares nothing (NULL, as the
+     * positional {method, pattern, handler, ctx} initialiser leaves it) is to be
+     * denied by any guard. */
+    const char *access;
 } http_route;
 
 typedef struct http_router http_router;

@@ -272,6 +272,8 @@ static enum MHD_Result queue_answer(http_server *s, struct MHD_Connection *conn,
                                     bool is_head)
 {
     http_response *res = &x->res;
+    if (s->opts.on_response)
+        s->opts.on_response(&x->req, res, s->opts.on_response_ctx);
     size_t len = res->body.len;
     char *body = buf_detach(&res->body);
     if (!body)
@@ -303,7 +305,7 @@ static enum MHD_Result queue_answer(http_server *s, struct MHD_Connection *conn,
 
 /* Writes x->res (an error body) straight to the socket and has libmicrohttpd
  * close the connection: the only way to answer in the middle of a body. */
-static enum MHD_Result answer_on_socket(struct MHD_Connection *conn, exchange *x)
+static enum MHD_Result answer_on_socket(http_server *s, struct MHD_Connection *conn, exchange *x)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -312,9 +314,14 @@ static enum MHD_Result answer_on_socket(struct MHD_Connection *conn, exchange *x
     buf_init(&out, 0);
     int rc = buf_printf(&out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "X-Correlation-Id: %s\r\nConnection: close\r\n\r\n",
+                        "X-Correlation-Id: %s\r\nConnection: close\r\n",
                         res->status, MHD_get_reason_phrase_for((unsigned)res->status),
                         res->content_type, res->body.len, x->req.correlation_id);
+    if (s->opts.on_response)
+        s->opts.on_response(&x->req, res, s->opts.on_response_ctx);
+    for (size_t i = 0; rc == 0 && i < res->nheaders; i++)
+        rc = buf_printf(&out, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
+    rc = rc ? rc : buf_puts(&out, "\r\n");
     rc = rc ? rc : buf_append(&out, buf_cstr(&res->body), res->body.len);
     size_t sent = 0;
     while (rc == 0 && ci && sent < out.len) {
@@ -358,6 +365,26 @@ static bool content_length_too_big(struct MHD_Connection *conn, size_t max)
     return errno == ERANGE || n > max;
 }
 
+/* Runs the guard: 0 when the handler may run, 1 when x->res holds the guard's
+ * answer (a failing guard becomes a 500), F3_ENOMEM. */
+static int request_guard(http_server *s, exchange *x)
+{
+    log_set_correlation_id(x->req.correlation_id);
+    int rc = s->opts.guard(&x->req, x->req.match.route, &x->res, s->opts.guard_ctx);
+    if (rc < 0) {
+        log_error("request guard failed", "method", x->req.method, "path", x->req.path, "error",
+                  err_name(rc));
+        http_res_reset(&x->res);
+        rc = http_res_error(&x->res, 500, "Internal server error") ? F3_ENOMEM : 1;
+    } else if (rc > 0 && x->res.status == 0) {
+        rc = http_res_error(&x->res, 403, "Forbidden") ? F3_ENOMEM : 1;
+    } else if (rc > 0) {
+        rc = 1;
+    }
+    log_set_correlation_id(NULL);
+    return rc;
+}
+
 /* Decides whether the server answers this request itself. Returns 0 (x->res
  * set and x->answered when it does) or F3_ENOMEM. */
 static int request_screen(http_server *s, struct MHD_Connection *conn, exchange *x)
@@ -393,8 +420,12 @@ static int request_screen(http_server *s, struct MHD_Connection *conn, exchange 
                 return q;
             if (q)
                 rc = http_res_error(res, 400, "%s", msg);
-            else
+            else if (!s->opts.guard)
                 return 0;
+            else if ((rc = request_guard(s, x)) <= 0)
+                return rc;
+            else
+                rc = 0;
         }
     }
     x->answered = true;
@@ -432,7 +463,7 @@ static enum MHD_Result request_body(http_server *s, struct MHD_Connection *conn,
         http_res_reset(&x->res);
         if (http_res_error(&x->res, 413, "Request body exceeds %zu bytes", s->opts.max_body) != 0)
             return MHD_NO;
-        return answer_on_socket(conn, x);
+        return answer_on_socket(s, conn, x);
     }
     if (x->answered)
         return MHD_YES; /* the body of a request we refuse anyway: dropped */

@@ -30,6 +30,20 @@
 #define HTTP_DEFAULT_REQUEST_TIMEOUT_MS  30000
 #define HTTP_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000
 
+/* Decides whether a routed request may reach its handler. Called on a pool
+ * thread once the headers are complete and the route is known, before the body
+ * is read and before the handler runs; may block (a database lookup) and may
+ * attach the caller's identity with http_req_set_user(). Returns 0 to let the
+ * handler run; a positive value when it has written the response itself (401,
+ * 403, 429, ...); a negative F3_E* code for a failure, answered with 500. */
+typedef int (*http_guard)(http_request *req, const http_route *route, http_response *res,
+                          void *ctx);
+
+/* Called on every response the server sends (handler answers, guard refusals,
+ * the server's own errors) just before it goes out, to add headers such as the
+ * security headers. req may be one whose route is unknown. Must not fail. */
+typedef void (*http_response_hook)(const http_request *req, http_response *res, void *ctx);
+
 typedef struct http_server_opts {
     const char *host;  /* address to bind (IPv4 or IPv6 literal or name); NULL = default */
     int port;          /* 0 = pick a free port (see http_server_port) */
@@ -42,6 +56,10 @@ typedef struct http_server_opts {
      * silent longer than this (rounded up to whole seconds) at any later point. */
     unsigned request_timeout_ms;
     unsigned shutdown_timeout_ms; /* how long http_server_stop waits for requests */
+    http_guard guard;             /* NULL: every routed request reaches its handler */
+    void *guard_ctx;
+    http_response_hook on_response; /* NULL: none */
+    void *on_response_ctx;
 } http_server_opts;
 
 typedef struct http_server http_server;

@@ -18,9 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY "test-internal-key"
-#define Q   "order.created@print-service"
-#define Q2  "order.cancelled@shipping-service"
+#define Q  "order.created@print-service"
+#define Q2 "order.cancelled@shipping-service"
 
 typedef struct fx {
     char *dir;
@@ -92,7 +91,7 @@ static void seed(fx *f)
         bus_store_fail(f->s, NULL, Q2, "c-1", "w", "boom", BUS_FAIL_PERMANENT, now, NULL, &e), 0);
 }
 
-static void start(fx *f, const char *key)
+static void start(fx *f)
 {
     f->dir = f3test_tmpdir();
     assert_non_null(f->dir);
@@ -101,7 +100,7 @@ static void start(fx *f, const char *key)
     if (db_open(f->url, NULL, &f->d, &e) || db_migrate(f->d, NULL, &e) ||
         bus_store_open_sql(f->d, &f->s, &e))
         fail_msg("%s: %s", f->url, e.msg);
-    f->admin = (bus_admin){f->s, key};
+    f->admin = (bus_admin){f->s};
     f->router = http_router_new();
     assert_non_null(f->router);
     assert_int_equal(bus_admin_add_routes(f->router, &f->admin, &e), 0);
@@ -117,7 +116,7 @@ static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    start(f, KEY);
+    start(f);
     *state = f;
     return 0;
 }
@@ -141,15 +140,13 @@ static int teardown(void **state)
 
 /* ---- HTTP helpers --------------------------------------------------------------------- */
 
-/* Sends one request; key NULL sends no X-Internal-Key; body (JSON) may be NULL. */
-static void request(fx *f, const char *method, const char *path, const char *key, const char *body,
+/* Sends one request; body (JSON) may be NULL. */
+static void request(fx *f, const char *method, const char *path, const char *body,
                     f3test_http_response *r)
 {
     buf b;
     buf_init(&b, 0);
     buf_printf(&b, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n", method, path);
-    if (key)
-        buf_printf(&b, "X-Internal-Key: %s\r\n", key);
     if (body)
         buf_printf(&b, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                    strlen(body), body);
@@ -164,7 +161,7 @@ static void request(fx *f, const char *method, const char *path, const char *key
 static json_t *call(fx *f, const char *method, const char *path, const char *body, int status)
 {
     f3test_http_response r = {0};
-    request(f, method, path, KEY, body, &r);
+    request(f, method, path, body, &r);
     if (r.status != status)
         fail_msg("%s %s: status %d, want %d: %s", method, path, r.status, status, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
@@ -175,11 +172,11 @@ static json_t *call(fx *f, const char *method, const char *path, const char *bod
 }
 
 /* An error answer: the one error body, with a message containing `needle`. */
-static void expect_error(fx *f, const char *method, const char *path, const char *key,
-                         const char *body, int status, const char *needle)
+static void expect_error(fx *f, const char *method, const char *path, const char *body, int status,
+                         const char *needle)
 {
     f3test_http_response r = {0};
-    request(f, method, path, key, body, &r);
+    request(f, method, path, body, &r);
     if (r.status != status)
         fail_msg("%s %s: status %d, want %d: %s", method, path, r.status, status, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
@@ -202,33 +199,30 @@ static json_int_t count_of(json_t *counts, const char *state)
 
 /* ---- access --------------------------------------------------------------------------- */
 
-static void test_access_needs_the_internal_key(void **state)
+/* Every route declares the queues.admin permission, which the gateway guard enforces
+ * (the guard itself is tested in integration.auth). */
+static void test_every_route_declares_queues_admin(void **state)
 {
     fx *f = *state;
-    expect_error(f, "GET", "/admin/queues", NULL, NULL, 401, "X-Internal-Key");
-    expect_error(f, "GET", "/admin/queues", "wrong-key", NULL, 401, "X-Internal-Key");
-    expect_error(f, "GET", "/admin/queues", KEY "x", NULL, 401, NULL);
-    expect_error(f, "POST", "/admin/queues/" Q "/pause", NULL, NULL, 401, NULL);
-    expect_error(f, "DELETE", "/admin/queues/" Q "/jobs/waiting-1", "", NULL, 401, NULL);
-    /* Nothing happened. */
-    json_t *j = call(f, "GET", "/admin/queues/" Q, NULL, 200);
-    assert_false(json_is_true(json_object_get(j, "paused")));
-    json_decref(j);
-}
-
-static void test_no_key_configured_disables_the_api(void **state)
-{
-    (void)state;
-    fx g = {0};
-    start(&g, NULL);
-    expect_error(&g, "GET", "/admin/queues", KEY, NULL, 403,
-                 "admin API disabled: set INTERNAL_API_KEY");
-    expect_error(&g, "POST", "/admin/queues/" Q "/retry", NULL, NULL, 403, "INTERNAL_API_KEY");
-    stop(&g);
-    fx h = {0};
-    start(&h, "");
-    expect_error(&h, "GET", "/admin/queues", "", NULL, 403, "INTERNAL_API_KEY");
-    stop(&h);
+    static const char *const probes[][2] = {
+        {"GET", "/admin/queues"},
+        {"GET", "/admin/queues/" Q},
+        {"GET", "/admin/queues/" Q "/jobs"},
+        {"GET", "/admin/queues/" Q "/jobs/x"},
+        {"POST", "/admin/queues/" Q "/jobs/x/retry"},
+        {"DELETE", "/admin/queues/" Q "/jobs/x"},
+        {"POST", "/admin/queues/" Q "/retry"},
+        {"POST", "/admin/queues/" Q "/clean"},
+        {"POST", "/admin/queues/" Q "/pause"},
+        {"POST", "/admin/queues/" Q "/resume"},
+    };
+    assert_int_equal(http_router_count(f->router), sizeof probes / sizeof probes[0]);
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        http_match m;
+        assert_int_equal(http_router_match(f->router, probes[i][0], probes[i][1], &m), 200);
+        assert_string_equal(m.route->access, "queues.admin");
+        http_match_free(&m);
+    }
 }
 
 /* ---- reading -------------------------------------------------------------------------- */
@@ -271,7 +265,7 @@ static void test_list_and_show_queues(void **state)
     assert_int_equal(next, json_integer_value(json_object_get(r, "nextRunAtMs")));
     json_decref(j);
 
-    expect_error(f, "GET", "/admin/queues/nope@nobody", KEY, NULL, 404, "nope@nobody");
+    expect_error(f, "GET", "/admin/queues/nope@nobody", NULL, 404, "nope@nobody");
 }
 
 static void test_list_jobs(void **state)
@@ -301,13 +295,13 @@ static void test_list_jobs(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "jobs")), 0);
     json_decref(j);
 
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs?state=dead", KEY, NULL, 400, "'state'");
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs?offset=-1", KEY, NULL, 400, "'offset'");
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs?offset=x", KEY, NULL, 400, "'offset'");
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs?limit=501", KEY, NULL, 400, "'limit'");
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs?limit=0", KEY, NULL, 400, "'limit'");
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs?limit=", KEY, NULL, 400, "'limit'");
-    expect_error(f, "GET", "/admin/queues/nope/jobs", KEY, NULL, 404, "nope");
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs?state=dead", NULL, 400, "'state'");
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs?offset=-1", NULL, 400, "'offset'");
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs?offset=x", NULL, 400, "'offset'");
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs?limit=501", NULL, 400, "'limit'");
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs?limit=0", NULL, 400, "'limit'");
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs?limit=", NULL, 400, "'limit'");
+    expect_error(f, "GET", "/admin/queues/nope/jobs", NULL, 404, "nope");
 }
 
 static void test_job_detail(void **state)
@@ -341,7 +335,7 @@ static void test_job_detail(void **state)
     j = call(f, "GET", "/admin/queues/" Q "/jobs/active-1", NULL, 200);
     assert_non_null(json_string_value(json_object_get(j, "lockUntil")));
     json_decref(j);
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs/missing", KEY, NULL, 404, "missing");
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs/missing", NULL, 404, "missing");
 }
 
 /* ---- actions -------------------------------------------------------------------------- */
@@ -357,9 +351,8 @@ static void test_retry(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "attemptsMade")), 0);
     assert_int_equal(json_array_size(json_object_get(j, "errors")), 1); /* history kept */
     json_decref(j);
-    expect_error(f, "POST", "/admin/queues/" Q "/jobs/waiting-1/retry", KEY, NULL, 409,
-                 "not failed");
-    expect_error(f, "POST", "/admin/queues/" Q "/jobs/missing/retry", KEY, NULL, 404, NULL);
+    expect_error(f, "POST", "/admin/queues/" Q "/jobs/waiting-1/retry", NULL, 409, "not failed");
+    expect_error(f, "POST", "/admin/queues/" Q "/jobs/missing/retry", NULL, 404, NULL);
 
     j = call(f, "POST", "/admin/queues/" Q2 "/retry", NULL, 200);
     assert_int_equal(json_integer_value(json_object_get(j, "retried")), 1);
@@ -367,18 +360,18 @@ static void test_retry(void **state)
     j = call(f, "POST", "/admin/queues/" Q2 "/retry", NULL, 200);
     assert_int_equal(json_integer_value(json_object_get(j, "retried")), 0);
     json_decref(j);
-    expect_error(f, "POST", "/admin/queues/nope/retry", KEY, NULL, 404, NULL);
+    expect_error(f, "POST", "/admin/queues/nope/retry", NULL, 404, NULL);
 }
 
 static void test_remove(void **state)
 {
     fx *f = *state;
-    expect_error(f, "DELETE", "/admin/queues/" Q "/jobs/active-1", KEY, NULL, 409, "active");
-    expect_error(f, "DELETE", "/admin/queues/" Q "/jobs/missing", KEY, NULL, 404, "missing");
+    expect_error(f, "DELETE", "/admin/queues/" Q "/jobs/active-1", NULL, 409, "active");
+    expect_error(f, "DELETE", "/admin/queues/" Q "/jobs/missing", NULL, 404, "missing");
     json_t *j = call(f, "DELETE", "/admin/queues/" Q "/jobs/failed-1", NULL, 200);
     assert_true(json_is_true(json_object_get(j, "removed")));
     json_decref(j);
-    expect_error(f, "GET", "/admin/queues/" Q "/jobs/failed-1", KEY, NULL, 404, NULL);
+    expect_error(f, "GET", "/admin/queues/" Q "/jobs/failed-1", NULL, 404, NULL);
     /* Ids are path segments: percent-encoding reaches the store decoded. */
     add_job(f, Q, "a b:c", "{}", NULL);
     j = call(f, "DELETE", "/admin/queues/" Q "/jobs/a%20b%3Ac", NULL, 200);
@@ -389,20 +382,20 @@ static void test_clean(void **state)
 {
     fx *f = *state;
     const char *path = "/admin/queues/" Q "/clean";
-    expect_error(f, "POST", path, KEY, "{\"olderThanMs\":0}", 400, "'state'");
-    expect_error(f, "POST", path, KEY, "{\"state\":\"nope\",\"olderThanMs\":0}", 400, "'state'");
-    expect_error(f, "POST", path, KEY, "{\"state\":\"active\",\"olderThanMs\":0}", 400, "'state'");
-    expect_error(f, "POST", path, KEY, "{\"state\":\"completed\"}", 400, "'olderThanMs'");
-    expect_error(f, "POST", path, KEY, "{\"state\":\"completed\",\"olderThanMs\":\"1h\"}", 400,
+    expect_error(f, "POST", path, "{\"olderThanMs\":0}", 400, "'state'");
+    expect_error(f, "POST", path, "{\"state\":\"nope\",\"olderThanMs\":0}", 400, "'state'");
+    expect_error(f, "POST", path, "{\"state\":\"active\",\"olderThanMs\":0}", 400, "'state'");
+    expect_error(f, "POST", path, "{\"state\":\"completed\"}", 400, "'olderThanMs'");
+    expect_error(f, "POST", path, "{\"state\":\"completed\",\"olderThanMs\":\"1h\"}", 400,
                  "'olderThanMs'");
-    expect_error(f, "POST", path, KEY, "{\"state\":\"completed\",\"olderThanMs\":-5}", 400,
+    expect_error(f, "POST", path, "{\"state\":\"completed\",\"olderThanMs\":-5}", 400,
                  "'olderThanMs'");
-    expect_error(f, "POST", path, KEY, "{\"state\":\"completed\",\"olderThanMs\":0,\"limit\":-1}",
-                 400, "'limit'");
-    expect_error(f, "POST", path, KEY, "[1]", 400, "object");
-    expect_error(f, "POST", path, KEY, "{\"state\":", 400, NULL);
-    expect_error(f, "POST", path, KEY, NULL, 415, "Content-Type"); /* no body */
-    expect_error(f, "POST", "/admin/queues/nope/clean", KEY,
+    expect_error(f, "POST", path, "{\"state\":\"completed\",\"olderThanMs\":0,\"limit\":-1}", 400,
+                 "'limit'");
+    expect_error(f, "POST", path, "[1]", 400, "object");
+    expect_error(f, "POST", path, "{\"state\":", 400, NULL);
+    expect_error(f, "POST", path, NULL, 415, "Content-Type"); /* no body */
+    expect_error(f, "POST", "/admin/queues/nope/clean",
                  "{\"state\":\"completed\",\"olderThanMs\":0}", 404, NULL);
     /* Finished less than an hour ago: kept. */
     json_t *j = call(f, "POST", path, "{\"state\":\"completed\",\"olderThanMs\":3600000}", 200);
@@ -443,7 +436,7 @@ static void test_pause_resume(void **state)
     assert_true(n >= 1);
     bus_jobs_free(jobs, n);
     /* Unknown methods and paths get the error body too. */
-    expect_error(f, "PUT", "/admin/queues/" Q "/pause", KEY, NULL, 405, NULL);
+    expect_error(f, "PUT", "/admin/queues/" Q "/pause", NULL, 405, NULL);
 }
 
 /* ---- the CLI -------------------------------------------------------------------------- */
@@ -566,8 +559,7 @@ int main(void)
 {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_access_needs_the_internal_key, setup, teardown),
-        cmocka_unit_test(test_no_key_configured_disables_the_api),
+        cmocka_unit_test_setup_teardown(test_every_route_declares_queues_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_show_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_detail, setup, teardown),

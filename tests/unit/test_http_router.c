@@ -26,16 +26,16 @@ static int h_b(http_request *req, http_response *res, void *ctx)
 static int ctx_orders, ctx_order, ctx_export, ctx_static, ctx_file, ctx_root, ctx_post;
 
 static const http_route table[] = {
-    {"GET", "/", h_a, &ctx_root},
-    {"GET", "/api/v1/orders", h_a, &ctx_orders},
-    {"POST", "/api/v1/orders", h_a, &ctx_post},
-    {"GET", "/api/v1/orders/:id", h_a, &ctx_order},
-    {"DELETE", "/api/v1/orders/:id", h_b, &ctx_order},
-    {"GET", "/api/v1/orders/export", h_a, &ctx_export},
-    {"GET", "/static/*", h_a, &ctx_static},
-    {"GET", "/static/special/:file", h_a, &ctx_file},
-    {"PUT", "/a/:x/c", h_a, NULL},
-    {"PUT", "/a/b/:y", h_b, NULL},
+    {"GET", "/", h_a, &ctx_root, NULL},
+    {"GET", "/api/v1/orders", h_a, &ctx_orders, NULL},
+    {"POST", "/api/v1/orders", h_a, &ctx_post, NULL},
+    {"GET", "/api/v1/orders/:id", h_a, &ctx_order, NULL},
+    {"DELETE", "/api/v1/orders/:id", h_b, &ctx_order, NULL},
+    {"GET", "/api/v1/orders/export", h_a, &ctx_export, NULL},
+    {"GET", "/static/*", h_a, &ctx_static, NULL},
+    {"GET", "/static/special/:file", h_a, &ctx_file, NULL},
+    {"PUT", "/a/:x/c", h_a, NULL, NULL},
+    {"PUT", "/a/b/:y", h_b, NULL, NULL},
 };
 
 static int setup(void **state)
@@ -214,14 +214,14 @@ static void test_bad_patterns_rejected(void **state)
 {
     (void)state;
     static const http_route bad[][1] = {
-        {{"GET", "no-slash", h_a, NULL}}, {{"GET", "/a//b", h_a, NULL}},
-        {{"GET", "/a/:", h_a, NULL}},     {{"GET", "/a/:1x", h_a, NULL}},
-        {{"GET", "/a/*/b", h_a, NULL}},   {{"GET", "/a/b*", h_a, NULL}},
-        {{"GET", "/a/%20", h_a, NULL}},   {{"GET", "/a/b c", h_a, NULL}},
-        {{"GET", "/a/..", h_a, NULL}},    {{"get", "/a", h_a, NULL}},
-        {{"", "/a", h_a, NULL}},          {{NULL, "/a", h_a, NULL}},
-        {{"GET", NULL, h_a, NULL}},       {{"GET", "/a", NULL, NULL}},
-        {{"GET", "/:x/:x", h_a, NULL}},   {{"GET", "/a?b", h_a, NULL}},
+        {{"GET", "no-slash", h_a, NULL, NULL}}, {{"GET", "/a//b", h_a, NULL, NULL}},
+        {{"GET", "/a/:", h_a, NULL, NULL}},     {{"GET", "/a/:1x", h_a, NULL, NULL}},
+        {{"GET", "/a/*/b", h_a, NULL, NULL}},   {{"GET", "/a/b*", h_a, NULL, NULL}},
+        {{"GET", "/a/%20", h_a, NULL, NULL}},   {{"GET", "/a/b c", h_a, NULL, NULL}},
+        {{"GET", "/a/..", h_a, NULL, NULL}},    {{"get", "/a", h_a, NULL, NULL}},
+        {{"", "/a", h_a, NULL, NULL}},          {{NULL, "/a", h_a, NULL, NULL}},
+        {{"GET", NULL, h_a, NULL, NULL}},       {{"GET", "/a", NULL, NULL, NULL}},
+        {{"GET", "/:x/:x", h_a, NULL, NULL}},   {{"GET", "/a?b", h_a, NULL, NULL}},
     };
     http_router *r = http_router_new();
     assert_non_null(r);
@@ -241,26 +241,26 @@ static void test_duplicates_rejected_and_batch_is_atomic(void **state)
     http_router *r = http_router_new();
     assert_non_null(r);
     err e;
-    const http_route first[] = {{"GET", "/orders/:id", h_a, NULL}};
+    const http_route first[] = {{"GET", "/orders/:id", h_a, NULL, NULL}};
     assert_int_equal(http_router_add(r, first, 1, &e), 0);
 
     const http_route clash[] = {
-        {"GET", "/health", h_a, NULL},
-        {"GET", "/orders/:orderId", h_a, NULL},
+        {"GET", "/health", h_a, NULL, NULL},
+        {"GET", "/orders/:orderId", h_a, NULL, NULL},
     };
     assert_int_equal(http_router_add(r, clash, 2, &e), F3_EINVAL);
     assert_non_null(strstr(e.msg, "/orders/:orderId"));
     assert_int_equal(http_router_count(r), 1);
 
     const http_route within[] = {
-        {"GET", "/x", h_a, NULL},
-        {"GET", "/x/", h_a, NULL},
+        {"GET", "/x", h_a, NULL, NULL},
+        {"GET", "/x/", h_a, NULL, NULL},
     };
     assert_int_equal(http_router_add(r, within, 2, &e), F3_EINVAL);
     assert_int_equal(http_router_count(r), 1);
 
     /* same shape, other method: fine */
-    const http_route other[] = {{"PUT", "/orders/:orderId", h_a, NULL}};
+    const http_route other[] = {{"PUT", "/orders/:orderId", h_a, NULL, NULL}};
     assert_int_equal(http_router_add(r, other, 1, &e), 0);
     assert_int_equal(http_router_count(r), 2);
     http_router_free(r);

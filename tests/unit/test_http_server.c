@@ -175,12 +175,12 @@ static int h_sleepy(http_request *req, http_response *res, void *ctx)
 }
 
 static const http_route routes[] = {
-    {"GET", "/health", h_health, NULL},        {"GET", "/orders/:id", h_order, NULL},
-    {"GET", "/orders/export", h_export, NULL}, {"GET", "/static/*", h_static, NULL},
-    {"GET", "/query", h_query, NULL},          {"POST", "/echo", h_echo, NULL},
-    {"POST", "/upload", h_upload, NULL},       {"GET", "/fail", h_fail, NULL},
-    {"GET", "/silent", h_silent, NULL},        {"GET", "/whoami", h_whoami, NULL},
-    {"GET", "/gated", h_gated, NULL},          {"GET", "/sleepy", h_sleepy, NULL},
+    {"GET", "/health", h_health, NULL, NULL},        {"GET", "/orders/:id", h_order, NULL, NULL},
+    {"GET", "/orders/export", h_export, NULL, NULL}, {"GET", "/static/*", h_static, NULL, NULL},
+    {"GET", "/query", h_query, NULL, NULL},          {"POST", "/echo", h_echo, NULL, NULL},
+    {"POST", "/upload", h_upload, NULL, NULL},       {"GET", "/fail", h_fail, NULL, NULL},
+    {"GET", "/silent", h_silent, NULL, NULL},        {"GET", "/whoami", h_whoami, NULL, NULL},
+    {"GET", "/gated", h_gated, NULL, NULL},          {"GET", "/sleepy", h_sleepy, NULL, NULL},
 };
 
 static http_server *start(unsigned threads, unsigned request_timeout_ms,

@@ -49,8 +49,8 @@ static int health_ready(http_request *req, http_response *res, void *arg)
 int health_add_routes(http_router *r, health_ctx *ctx, err *e)
 {
     const http_route routes[] = {
-        {"GET", "/health", health_live, ctx},
-        {"GET", "/health/ready", health_ready, ctx},
+        {"GET", "/health", health_live, ctx, HTTP_ACCESS_PUBLIC},
+        {"GET", "/health/ready", health_ready, ctx, HTTP_ACCESS_PUBLIC},
     };
     return http_router_add(r, routes, sizeof routes / sizeof routes[0], e);
 }
