@@ -97,9 +97,8 @@ static int prefixed(err *e, const char *prefix, const err *inner)
     return err_set(e, inner->code, "%s: %s", prefix, inner->msg);
 }
 
-/* An int64 id (or null when nullable) as decimal text; "" for null. */
-static int read_id(const json_t *obj, const char *field, bool nullable, char out[SHOPIFY_ID_LEN],
-                   err *e)
+int shopify_json_id(const json_t *obj, const char *field, bool nullable, char out[SHOPIFY_ID_LEN],
+                    err *e)
 {
     int64_t id = 0;
     int rc = nullable ? json_opt_int(obj, field, &id, -1, e) : json_get_int(obj, field, &id, e);
@@ -189,9 +188,9 @@ static int read_line_item(const json_t *item, int exponent, shopify_line_item *l
 {
     if (!json_is_object(item))
         return err_set(e, F3_EINVAL, "must be an object");
-    if (read_id(item, "id", false, li->id, e) ||
-        read_id(item, "product_id", true, li->product_id, e) ||
-        read_id(item, "variant_id", true, li->variant_id, e) ||
+    if (shopify_json_id(item, "id", false, li->id, e) ||
+        shopify_json_id(item, "product_id", true, li->product_id, e) ||
+        shopify_json_id(item, "variant_id", true, li->variant_id, e) ||
         read_text(item, "sku", &li->sku, e) || json_get_string(item, "title", &li->title, e) ||
         read_text(item, "variant_title", &li->variant_title, e) ||
         json_get_int(item, "quantity", &li->quantity, e) ||
@@ -265,7 +264,7 @@ static int read_order(const json_t *doc, shopify_order *o, err *e)
     if (!json_is_object(doc))
         return err_set(e, F3_EINVAL, "an order must be a JSON object");
     json_t *ship = NULL;
-    if (read_id(doc, "id", false, o->id, e) || json_get_string(doc, "name", &o->name, e) ||
+    if (shopify_json_id(doc, "id", false, o->id, e) || json_get_string(doc, "name", &o->name, e) ||
         json_get_int(doc, "order_number", &o->order_number, e) ||
         read_text(doc, "email", &o->email, e) || read_customer(doc, o, e) ||
         read_text(doc, "financial_status", &o->financial_status, e) ||

@@ -76,6 +76,12 @@ int shopify_order_parse(const char *json_text, size_t len, shopify_order *out, e
 /* As shopify_order_parse, from a parsed object (a new reference is taken). */
 int shopify_order_from_json(json_t *obj, shopify_order *out, err *e);
 
+/* Reads field (a positive JSON integer) as decimal text into out; with nullable,
+ * an absent or null field gives "". 0 or F3_EINVAL naming the field. For every
+ * Shopify id (orders, line items, fulfillment orders, ...). */
+int shopify_json_id(const json_t *obj, const char *field, bool nullable, char out[SHOPIFY_ID_LEN],
+                    err *e);
+
 /* Frees what an order holds and empties it; NULL and empty orders are fine. */
 void shopify_order_free(shopify_order *o);
 
