@@ -23,6 +23,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 /* Prints the usage text of `verb` to out. */
 void cli_usage(const char *verb, FILE *out);
