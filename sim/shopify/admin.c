@@ -158,16 +158,24 @@ static int cursor_decode(const char *page_info, order_filter *f)
     buf_init(&raw, 256);
     err e;
     int rc = -1;
+    memset(f, 0, sizeof *f);
     if (strlen(page_info) > 300 || crypto_base64_decode(page_info, strlen(page_info), &raw, &e))
         goto out;
-    char status[12];
-    memset(f, 0, sizeof *f);
-    if (sscanf(buf_cstr(&raw), "%11[a-z]|%" SCNd64 "|%" SCNd64 "|%" SCNd64 "|%" SCNd64 "|%d",
-               status, &f->created_min_ms, &f->updated_min_ms, &f->after_id, &f->before_id,
-               &f->limit) != 6 ||
-        f->limit < 1 || f->limit > PAGE_MAX)
+    if (!raw.data)
         goto out;
-    snprintf(f->status, sizeof f->status, "%s", status);
+    char *fields[6], *save = NULL;
+    int n = 0;
+    for (char *t = strtok_r(raw.data, "|", &save); t && n < 6; t = strtok_r(NULL, "|", &save))
+        fields[n++] = t;
+    int64_t limit = 0;
+    if (n != 6 || strlen(fields[0]) >= sizeof f->status ||
+        str_to_int64(fields[1], &f->created_min_ms) ||
+        str_to_int64(fields[2], &f->updated_min_ms) || str_to_int64(fields[3], &f->after_id) ||
+        str_to_int64(fields[4], &f->before_id) || str_to_int64(fields[5], &limit) || limit < 1 ||
+        limit > PAGE_MAX)
+        goto out;
+    snprintf(f->status, sizeof f->status, "%s", fields[0]);
+    f->limit = (int)limit;
     rc = 0;
 out:
     buf_free(&raw);
@@ -591,6 +599,17 @@ static int h_create_fulfillment(http_request *req, http_response *res, void *ctx
 
 /* ---- client-credentials grant -------------------------------------------- */
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Decodes one application/x-www-form-urlencoded value in place. */
 static bool form_decode(char *v)
 {
@@ -599,10 +618,10 @@ static bool form_decode(char *v)
         if (*r == '+') {
             *w++ = ' ';
         } else if (*r == '%') {
-            unsigned x;
-            if (!r[1] || !r[2] || sscanf(r + 1, "%2x", &x) != 1 || x == 0)
+            int hi = hex_digit(r[1]), lo = hi < 0 ? -1 : hex_digit(r[2]);
+            if (lo < 0 || (hi | lo) == 0)
                 return false;
-            *w++ = (char)x;
+            *w++ = (char)(hi * 16 + lo);
             r += 2;
         } else {
             *w++ = *r;

@@ -312,6 +312,54 @@ static void test_pagination_through_three_pages(void **state)
         free(ids[i]);
 }
 
+/* Shopify's cursor rules, seen from outside: filters go in the cursor and may not
+ * be repeated next to it; a later page links back with rel="previous". */
+static void test_sim_cursor_rules(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        free(create_order(1, "1.00", false, 0));
+    char url[256];
+    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?status=any&limit=2", env.base);
+    const char *headers[] = {"X-Shopify-Access-Token: " TOKEN, NULL};
+    http_client_response rs;
+    err e;
+    json_t *out = NULL;
+    assert_int_equal(http_client_json("GET", url, headers, NULL, 5000, &out, &rs, &e), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "orders")), 2);
+    json_decref(out);
+    buf next;
+    buf_init(&next, 0);
+    assert_int_equal(shopify_link_next(http_client_header(&rs, "Link"), &next), 0);
+    assert_null(strstr(http_client_header(&rs, "Link"), "previous"));
+    http_client_response_free(&rs);
+
+    assert_int_equal(http_client_json("GET", buf_cstr(&next), headers, NULL, 5000, &out, &rs, &e),
+                     0);
+    assert_int_equal(json_array_size(json_object_get(out, "orders")), 1);
+    assert_non_null(strstr(http_client_header(&rs, "Link"), "rel=\"previous\""));
+    assert_null(strstr(http_client_header(&rs, "Link"), "rel=\"next\""));
+    json_decref(out);
+    http_client_response_free(&rs);
+
+    buf_puts(&next, "&status=any");
+    assert_int_equal(http_client_json("GET", buf_cstr(&next), headers, NULL, 5000, &out, &rs, &e),
+                     F3_EPERMANENT);
+    assert_int_equal(rs.status, 400);
+    http_client_response_free(&rs);
+    buf_free(&next);
+
+    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?page_info=bm9wZQ", env.base);
+    assert_int_equal(http_client_json("GET", url, headers, NULL, 5000, &out, &rs, &e),
+                     F3_EPERMANENT);
+    assert_int_equal(rs.status, 400);
+    http_client_response_free(&rs);
+    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?limit=251", env.base);
+    assert_int_equal(http_client_json("GET", url, headers, NULL, 5000, &out, &rs, &e),
+                     F3_EPERMANENT);
+    http_client_response_free(&rs);
+}
+
 static void test_foreign_next_url_is_refused(void **state)
 {
     (void)state;
@@ -623,6 +671,34 @@ static void test_duplicates_share_the_event_id(void **state)
     free(id);
 }
 
+/* ---- the CLI ------------------------------------------------------------------- */
+
+static void expect_misuse(const char *const *argv, const char *needle)
+{
+    f3test_proc p = {0};
+    const char *envp[] = {NULL};
+    int status = f3test_run(env.dir, argv, envp, 20000, &p);
+    char *text = f3test_slurp(p.err_path);
+    if (status != 2 || !strstr(text, needle))
+        fail_msg("exit %d, stderr '%s' (expected 2 and '%s')", status, text, needle);
+    free(text);
+}
+
+static void test_cli_misuse(void **state)
+{
+    (void)state;
+    expect_misuse((const char *[]){"sim", NULL}, "which simulator");
+    expect_misuse((const char *[]){"sim", "sendcloud", "--secret", "s", "--token", "t", NULL},
+                  "which simulator");
+    expect_misuse((const char *[]){"sim", "shopify", "--token", "t", NULL}, "--secret");
+    expect_misuse((const char *[]){"sim", "shopify", "--secret", "s", "--token", "t", "--port",
+                                   "70000", NULL},
+                  "--port");
+    expect_misuse((const char *[]){"sim", "shopify", "--secret", "s", "--token", "t",
+                                   "--retry-base-ms", "soon", NULL},
+                  "--retry-base-ms");
+}
+
 int main(void)
 {
     if (sodium_init() < 0 || http_client_init() != 0)
@@ -630,6 +706,7 @@ int main(void)
     log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_pagination_through_three_pages, test_setup),
+        cmocka_unit_test_setup(test_sim_cursor_rules, test_setup),
         cmocka_unit_test_setup(test_foreign_next_url_is_refused, test_setup),
         cmocka_unit_test_setup(test_429_is_transient_with_retry_after, test_setup),
         cmocka_unit_test_setup(test_timeout_is_transient, test_setup),
@@ -641,6 +718,7 @@ int main(void)
         cmocka_unit_test_setup(test_webhook_retried_after_500, test_setup),
         cmocka_unit_test_setup(test_webhook_gives_up_after_max_retries, test_setup),
         cmocka_unit_test_setup(test_duplicates_share_the_event_id, test_setup),
+        cmocka_unit_test(test_cli_misuse),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     http_client_cleanup();
