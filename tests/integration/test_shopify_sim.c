@@ -20,6 +20,7 @@
 #include "http/server.h"
 #include "integrations/shopify/client.h"
 #include "integrations/shopify/webhook.h"
+#include "sim/shopify/sim.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -589,6 +590,27 @@ static void test_webhook_is_signed_and_verifies(void **state)
     assert_string_equal(rx.got[1].topic, "orders/paid");
     assert_int_equal(rx.got[1].verify_rc, 0);
     assert_string_not_equal(rx.got[1].event_id, r.event_id);
+
+    /* Cancelled: the body carries cancelled_at, and the fulfillment order closes for good. */
+    json_decref(control("POST", path,
+                        json_pack("{s:s,s:s}", "topic", "orders/cancelled", "reason", "fraud")));
+    assert_int_equal(rx_wait(3), 3);
+    assert_string_equal(rx.got[2].topic, "orders/cancelled");
+    assert_int_equal(rx.got[2].order_rc, 0);
+    shopify_client *c = client_with(TOKEN);
+    shopify_order o;
+    err e;
+    assert_int_equal(shopify_get_order(c, id, &o, NULL, &e), 0);
+    assert_true(o.cancelled_at_ms > 0);
+    assert_string_equal(o.cancel_reason, "fraud");
+    assert_string_equal(o.financial_status, "paid");
+    shopify_order_free(&o);
+    shopify_fulfillment_orders fos;
+    assert_int_equal(shopify_get_fulfillment_orders(c, id, &fos, NULL, &e), 0);
+    assert_string_equal(fos.items[0].status, "cancelled");
+    assert_false(shopify_fulfillment_order_fulfillable(&fos.items[0]));
+    shopify_fulfillment_orders_free(&fos);
+    shopify_client_free(c);
     free(id);
 }
 
@@ -671,6 +693,37 @@ static void test_duplicates_share_the_event_id(void **state)
     free(id);
 }
 
+/* ---- in-process (as the sandbox runs it) -------------------------------------- */
+
+static void test_in_process_start_and_stop_with_pending_deliveries(void **state)
+{
+    (void)state;
+    char hook[64];
+    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/nobody-listens", f3test_free_port());
+    shopify_sim_opts o = {.secret = SECRET, .token = TOKEN, .webhook_url = hook};
+    err e;
+    shopify_sim *sim = shopify_sim_start(&o, &e);
+    if (!sim)
+        fail_msg("%s", e.msg);
+    assert_true(shopify_sim_port(sim) > 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_sim/orders", shopify_sim_port(sim));
+    json_t *out = NULL;
+    http_client_response rs;
+    json_t *body = json_pack("{s:[{s:i,s:s}]}", "line_items", "quantity", 1, "price", "2.00");
+    assert_int_equal(http_client_json("POST", url, NULL, body, 5000, &out, &rs, &e), 0);
+    assert_int_equal(rs.status, 201);
+    json_decref(body);
+    json_decref(out);
+    http_client_response_free(&rs);
+    sleep_ms(100); /* the first attempt fails; a retry is a minute away */
+    shopify_sim_stop(sim);
+
+    o.token = NULL;
+    assert_null(shopify_sim_start(&o, &e));
+    assert_int_equal(e.code, F3_EINVAL);
+}
+
 /* ---- the CLI ------------------------------------------------------------------- */
 
 static void expect_misuse(const char *const *argv, const char *needle)
@@ -718,6 +771,7 @@ int main(void)
         cmocka_unit_test_setup(test_webhook_retried_after_500, test_setup),
         cmocka_unit_test_setup(test_webhook_gives_up_after_max_retries, test_setup),
         cmocka_unit_test_setup(test_duplicates_share_the_event_id, test_setup),
+        cmocka_unit_test(test_in_process_start_and_stop_with_pending_deliveries),
         cmocka_unit_test(test_cli_misuse),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
