@@ -14,8 +14,9 @@
  * https://{shop domain} or, for the simulator, SHOPIFY_API_URL.
  * Authentication is X-Shopify-Access-Token: a configured token, or one obtained
  * through the client-credentials grant (SHOPIFY_CLIENT_ID/SECRET), cached and
- * renewed before it expires. Tokens are never logged or put in messages.
- * A client is thread-safe.
+ * renewed before it expires (or after a 401). Tokens are never logged or put in
+ * messages. A client is thread-safe; while one thread exchanges credentials for
+ * a token, the others wait for it rather than exchange again.
  */
 #ifndef F3_INTEGRATIONS_SHOPIFY_CLIENT_H
 #define F3_INTEGRATIONS_SHOPIFY_CLIENT_H
