@@ -77,6 +77,17 @@ static const cli_verb cli_verbs[] = {
      "otherwise a random one is generated and printed once. --tenant takes a tenant id\n"
      "or slug (add creates a missing one); without it, add uses the default tenant and\n"
      "remove deletes the user from every tenant. passwd and remove end the user's sessions.\n"},
+    {"sim", cmd_sim, "run a provider simulator (Shopify) for tests and the sandbox",
+     "usage: f3connect sim shopify --secret S --token T [--port P] [--host H]\n"
+     "                          [--webhook-url URL] [--retry-base-ms MS] [--max-retries N]\n"
+     "                          [--client-id ID] [--shop DOMAIN] [--api-version V]\n"
+     "                          [--bucket-size N] [--leak-rate N]\n"
+     "\n"
+     "Serves the Shopify Admin API subset f3connect uses (orders, fulfillment orders,\n"
+     "fulfillments, token exchange) on 127.0.0.1:P, checking X-Shopify-Access-Token = T\n"
+     "and rate limiting like Shopify (bucket 40, 2/s). Webhooks go to --webhook-url,\n"
+     "signed with S, retried 8 times with backoff starting at --retry-base-ms (60000).\n"
+     "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"},
     {"version", cmd_version, "print the version", "usage: f3connect version\n"},
     {"help", cmd_help, "show help for a command", "usage: f3connect help [COMMAND]\n"},
 };

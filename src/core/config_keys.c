@@ -137,6 +137,35 @@ const config_key config_keys[] = {
      "Base URL of the shipping service; used in distributed mode.", "http|https", 0, 0, false},
     {"GRIDFLOCK_SERVICE_URL", CONFIG_URL, NULL, "services",
      "Base URL of the GridFlock service; used in distributed mode.", "http|https", 0, 0, false},
+
+    /* shopify */
+    {"SHOPIFY_SHOP_DOMAIN", CONFIG_STRING, NULL, "shopify",
+     "The store's `*.myshopify.com` domain, e.g. `example.myshopify.com`; Admin API calls go to "
+     "`https://{domain}/admin/api/{version}/...`.",
+     NULL, 0, 0, false},
+    {"SHOPIFY_API_VERSION", CONFIG_STRING, "2025-10", "shopify",
+     "Admin API version (`YYYY-MM`) named in every request path; Shopify serves the oldest "
+     "supported version instead once this one is retired.",
+     NULL, 0, 0, false},
+    {"SHOPIFY_ACCESS_TOKEN", CONFIG_STRING, NULL, "shopify",
+     "Admin API access token sent as `X-Shopify-Access-Token` (a permanent `shpat_` token of a "
+     "custom app). Leave unset to obtain tokens with SHOPIFY_CLIENT_ID and SHOPIFY_CLIENT_SECRET.",
+     NULL, 0, 0, true},
+    {"SHOPIFY_CLIENT_ID", CONFIG_STRING, NULL, "shopify",
+     "Client id of a Dev Dashboard app; with SHOPIFY_CLIENT_SECRET, f3connect exchanges them for "
+     "an access token (client-credentials grant) and renews it before it expires.",
+     NULL, 0, 0, false},
+    {"SHOPIFY_CLIENT_SECRET", CONFIG_STRING, NULL, "shopify",
+     "Client secret of that app, used only for the token exchange.", NULL, 0, 0, true},
+    {"SHOPIFY_API_SECRET", CONFIG_STRING, NULL, "shopify",
+     "App secret that signs webhooks (`X-Shopify-Hmac-Sha256`); deliveries whose signature does "
+     "not match are refused with 401.",
+     NULL, 0, 0, true},
+    {"SHOPIFY_API_URL", CONFIG_URL, NULL, "shopify",
+     "Base URL used instead of `https://{SHOPIFY_SHOP_DOMAIN}` for Admin API and token calls, "
+     "e.g. `http://127.0.0.1:8081` for the Shopify simulator (`f3connect sim shopify`). Unset "
+     "in production.",
+     "http|https", 0, 0, false},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];
