@@ -14,13 +14,27 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Prepared statements kept per connection after db_finalize, keyed by their SQL text:
+ * services run the same few statements over and over, and parsing them again each time
+ * showed up in profiles. A statement is in the cache only while nobody uses it. */
+#define SQ_STMT_CACHE 48
+
+typedef struct sq_cached {
+    char *sql; /* NULL for an empty slot */
+    uint64_t hash;
+    sqlite3_stmt *st;
+} sq_cached;
+
 typedef struct sq_conn {
     db_conn base;
     sqlite3 *h;
+    sq_cached cache[SQ_STMT_CACHE];
+    int cache_next;       /* slot to evict when the cache is full */
     int refs;             /* nested acquires by the owning thread */
     struct sq_conn *next; /* all connections of the database */
     struct sq_conn *idle; /* next on the idle list */
@@ -37,6 +51,9 @@ typedef struct sq_db {
 typedef struct sq_stmt {
     db_stmt base;
     sqlite3_stmt *st;
+    sq_conn *conn; /* owner, for returning st to its cache */
+    char *sql;     /* the text st was prepared from (owned) */
+    uint64_t hash;
     int64_t total_before; /* sqlite3_total_changes64 before the first step */
     int64_t changes;
 } sq_stmt;
@@ -193,6 +210,57 @@ static int sq_open(db *d, const char *path, err *e)
     return 0;
 }
 
+static uint64_t sq_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static void sq_cache_clear(sq_conn *c)
+{
+    for (int i = 0; i < SQ_STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+        c->cache[i] = (sq_cached){0};
+    }
+}
+
+/* Takes a cached statement for sql out of the cache; NULL if there is none. */
+static sqlite3_stmt *sq_cache_take(sq_conn *c, const char *sql, uint64_t hash, char **sql_out)
+{
+    for (int i = 0; i < SQ_STMT_CACHE; i++) {
+        sq_cached *k = &c->cache[i];
+        if (k->sql && k->hash == hash && strcmp(k->sql, sql) == 0) {
+            sqlite3_stmt *st = k->st;
+            *sql_out = k->sql;
+            *k = (sq_cached){0};
+            return st;
+        }
+    }
+    return NULL;
+}
+
+/* Puts a statement nobody uses any more into the cache, evicting the oldest entry
+ * when full. Takes ownership of st and sql. */
+static void sq_cache_put(sq_conn *c, sqlite3_stmt *st, char *sql, uint64_t hash)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    sq_cached *slot = NULL;
+    for (int i = 0; i < SQ_STMT_CACHE && !slot; i++)
+        if (!c->cache[i].sql)
+            slot = &c->cache[i];
+    if (!slot) {
+        slot = &c->cache[c->cache_next];
+        c->cache_next = (c->cache_next + 1) % SQ_STMT_CACHE;
+        sqlite3_finalize(slot->st);
+        free(slot->sql);
+    }
+    *slot = (sq_cached){sql, hash, st};
+}
+
 static void sq_close(db *d)
 {
     sq_db *sd = d->impl;
@@ -201,6 +269,7 @@ static void sq_close(db *d)
         next = c->next;
         if (c->refs > 0)
             log_warn("database closed while a connection is still acquired", "backend", "sqlite");
+        sq_cache_clear(c);
         sqlite3_close_v2(c->h);
         free(c);
     }
@@ -298,10 +367,30 @@ static int sq_check_params(sqlite3_stmt *st, int nparams, err *e)
     return 0;
 }
 
+static db_stmt *sq_wrap(sq_conn *c, sqlite3_stmt *st, char *sql, uint64_t hash, err *e)
+{
+    sq_stmt *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set(e, F3_ENOMEM, "out of memory preparing a statement");
+        sqlite3_finalize(st);
+        free(sql);
+        return NULL;
+    }
+    s->st = st;
+    s->conn = c;
+    s->sql = sql;
+    s->hash = hash;
+    return &s->base;
+}
+
 static db_stmt *sq_prepare(db_conn *bc, const char *sql, int nparams, err *e)
 {
     sq_conn *c = (sq_conn *)bc;
-    sqlite3_stmt *st = NULL;
+    uint64_t hash = sq_hash(sql);
+    char *cached_sql = NULL;
+    sqlite3_stmt *st = sq_cache_take(c, sql, hash, &cached_sql);
+    if (st)
+        return sq_wrap(c, st, cached_sql, hash, e);
     const char *tail = NULL;
     int rc = sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail);
     if (rc != SQLITE_OK) {
@@ -318,13 +407,8 @@ static db_stmt *sq_prepare(db_conn *bc, const char *sql, int nparams, err *e)
     }
     if (sq_check_params(st, nparams, e))
         goto fail;
-    sq_stmt *s = calloc(1, sizeof *s);
-    if (!s) {
-        err_set(e, F3_ENOMEM, "out of memory preparing a statement");
-        goto fail;
-    }
-    s->st = st;
-    return &s->base;
+    /* Without a copy of the text the statement simply is not cached. */
+    return sq_wrap(c, st, strdup(sql), hash, e);
 fail:
     sqlite3_finalize(st);
     return NULL;
@@ -390,7 +474,10 @@ static void sq_reset(db_stmt *bs)
 static void sq_finalize(db_stmt *bs)
 {
     sq_stmt *s = (sq_stmt *)bs;
-    sqlite3_finalize(s->st);
+    if (s->sql)
+        sq_cache_put(s->conn, s->st, s->sql, s->hash);
+    else
+        sqlite3_finalize(s->st);
     free(s);
 }
 

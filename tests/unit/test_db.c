@@ -275,6 +275,43 @@ static void test_parameters_by_number(void **state)
     assert_int_equal(e.code, F3_EINVAL);
 }
 
+/* Statements are reused across prepare/finalize (the SQLite backend caches them by
+ * text): a reused statement carries no bindings or rows over, two live statements of
+ * the same text are independent, and a schema change is seen. */
+static void test_reprepared_statements_start_fresh(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    const char *sql = "SELECT CAST($1 AS TEXT)";
+    db_stmt *s = prepare_ok(f->c, sql);
+    db_bind_text(s, 1, "first");
+    step_expect(s, DB_ROW);
+    db_finalize(s); /* finalized mid-result */
+    s = prepare_ok(f->c, sql);
+    assert_int_equal(db_step(s, &e), F3_EINVAL); /* the old binding is gone */
+    db_bind_text(s, 1, "second");
+    db_stmt *t = prepare_ok(f->c, sql);
+    db_bind_text(t, 1, "third");
+    step_expect(s, DB_ROW);
+    step_expect(t, DB_ROW);
+    assert_string_equal(db_col_text(s, 0), "second");
+    assert_string_equal(db_col_text(t, 0), "third");
+    db_finalize(s);
+    db_finalize(t);
+
+    assert_int_equal(db_exec(f->c, "CREATE TABLE cache_t (a BIGINT)", &e), 0);
+    assert_int_equal(db_exec(f->c, "INSERT INTO cache_t (a) VALUES (1)", &e), 0);
+    s = prepare_ok(f->c, "SELECT * FROM cache_t");
+    step_expect(s, DB_ROW);
+    assert_int_equal(db_col_count(s), 1);
+    db_finalize(s);
+    assert_int_equal(db_exec(f->c, "ALTER TABLE cache_t ADD COLUMN b TEXT", &e), 0);
+    s = prepare_ok(f->c, "SELECT * FROM cache_t");
+    step_expect(s, DB_ROW);
+    assert_int_equal(db_col_count(s), 2);
+    db_finalize(s);
+}
+
 static void test_returning(void **state)
 {
     fx *f = *state;
@@ -971,6 +1008,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_urls_give_clear_errors),
         cmocka_unit_test_setup_teardown(test_every_type_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parameters_by_number, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reprepared_statements_start_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_returning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_counts_rows, setup, teardown),
