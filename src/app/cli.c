@@ -39,6 +39,12 @@ static const cli_verb cli_verbs[] = {
      "           effective values and where each came from; secrets are masked.\n"
      "           Exits 1 if a value is invalid.\n"
      "reference: prints every configuration key with its default and meaning (markdown).\n"},
+    {"events", cmd_events, "print the event catalog (markdown or AsyncAPI)",
+     "usage: f3connect events catalog [--format markdown|asyncapi] [--output FILE]\n"
+     "\n"
+     "Prints every event of f3connect as declared in src/bus/catalog.c: markdown (the\n"
+     "default; docs/events.md) or an AsyncAPI 3.0.0 document (docs/asyncapi.json).\n"
+     "--output FILE writes the file instead of standard output.\n"},
     {"version", cmd_version, "print the version", "usage: f3connect version\n"},
     {"help", cmd_help, "show help for a command", "usage: f3connect help [COMMAND]\n"},
 };

@@ -22,6 +22,7 @@ typedef struct cli_verb {
 int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 /* Prints the usage text of `verb` to out. */
 void cli_usage(const char *verb, FILE *out);
