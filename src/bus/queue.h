@@ -207,12 +207,30 @@ int bus_store_clean(bus_store *s, const char *queue, bus_state state, int64_t ol
                     int64_t limit, int64_t now, int64_t *count, err *e);
 int bus_store_pause(bus_store *s, const char *queue, bool paused, err *e);
 int bus_store_settings(bus_store *s, const char *queue, const bus_queue_settings *set, err *e);
+/* The effective settings of a queue (defaults filled in where unset). */
+int bus_store_settings_get(bus_store *s, const char *queue, bus_queue_settings *out, err *e);
 
 /* ---- repeatable jobs ---- */
 
 /* Creates or replaces a repeatable (validates the cron expression). */
 int bus_store_repeatable_upsert(bus_store *s, const bus_repeatable *r, int64_t now, err *e);
 int bus_store_repeatable_remove(bus_store *s, const char *queue, const char *repeat_id, err *e);
+/* A stored repeatable as listed; strings owned by the array (bus_repeatables_free). */
+typedef struct bus_repeatable_info {
+    char *queue;
+    char *repeat_id;
+    char *name;
+    char *data;
+    int64_t every_ms;
+    char *cron; /* NULL when every_ms is used */
+    int64_t next_run_at;
+} bus_repeatable_info;
+
+/* The repeatables of one queue, by repeat_id. Caller frees with bus_repeatables_free. */
+int bus_store_repeatables_list(bus_store *s, const char *queue, bus_repeatable_info **out,
+                               size_t *n, err *e);
+void bus_repeatables_free(bus_repeatable_info *r, size_t n);
+
 /* Enqueues one job for every repeatable whose next tick is due (id "<repeat_id>:<tick>")
  * and advances its next tick. Safe from several instances at once: one job per tick. */
 int bus_store_repeatables_tick(bus_store *s, int64_t now, int *enqueued, err *e);

@@ -108,6 +108,7 @@ int db_open(const char *url, const db_opts *o, db **out, err *e)
     db *d = calloc(1, sizeof *d);
     if (!d)
         return err_set(e, F3_ENOMEM, "out of memory opening the database");
+    pthread_mutex_init(&d->hooks_lock, NULL);
     d->url_redacted = db_redact_url(url);
     if (!d->url_redacted) {
         rc = err_set(e, F3_ENOMEM, "out of memory opening the database");
@@ -128,6 +129,7 @@ int db_open(const char *url, const db_opts *o, db **out, err *e)
     rc = ops->open(d, target, e);
 out:
     if (rc) {
+        pthread_mutex_destroy(&d->hooks_lock);
         free(d->url_redacted);
         free(d);
         return rc;
@@ -141,6 +143,7 @@ void db_close(db *d)
     if (!d)
         return;
     d->ops->close(d);
+    pthread_mutex_destroy(&d->hooks_lock);
     free(d->url_redacted);
     free(d);
 }
@@ -215,7 +218,10 @@ int db_commit(db_conn *c, err *e)
         return err_set(e, code, "transaction rolled back: a statement in it failed (%s)",
                        err_name(code));
     }
-    return db_note(c, c->owner->ops->exec(c, "COMMIT", e));
+    int rc = db_note(c, c->owner->ops->exec(c, "COMMIT", e));
+    if (rc == 0 && !c->owner->ops->fires_commit_hooks)
+        db_fire_commit(c->owner);
+    return rc;
 }
 
 int db_rollback(db_conn *c, err *e)
@@ -270,7 +276,11 @@ int db_exec(db_conn *c, const char *sql, err *e)
 {
     if (!sql || !*sql)
         return err_set(e, F3_EINVAL, "db_exec: empty SQL");
-    return db_note(c, c->owner->ops->exec(c, sql, e));
+    int rc = db_note(c, c->owner->ops->exec(c, sql, e));
+    /* Outside a transaction the text committed itself (it may have written). */
+    if (rc == 0 && !c->owner->ops->fires_commit_hooks && !db_in_transaction(c))
+        db_fire_commit(c->owner);
+    return rc;
 }
 
 /* Length of a dollar-quote tag at p ("$$" or "$name$"), 0 if p does not start one. */
@@ -415,15 +425,21 @@ int db_step(db_stmt *s, err *e)
         return err_set(e, s->bind_rc, "%s", s->bind_msg);
     if (s->done) /* SQLite would silently run the statement again */
         return DB_DONE;
+    bool first = !s->started;
     if (!s->started) {
         for (int i = 1; i <= s->nparams; i++)
             if (!s->bound[i])
                 return err_set(e, F3_EINVAL, "parameter $%d is not bound", i);
         s->started = true;
     }
-    int rc = s->conn->owner->ops->step(s, e);
+    const db_backend_ops *ops = s->conn->owner->ops;
+    int rc = ops->step(s, e);
     s->has_row = rc == DB_ROW;
     s->done = rc == DB_DONE;
+    /* A backend without its own hook runs the whole statement on the first step, so an
+     * autocommitted write has committed by now. */
+    if (rc >= 0 && first && !ops->fires_commit_hooks && ops->changes(s) > 0 && !ops->in_tx(s->conn))
+        db_fire_commit(s->conn->owner);
     return db_note(s->conn, rc);
 }
 
@@ -495,4 +511,93 @@ void db_finalize(db_stmt *s)
     unsigned char *bound = s->bound;
     s->conn->owner->ops->finalize(s);
     free(bound);
+}
+
+/* ---- backend differences, commit hooks, notifications ---------------------------------- */
+
+const char *db_sql_skip_locked(const db *d)
+{
+    return d->ops->skip_locked_sql ? d->ops->skip_locked_sql : "";
+}
+
+int db_on_commit(db *d, void (*fn)(void *ctx), void *ctx, err *e)
+{
+    int rc = 0;
+    pthread_mutex_lock(&d->hooks_lock);
+    if (d->nhooks == DB_COMMIT_HOOKS_MAX)
+        rc = err_set(e, F3_EBUSY, "db_on_commit: already %d commit hooks", DB_COMMIT_HOOKS_MAX);
+    else
+        d->hooks[d->nhooks++] = (db_commit_hook){fn, ctx};
+    pthread_mutex_unlock(&d->hooks_lock);
+    return rc;
+}
+
+void db_on_commit_remove(db *d, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&d->hooks_lock);
+    for (int i = 0; i < d->nhooks; i++)
+        if (d->hooks[i].fn == fn && d->hooks[i].ctx == ctx) {
+            d->hooks[i] = d->hooks[--d->nhooks];
+            break;
+        }
+    pthread_mutex_unlock(&d->hooks_lock);
+}
+
+void db_fire_commit(db *d)
+{
+    /* Hooks run under the lock so that db_on_commit_remove waits for a running one. */
+    pthread_mutex_lock(&d->hooks_lock);
+    for (int i = 0; i < d->nhooks; i++)
+        d->hooks[i].fn(d->hooks[i].ctx);
+    pthread_mutex_unlock(&d->hooks_lock);
+}
+
+bool db_channel_valid(const char *name)
+{
+    if (!name || !(islower((unsigned char)name[0]) || name[0] == '_'))
+        return false;
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++)
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_')
+            return false;
+    return n <= 63;
+}
+
+int db_notify(db_conn *c, const char *channel, err *e)
+{
+    if (!db_channel_valid(channel))
+        return err_set(e, F3_EINVAL, "db_notify: '%s' is not a channel name ([a-z_][a-z0-9_]*)",
+                       channel ? channel : "(null)");
+    if (!c->owner->ops->notify)
+        return 0;
+    return db_note(c, c->owner->ops->notify(c, channel, e));
+}
+
+int db_listener_open(db *d, const char *channel, db_listener **out, err *e)
+{
+    *out = NULL;
+    if (!db_channel_valid(channel))
+        return err_set(e, F3_EINVAL,
+                       "db_listener_open: '%s' is not a channel name ([a-z_][a-z0-9_]*)",
+                       channel ? channel : "(null)");
+    if (!d->ops->listener_open)
+        return err_set(e, F3_EINVAL, "LISTEN needs PostgreSQL; the %s backend has one process",
+                       d->ops->name);
+    return d->ops->listener_open(d, channel, out, e);
+}
+
+int db_listener_wait(db_listener *l, int timeout_ms, err *e)
+{
+    return l->owner->ops->listener_wait(l, timeout_ms < 0 ? 0 : timeout_ms, e);
+}
+
+void db_listener_interrupt(db_listener *l)
+{
+    l->owner->ops->listener_interrupt(l);
+}
+
+void db_listener_close(db_listener *l)
+{
+    if (l)
+        l->owner->ops->listener_close(l);
 }

@@ -157,6 +157,57 @@ void db_reset(db_stmt *s);
 /* Frees the statement. NULL is ignored. */
 void db_finalize(db_stmt *s);
 
+/* ---- backend differences a caller's SQL text needs ------------------------------------- */
+
+/* The row-locking clause to append to a SELECT that picks rows to claim:
+ * " FOR UPDATE SKIP LOCKED" on PostgreSQL (so concurrent claimers take different rows
+ * instead of waiting for each other), "" on SQLite (one writer at a time, and a claim runs
+ * inside BEGIN IMMEDIATE, is already exclusive). Static storage. */
+const char *db_sql_skip_locked(const db *d);
+
+/* ---- commit notifications --------------------------------------------------------------- */
+
+#define DB_COMMIT_HOOKS_MAX 8
+
+/* Registers fn(ctx) to run after every successful commit of a write on any connection of
+ * the database, on the committing thread: explicit COMMITs and, outside transactions,
+ * statements that changed rows (SQLite: every write transaction that reached the WAL;
+ * PostgreSQL: db_commit and autocommitted writes through db_step/db_exec). Hooks must be
+ * quick and must not call into the database (they run while the connection is busy).
+ * 0, or F3_EBUSY when DB_COMMIT_HOOKS_MAX hooks are registered already. */
+int db_on_commit(db *d, void (*fn)(void *ctx), void *ctx, err *e);
+
+/* Unregisters a hook added with the same fn and ctx; after it returns, fn is not running
+ * and will not run again for it. Unknown hooks are ignored. */
+void db_on_commit_remove(db *d, void (*fn)(void *ctx), void *ctx);
+
+/* ---- notifications between processes (PostgreSQL LISTEN/NOTIFY) ------------------------ */
+
+/* Sends a notification on `channel` (a lower-case SQL identifier) as part of c's
+ * transaction: listeners receive it when that transaction commits, never if it rolls back.
+ * SQLite has one process and no NOTIFY: returns 0 and does nothing there (use
+ * db_on_commit for in-process wakeups). */
+int db_notify(db_conn *c, const char *channel, err *e);
+
+typedef struct db_listener db_listener;
+
+/* Opens a dedicated connection (outside the pool) that LISTENs on `channel`.
+ * PostgreSQL only: F3_EINVAL on SQLite. Caller frees with db_listener_close(). */
+int db_listener_open(db *d, const char *channel, db_listener **out, err *e);
+
+/* Waits up to timeout_ms for a notification. 1: at least one arrived (all pending ones
+ * are consumed), or the connection was re-established after a loss (notifications may
+ * have been missed, so the caller should look); 0: timeout or db_listener_interrupt;
+ * negative: the connection is lost and could not be re-established (e says why; the
+ * next call tries again). One thread at a time may wait on a listener. */
+int db_listener_wait(db_listener *l, int timeout_ms, err *e);
+
+/* Makes a db_listener_wait in progress (or the next one) return 0 at once. Thread-safe. */
+void db_listener_interrupt(db_listener *l);
+
+/* Closes the connection and frees the listener; no wait may be in progress. NULL ignored. */
+void db_listener_close(db_listener *l);
+
 /* ---- migrations ------------------------------------------------------------------------- */
 
 /* One numbered schema change. `name` is its file name ("0001_initial.sql"). */

@@ -10,6 +10,8 @@
 
 #include "db/db.h"
 
+#include <pthread.h>
+
 /* Most parameters one statement may have (PostgreSQL's wire protocol allows 65535). */
 #define DB_MAX_PARAMS 32767
 
@@ -50,16 +52,33 @@ typedef struct db_backend_ops {
     const char *(*col_text)(db_stmt *s, int col);
     int64_t (*col_int64)(db_stmt *s, int col);
     int64_t (*changes)(db_stmt *s);
+    /* The backend calls db_fire_commit itself (SQLite's WAL hook); otherwise db.c does. */
+    bool fires_commit_hooks;
+    const char *skip_locked_sql;
+    /* NOTIFY and LISTEN; NULL where the backend has no notifications. */
+    int (*notify)(db_conn *c, const char *channel, err *e);
+    int (*listener_open)(db *d, const char *channel, db_listener **out, err *e);
+    int (*listener_wait)(db_listener *l, int timeout_ms, err *e);
+    void (*listener_interrupt)(db_listener *l);
+    void (*listener_close)(db_listener *l);
 } db_backend_ops;
 
 extern const db_backend_ops db_sqlite_ops;
 extern const db_backend_ops db_postgres_ops;
+
+typedef struct db_commit_hook {
+    void (*fn)(void *ctx);
+    void *ctx;
+} db_commit_hook;
 
 struct db {
     const db_backend_ops *ops;
     db_opts opts; /* defaults filled in */
     char *url_redacted;
     void *impl; /* the backend's state */
+    pthread_mutex_t hooks_lock;
+    db_commit_hook hooks[DB_COMMIT_HOOKS_MAX];
+    int nhooks;
 };
 
 /* Backends embed these as their first member. */
@@ -68,6 +87,11 @@ struct db_conn {
     /* A statement failed inside the open transaction: COMMIT must not go through.
      * (PostgreSQL enforces this itself; SQLite would commit the rest.) */
     int tx_failed;
+};
+
+/* Backends embed this as the first member of their listener. */
+struct db_listener {
+    db *owner;
 };
 
 struct db_stmt {
@@ -84,6 +108,12 @@ struct db_stmt {
 /* The highest $n parameter in sql (0 if none), skipping string literals, quoted
  * identifiers, comments and dollar-quoted bodies; -1 if a $n is 0 or too large. */
 int db_sql_param_count(const char *sql);
+
+/* Runs the commit hooks (db_on_commit) on the calling thread. */
+void db_fire_commit(db *d);
+
+/* True if name is a lower-case SQL identifier usable as a LISTEN/NOTIFY channel. */
+bool db_channel_valid(const char *name);
 
 /* Copies msg into e with newlines and tabs turned into spaces and trailing blanks cut:
  * libpq and SQLite messages are multi-line, our messages are one line. */

@@ -13,6 +13,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PG_CACHE_MAX       128
 #define PG_CONNECT_TIMEOUT "10"
@@ -612,6 +614,131 @@ static int64_t pg_changes(db_stmt *bs)
     return ((pg_stmt *)bs)->changes;
 }
 
+/* ---- LISTEN / NOTIFY -------------------------------------------------------------------- */
+
+static int pg_notify(db_conn *bc, const char *channel, err *e)
+{
+    char sql[96]; /* channel checked by db.c: an identifier of at most 63 characters */
+    snprintf(sql, sizeof sql, "NOTIFY %s", channel);
+    return pg_exec(bc, sql, e);
+}
+
+typedef struct pg_listener {
+    db_listener base;
+    PGconn *pg; /* NULL after a loss until reconnected */
+    char channel[64];
+    int wake[2]; /* self-pipe written by db_listener_interrupt */
+} pg_listener;
+
+/* Opens the listener's own connection and subscribes. */
+static int pg_listen_connect(pg_listener *l, err *e)
+{
+    if (!(l->pg = pg_connect(l->base.owner, e)))
+        return e ? e->code : F3_EIO;
+    char sql[96];
+    snprintf(sql, sizeof sql, "LISTEN %s", l->channel);
+    PGresult *r = PQexec(l->pg, sql);
+    int rc = 0;
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pg_conn tmp = {.pg = l->pg};
+        rc = pg_error(&tmp, r, e);
+        PQfinish(l->pg);
+        l->pg = NULL;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static void pg_listener_close(db_listener *bl)
+{
+    pg_listener *l = (pg_listener *)bl;
+    if (l->pg)
+        PQfinish(l->pg);
+    close(l->wake[0]);
+    close(l->wake[1]);
+    free(l);
+}
+
+static int pg_listener_open(db *d, const char *channel, db_listener **out, err *e)
+{
+    pg_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return err_set(e, F3_ENOMEM, "out of memory opening a listener");
+    l->base.owner = d;
+    snprintf(l->channel, sizeof l->channel, "%s", channel);
+    if (pipe2(l->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        free(l);
+        return err_set(e, F3_EIO, "cannot create the listener's wake pipe: %s", strerror(errno));
+    }
+    int rc = pg_listen_connect(l, e);
+    if (rc) {
+        pg_listener_close(&l->base);
+        return rc;
+    }
+    *out = &l->base;
+    return 0;
+}
+
+/* Consumes the notifications already read; true if there was one. */
+static bool pg_listener_drain(pg_listener *l)
+{
+    bool any = false;
+    PGnotify *n;
+    while ((n = PQnotifies(l->pg))) {
+        any = true;
+        PQfreemem(n);
+    }
+    return any;
+}
+
+/* After a loss: a fresh connection (1, as notifications may have been missed) or an error. */
+static int pg_listener_reconnect(pg_listener *l, err *e)
+{
+    if (l->pg) {
+        PQfinish(l->pg);
+        l->pg = NULL;
+    }
+    log_warn("notification listener lost its connection; reconnecting", "url",
+             l->base.owner->url_redacted);
+    int rc = pg_listen_connect(l, e);
+    return rc ? rc : 1;
+}
+
+static int pg_listener_wait(db_listener *bl, int timeout_ms, err *e)
+{
+    pg_listener *l = (pg_listener *)bl;
+    if (!l->pg || PQstatus(l->pg) != CONNECTION_OK)
+        return pg_listener_reconnect(l, e);
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (;;) {
+        if (pg_listener_drain(l))
+            return 1;
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p[2] = {{.fd = PQsocket(l->pg), .events = POLLIN},
+                              {.fd = l->wake[0], .events = POLLIN}};
+        int n = poll(p, 2, (int)left);
+        if (n < 0 && errno != EINTR)
+            return err_set(e, F3_EIO, "listener poll failed: %s", strerror(errno));
+        if (n > 0 && p[1].revents) {
+            char tmp[64];
+            while (read(l->wake[0], tmp, sizeof tmp) > 0)
+                ;
+            return 0;
+        }
+        if (n > 0 && p[0].revents && (!PQconsumeInput(l->pg) || PQstatus(l->pg) != CONNECTION_OK))
+            return pg_listener_reconnect(l, e);
+    }
+}
+
+static void pg_listener_interrupt(db_listener *bl)
+{
+    pg_listener *l = (pg_listener *)bl;
+    ssize_t w = write(l->wake[1], "x", 1);
+    (void)w; /* a full pipe already holds a wakeup */
+}
+
 const db_backend_ops db_postgres_ops = {
     .name = "postgres",
     .begin_sql = "BEGIN",
@@ -632,4 +759,10 @@ const db_backend_ops db_postgres_ops = {
     .col_text = pg_col_text,
     .col_int64 = pg_col_int64,
     .changes = pg_changes,
+    .skip_locked_sql = " FOR UPDATE SKIP LOCKED",
+    .notify = pg_notify,
+    .listener_open = pg_listener_open,
+    .listener_wait = pg_listener_wait,
+    .listener_interrupt = pg_listener_interrupt,
+    .listener_close = pg_listener_close,
 };

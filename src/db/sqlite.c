@@ -88,6 +88,20 @@ static int sq_pragma(sqlite3 *h, const char *sql, const char *want, err *e)
     return out;
 }
 
+/* SQLite's WAL auto-checkpoint threshold, which our WAL hook takes over. */
+#define SQ_WAL_CHECKPOINT_PAGES 1000
+
+/* Called by SQLite after every write transaction committed to the WAL, on the committing
+ * thread: fires the commit hooks, then does what the default hook (which this one
+ * replaces) does, a passive checkpoint once the WAL has grown past the threshold. */
+static int sq_wal_hook(void *arg, sqlite3 *h, const char *dbname, int pages)
+{
+    db_fire_commit(arg);
+    if (pages >= SQ_WAL_CHECKPOINT_PAGES)
+        sqlite3_wal_checkpoint_v2(h, dbname, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 /* A new connection, set up; NULL on error (e says why). */
 static sq_conn *sq_open_conn(db *d, err *e)
 {
@@ -118,6 +132,7 @@ static sq_conn *sq_open_conn(db *d, err *e)
         err_set(e, F3_ENOMEM, "out of memory opening a database connection");
         goto fail;
     }
+    sqlite3_wal_hook(h, sq_wal_hook, d);
     c->base.owner = d;
     c->h = h;
     return c;
@@ -429,4 +444,5 @@ const db_backend_ops db_sqlite_ops = {
     .col_text = sq_col_text,
     .col_int64 = sq_col_int64,
     .changes = sq_changes,
+    .fires_commit_hooks = true,
 };

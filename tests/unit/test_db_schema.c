@@ -21,8 +21,14 @@ static bool is_pg(void)
 }
 
 /* Tables that are not tenant business data: the tenants themselves, global user
- * identities, and the migrations ledger. */
-static const char *const untenanted_tables[] = {"schema_migrations", "tenants", "users"};
+ * identities, the migrations ledger, and the queue engine's infrastructure
+ * (0002_bus.sql): queues are shared by every tenant, a job's tenant is inside its event
+ * envelope, and their indexes serve the engine's own cross-tenant lookups (claim, lease
+ * scan, retention), so neither the tenant_id nor the index rule applies to them. */
+static const char *const untenanted_tables[] = {
+    "schema_migrations", "tenants",         "users",     "bus_jobs",
+    "bus_queues",        "bus_repeatables", "bus_inbox",
+};
 
 /* Secondary indexes allowed to lead with another column, each a lookup made before any
  * tenant is known or across all tenants (see the comments in the migration). */
