@@ -756,7 +756,7 @@ static void test_bad_registrations_are_refused(void **state)
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
-    log_set_level(LOG_ERROR);
+    log_set_level(getenv("F3_TEST_LOG") ? LOG_DEBUG : LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_default_backoff_then_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixed_backoff_retries_until_dead, setup, teardown),
