@@ -136,7 +136,7 @@ static int validate_tracking(const json_t *body, tracking_tx *t, err *e)
         (rc = tracking_field(body, "trackingUrl", true, TRACKING_URL_MAX, &t->url, e)) ||
         (rc = tracking_field(body, "carrier", false, TRACKING_CARRIER_MAX, &t->carrier, e)))
         return rc;
-    if ((!str_starts_with(t->url, "https://") && !str_starts_with(t->url, "http://")) ||
+    if (!t->url || (!str_starts_with(t->url, "https://") && !str_starts_with(t->url, "http://")) ||
         strpbrk(t->url, " \t\r\n\"<>"))
         return err_set(e, F3_EINVAL, "trackingUrl: must be an http(s) URL");
     return 0;
@@ -196,7 +196,7 @@ int orders_api_internal_tracking(http_request *req, http_response *res, void *ct
     err e;
     err_clear(&e);
     db_conn *c = NULL;
-    if ((rc = validate_tracking(body, &t, &e))) {
+    if (validate_tracking(body, &t, &e)) {
         http_res_error(res, 400, "%s", e.msg);
         goto out;
     }

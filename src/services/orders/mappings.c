@@ -148,7 +148,7 @@ static int validate(const json_t *body, mapping_in *m, err *e)
     int rc;
     if ((rc = text_field(body, "sku", "sku", true, MAPPING_SKU_MAX, &m->sku, e)))
         return rc;
-    if (has_edge_space(m->sku))
+    if (!m->sku || has_edge_space(m->sku))
         return err_set(e, F3_EINVAL, "sku: must not start or end with whitespace");
     if ((rc = text_field(body, "name", "name", true, MAPPING_TEXT_MAX, &m->name, e)) ||
         (rc = text_field(body, "description", "description", false, 4 * MAPPING_TEXT_MAX,

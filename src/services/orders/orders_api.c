@@ -106,6 +106,7 @@ static int parse_filter(http_request *req, order_filter *f, err *e)
 
 static void build_query(const order_filter *f, const char *tenant, orders_api_query *q)
 {
+    const order_sort *sort = f->sort ? f->sort : &order_sorts[0];
     buf *b = &q->sql;
     buf_printf(b, "SELECT %s FROM orders o WHERE o.tenant_id = $%d", orders_api_order_columns,
                orders_api_query_text(q, tenant));
@@ -129,13 +130,13 @@ static void build_query(const order_filter *f, const char *tenant, orders_api_qu
     const char *dir = f->asc ? "ASC" : "DESC";
     if (f->key) {
         int64_t n = 0;
-        int k = f->sort->text ? orders_api_query_text(q, f->key)
-                              : (str_to_int64(f->key, &n), orders_api_query_int(q, n));
+        int k = sort->text ? orders_api_query_text(q, f->key)
+                           : (str_to_int64(f->key, &n), orders_api_query_int(q, n));
         int i = orders_api_query_text(q, f->id);
-        buf_printf(b, " AND (%s %s $%d OR (%s = $%d AND o.id %s $%d))", f->sort->column, cmp, k,
-                   f->sort->column, k, cmp, i);
+        buf_printf(b, " AND (%s %s $%d OR (%s = $%d AND o.id %s $%d))", sort->column, cmp, k,
+                   sort->column, k, cmp, i);
     }
-    buf_printf(b, " ORDER BY %s %s, o.id %s LIMIT $%d", f->sort->column, dir, dir,
+    buf_printf(b, " ORDER BY %s %s, o.id %s LIMIT $%d", sort->column, dir, dir,
                orders_api_query_int(q, f->limit + 1));
 }
 

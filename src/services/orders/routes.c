@@ -12,8 +12,12 @@ int orders_api_add_routes(http_router *r, const orders_api_deps *deps, err *e)
 {
     if (!r || !deps || !deps->db)
         return err_set(e, F3_EINVAL, "orders api: router and database are required");
-    /* The routes borrow deps as their context; handlers never write through it. */
-    void *ctx = (void *)(uintptr_t)deps;
+    /* The routes borrow deps as their context; handlers only read through it. */
+    union {
+        const orders_api_deps *in;
+        void *ctx;
+    } borrowed = {.in = deps};
+    void *ctx = borrowed.ctx;
     const http_route routes[] = {
         {"GET", "/api/v1/product-mappings", orders_api_mappings_list, ctx, PERM_MAPPINGS_READ},
         {"POST", "/api/v1/product-mappings", orders_api_mappings_create, ctx, PERM_MAPPINGS_WRITE},
