@@ -23,6 +23,7 @@
 #include "services/orders/orders_api.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,7 @@ static int setup(void **state)
     assert_non_null(f->router);
     if (orders_api_add_routes(f->router, &f->deps, &e))
         fail_msg("routes: %s", e.msg);
-    http_server_opts o = {.host = "127.0.0.1", .threads = 2, .guard = test_guard};
+    http_server_opts o = {.host = "127.0.0.1", .threads = 4, .guard = test_guard};
     f->server = http_server_start(f->router, &o, &e);
     if (!f->server)
         fail_msg("server: %s", e.msg);
@@ -371,6 +372,54 @@ static void test_mappings_crud(void **state)
     expect_error(f, "t1", "DELETE", path, NULL, 404, "Product mapping not found");
 }
 
+typedef struct racer {
+    fx *f;
+    pthread_barrier_t *start;
+    int status;
+} racer;
+
+static void *race_post(void *arg)
+{
+    racer *r = arg;
+    f3test_http_response resp = {0};
+    pthread_barrier_wait(r->start);
+    request(r->f, "t1", NULL, "POST", "/api/v1/product-mappings", MAPPING_A, &resp);
+    r->status = resp.status;
+    f3test_http_response_free(&resp);
+    return NULL;
+}
+
+/* Concurrent creations of one SKU: exactly one wins, the others get 409 (on PostgreSQL the
+ * losers may pass the existence check and fail on the unique key instead). */
+static void test_concurrent_duplicate_sku(void **state)
+{
+    fx *f = *state;
+    enum { N = 6 };
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N);
+    pthread_t th[N];
+    racer r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (racer){f, &start, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, race_post, &r[i]), 0);
+    }
+    int created = 0, conflicts = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        created += r[i].status == 201;
+        conflicts += r[i].status == 409;
+    }
+    pthread_barrier_destroy(&start);
+    assert_int_equal(created, 1);
+    assert_int_equal(conflicts, N - 1);
+    json_t *m = call(f, "t1", "GET", "/api/v1/product-mappings", NULL, 200);
+    assert_int_equal(int_of(m, "total"), 1);
+    assert_int_equal(
+        json_array_size(json_object_get(json_array_get(json_object_get(m, "data"), 0), "files")),
+        2);
+    json_decref(m);
+}
+
 static void test_mapping_validation_names_the_field(void **state)
 {
     fx *f = *state;
@@ -452,7 +501,13 @@ static void test_needs_mapping_items_are_linked(void **state)
     o = call(f, "t1", "GET", "/api/v1/orders/o-01", NULL, 200);
     li = json_array_get(json_object_get(o, "lineItems"), 0);
     assert_true(json_is_true(json_object_get(li, "needsMapping")));
+    assert_int_equal(int_of(o, "needsMappingCount"), 1);
+    assert_int_equal(int_of(o, "lineItemCount"), 1);
     json_decref(o);
+    assert_int_equal(count_orders(f, "needsMapping=true"), 20);
+    assert_int_equal(count_orders(f, "needsMapping=false"), 10);
+    assert_int_equal(count_orders(f, "needsMapping=false&q=sku-b"), 0);
+    expect_error(f, "t1", "GET", "/api/v1/orders?needsMapping=yes", NULL, 400, "needsMapping");
     o = call(f, "t2", "GET", "/api/v1/orders/x-00", NULL, 200);
     li = json_array_get(json_object_get(o, "lineItems"), 0);
     assert_true(json_is_true(json_object_get(li, "needsMapping")));
@@ -900,6 +955,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mappings_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mapping_validation_names_the_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_duplicate_sku, setup, teardown),
         cmocka_unit_test_setup_teardown(test_needs_mapping_items_are_linked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orders_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_detail, setup, teardown),

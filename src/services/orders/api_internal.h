@@ -103,7 +103,8 @@ json_t *orders_api_col_json(db_stmt *s, int col);
 extern const char orders_api_order_columns[];
 
 /* The list view of the current row of a statement selecting orders_api_order_columns
- * first. New reference, NULL when out of memory. */
+ * first: the order's own fields plus lineItemCount and needsMappingCount (line items
+ * without a mapping). New reference, NULL when out of memory. */
 json_t *orders_api_order_summary(db_stmt *s);
 
 /* The detail of one order of the tenant: the summary plus shipping address, line items

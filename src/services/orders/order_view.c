@@ -14,7 +14,11 @@ const char orders_api_order_columns[] =
     "o.customer_email, o.total_minor, o.currency, o.financial_status, "
     "o.shopify_fulfillment_id, o.tracking_number, o.tracking_url, o.tracking_carrier, "
     "o.shipment_status, o.review_reason, o.cancelled_at, o.completed_at, o.created_at, "
-    "o.updated_at, o.shipping_address";
+    "o.updated_at, o.shipping_address, "
+    "(SELECT COUNT(*) FROM line_items li WHERE li.tenant_id = o.tenant_id AND "
+    "li.order_id = o.id), "
+    "(SELECT COUNT(*) FROM line_items li WHERE li.tenant_id = o.tenant_id AND "
+    "li.order_id = o.id AND li.product_mapping_id IS NULL)";
 
 const char orders_api_event_columns[] =
     "id, order_id, line_item_id, print_job_id, user_id, event_type, severity, message, "
@@ -24,7 +28,7 @@ json_t *orders_api_order_summary(db_stmt *s)
 {
     return json_pack(
         "{s:o s:o s:o s:o s:o s:o s:I s:o s:o s:o s:o s:o s:o s:o s:o s:o s:o "
-        "s:o s:o}",
+        "s:o s:o s:I s:I}",
         "id", orders_api_col_str(s, 0), "shopifyOrderId", orders_api_col_str(s, 1), "orderNumber",
         orders_api_col_str(s, 2), "status", orders_api_col_str(s, 3), "customerName",
         orders_api_col_str(s, 4), "customerEmail", orders_api_col_str(s, 5), "totalMinor",
@@ -34,7 +38,8 @@ json_t *orders_api_order_summary(db_stmt *s)
         "trackingCarrier", orders_api_col_str(s, 12), "shipmentStatus", orders_api_col_str(s, 13),
         "reviewReason", orders_api_col_str(s, 14), "cancelledAt", orders_api_col_time(s, 15),
         "completedAt", orders_api_col_time(s, 16), "createdAt", orders_api_col_time(s, 17),
-        "updatedAt", orders_api_col_time(s, 18));
+        "updatedAt", orders_api_col_time(s, 18), "lineItemCount", (json_int_t)db_col_int64(s, 20),
+        "needsMappingCount", (json_int_t)db_col_int64(s, 21));
 }
 
 json_t *orders_api_event_json(db_stmt *s)

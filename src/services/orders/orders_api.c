@@ -53,6 +53,7 @@ static bool status_valid(const char *s)
  * (like, key, id). */
 typedef struct order_filter {
     const char *status;
+    int needs_mapping; /* -1: either; 0: every line item mapped; 1: some unmapped */
     int64_t from, to;
     char *like;
     const order_sort *sort;
@@ -76,6 +77,12 @@ static int parse_filter(http_request *req, order_filter *f, err *e)
         return err_set(e, F3_EINVAL,
                        "status: must be one of PENDING, PROCESSING, PARTIALLY_COMPLETED, "
                        "COMPLETED, FAILED, CANCELLED");
+    f->needs_mapping = -1;
+    const char *nm = http_req_query_param(req, "needsMapping");
+    if (nm && strcmp(nm, "true") != 0 && strcmp(nm, "false") != 0)
+        return err_set(e, F3_EINVAL, "needsMapping: must be true or false");
+    if (nm)
+        f->needs_mapping = strcmp(nm, "true") == 0;
     int rc;
     if ((rc = orders_api_time_param(req, "from", false, INT64_MIN, &f->from, e)) ||
         (rc = orders_api_time_param(req, "to", true, INT64_MAX, &f->to, e)) ||
@@ -112,6 +119,11 @@ static void build_query(const order_filter *f, const char *tenant, orders_api_qu
                orders_api_query_text(q, tenant));
     if (f->status)
         buf_printf(b, " AND o.status = $%d", orders_api_query_text(q, f->status));
+    if (f->needs_mapping >= 0)
+        buf_printf(b,
+                   " AND %sEXISTS (SELECT 1 FROM line_items li WHERE li.tenant_id = o.tenant_id"
+                   " AND li.order_id = o.id AND li.product_mapping_id IS NULL)",
+                   f->needs_mapping ? "" : "NOT ");
     if (f->from != INT64_MIN)
         buf_printf(b, " AND o.created_at >= $%d", orders_api_query_int(q, f->from));
     if (f->to != INT64_MAX)

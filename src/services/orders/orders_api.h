@@ -8,8 +8,9 @@
  *   PUT    /api/v1/product-mappings/:id      full replacement (files replace every part)
  *   PATCH  /api/v1/product-mappings/:id      the fields given replace the stored ones
  *   DELETE /api/v1/product-mappings/:id      204; the line items linked to it need a mapping again
- *   GET    /api/v1/orders                    ?status= &from= &to= &q= &sort=createdAt|updatedAt|
- *                                            orderNumber &order=asc|desc &limit=(1..100) &cursor=
+ *   GET    /api/v1/orders                    ?status= &from= &to= &q= &needsMapping=true|false
+ *                                            &sort=createdAt|updatedAt|orderNumber
+ *                                            &order=asc|desc &limit=(1..100, default 25) &cursor=
  *   GET    /api/v1/orders/:id                line items (with mapping state), print jobs,
  *                                            shipment, fulfilment fields and the order's events
  *   GET    /api/v1/events                    ?orderId= &severity= &eventType= &from= &to=
