@@ -530,6 +530,23 @@ static void test_needs_mapping_items_are_linked(void **state)
     m = call(f, "t1", "PATCH", path, "{\"sku\":\"SKU-B\"}", 200);
     assert_int_equal(int_of(m, "linkedLineItems"), 10);
     json_decref(m);
+    /* An inactive mapping links nothing until it is activated. */
+    m = call(f, "t1", "POST", "/api/v1/product-mappings",
+             "{\"sku\":\"SKU-C\",\"name\":\"c\",\"active\":false,\"files\":[{"
+             "\"simplyPrintFileId\":\"c\"}]}",
+             201);
+    assert_int_equal(int_of(m, "linkedLineItems"), 0);
+    assert_false(json_is_true(json_object_get(m, "active")));
+    char cpath[160];
+    snprintf(cpath, sizeof cpath, "/api/v1/product-mappings/%s", str_of(m, "id"));
+    json_decref(m);
+    m = call(f, "t1", "PATCH", cpath, "{\"name\":\"c2\"}", 200);
+    assert_int_equal(int_of(m, "linkedLineItems"), 0);
+    json_decref(m);
+    m = call(f, "t1", "PATCH", cpath, "{\"active\":true}", 200);
+    assert_int_equal(int_of(m, "linkedLineItems"), 10);
+    json_decref(m);
+    assert_int_equal(count_orders(f, "needsMapping=true"), 0);
     /* A SKU change onto a SKU the tenant has mapped already is a conflict. */
     expect_error(f, "t1", "PATCH", path, "{\"sku\":\"SKU-A\"}", 409, "SKU-A");
 

@@ -2,11 +2,11 @@
  * mappings.c - product mappings over HTTP: which SimplyPrint files (and how many copies of
  * each) print one unit of a SKU, CRUD under /api/v1/product-mappings.
  *
- * Adding a mapping (or changing its SKU) links the tenant's line items of that SKU that
- * had none ("needs mapping") and writes "mapping.applied" per order, in the transaction of
- * the change; deleting one leaves its line items needing a mapping again ("mapping.removed").
- * Validation names the field ("files[0].copies: must be at least 1"). Must not decide
- * access: the gateway's guard has checked the route's permission already.
+ * Adding an active mapping (or changing its SKU, or activating it) links the tenant's line
+ * items of that SKU that had none ("needs mapping") and writes "mapping.applied" per order, in the
+ * transaction of the change; deleting one leaves its line items needing a mapping again
+ * ("mapping.removed"). Validation names the field ("files[0].copies: must be at least 1"). Must not
+ * decide access: the gateway's guard has checked the route's permission already.
  */
 #include "services/orders/api_internal.h"
 
@@ -457,15 +457,18 @@ typedef struct mapping_tx {
     json_t *result;
 } mapping_tx;
 
-static int stored_sku(db_conn *c, mapping_tx *t, char **sku, err *e)
+/* The stored SKU (caller frees) and, when active is not NULL, whether the mapping is active. */
+static int stored_sku(db_conn *c, mapping_tx *t, char **sku, bool *active, err *e)
 {
-    db_stmt *s =
-        db_prepare(c, "SELECT sku FROM product_mappings WHERE tenant_id = $1 AND id = $2", e);
+    db_stmt *s = db_prepare(
+        c, "SELECT sku, active FROM product_mappings WHERE tenant_id = $1 AND id = $2", e);
     if (!s)
         return e->code;
     db_bind_text(s, 1, t->tenant_id);
     db_bind_text(s, 2, t->id);
     int rc = db_step(s, e);
+    if (rc == DB_ROW && active)
+        *active = db_col_bool(s, 1);
     if (rc == DB_ROW)
         rc = (*sku = str_dup(db_col_text(s, 0))) ? 0 : err_set(e, F3_ENOMEM, "out of memory");
     else if (rc == DB_DONE)
@@ -515,8 +518,8 @@ static int create_tx(db_conn *c, void *ctx, err *e)
     rc = db_step(s, e);
     db_finalize(s);
     if (rc < 0 || (rc = insert_parts(c, t->tenant_id, t->new_id, &t->in, now, e)) ||
-        (rc = link_needs_mapping(c, t->tenant_id, t->new_id, t->in.sku, t->user_id, now, &t->linked,
-                                 e)))
+        (t->in.active && (rc = link_needs_mapping(c, t->tenant_id, t->new_id, t->in.sku, t->user_id,
+                                                  now, &t->linked, e))))
         return rc;
     json_decref(t->result);
     t->result = NULL;
@@ -528,8 +531,9 @@ static int update_tx(db_conn *c, void *ctx, err *e)
     mapping_tx *t = ctx;
     int64_t now = clock_now_ms();
     char *old_sku = NULL;
+    bool was_active = false;
     t->linked = 0;
-    int rc = stored_sku(c, t, &old_sku, e);
+    int rc = stored_sku(c, t, &old_sku, &was_active, e);
     if (rc || (rc = update_input(c, t, e)) ||
         (rc = sku_taken(c, t->tenant_id, t->in.sku, t->id, e)))
         goto out;
@@ -563,7 +567,9 @@ static int update_tx(db_conn *c, void *ctx, err *e)
     db_finalize(s);
     if (rc < 0 || (rc = insert_parts(c, t->tenant_id, t->id, &t->in, now, e)))
         goto out;
-    if (strcmp(old_sku, t->in.sku) != 0 &&
+    /* Items wait for an active mapping of their SKU: link when the mapping gets a new SKU or
+     * becomes active. Items linked under an old SKU keep their mapping (their jobs may run). */
+    if (t->in.active && (strcmp(old_sku, t->in.sku) != 0 || !was_active) &&
         (rc =
              link_needs_mapping(c, t->tenant_id, t->id, t->in.sku, t->user_id, now, &t->linked, e)))
         goto out;
@@ -685,7 +691,7 @@ static int remove_tx(db_conn *c, void *ctx, err *e)
     json_t *orders = NULL;
     char *sku = NULL;
     mapping_tx probe = {.tenant_id = t->tenant_id, .id = t->id};
-    int rc = stored_sku(c, &probe, &sku, e);
+    int rc = stored_sku(c, &probe, &sku, NULL, e);
     if (rc || (rc = orders_of(c,
                               "SELECT DISTINCT order_id FROM line_items WHERE tenant_id = $1 AND "
                               "product_mapping_id = $2 ORDER BY order_id",
