@@ -16,7 +16,7 @@
 
 #define ANALYTICS_DEFAULT_DAYS 30
 #define ANALYTICS_MAX_DAYS     366
-#define ANALYTICS_TOP_SKUS     10
+#define ANALYTICS_TOP_SKUS     "10" /* spliced into the SQL text */
 #define ANALYTICS_RANGE        " o.tenant_id = $1 AND o.created_at >= $2 AND o.created_at < $3"
 
 static const char *const statuses[] = {"PENDING",   "PROCESSING", "PARTIALLY_COMPLETED",
@@ -203,7 +203,7 @@ static int summarise(db_conn *c, const range *r, json_t **out, err *e)
                        "SELECT li.sku, SUM(li.quantity), COUNT(DISTINCT li.order_id) "
                        "FROM orders o JOIN line_items li ON li.tenant_id = o.tenant_id AND "
                        "li.order_id = o.id WHERE" ANALYTICS_RANGE " AND li.sku IS NOT NULL "
-                       "GROUP BY li.sku ORDER BY 2 DESC, 1 ASC LIMIT 10",
+                       "GROUP BY li.sku ORDER BY 2 DESC, 1 ASC LIMIT " ANALYTICS_TOP_SKUS,
                        r, sku_row, skus, e)))
         goto out;
     char from[CLOCK_ISO_LEN], to[CLOCK_ISO_LEN];
