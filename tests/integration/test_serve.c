@@ -105,6 +105,26 @@ static void test_embedded_start_creates_sqlite_and_is_ready(void **state)
     server_finish(&s);
 }
 
+/* The served API is behind the gateway guard: no session, no data. */
+static void test_api_routes_need_a_session(void **state)
+{
+    (void)state;
+    server s = {0};
+    server_start(&s);
+    static const char *const paths[] = {"/admin/queues", "/api/v1/orders",
+                                        "/api/v1/product-mappings", "/api/v1/auth/me"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char req[256];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
+        f3test_http_response r = {0};
+        assert_int_equal(f3test_http_request(s.port, req, &r), 0);
+        if (r.status != 401)
+            fail_msg("%s answered %d without a session", paths[i], r.status);
+        f3test_http_response_free(&r);
+    }
+    server_finish(&s);
+}
+
 static void test_unknown_route_gets_the_error_body(void **state)
 {
     (void)state;
@@ -276,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedded_start_creates_sqlite_and_is_ready),
         cmocka_unit_test(test_unknown_route_gets_the_error_body),
+        cmocka_unit_test(test_api_routes_need_a_session),
         cmocka_unit_test(test_sigterm_exits_cleanly_past_a_slow_client),
         cmocka_unit_test(test_restart_reuses_the_database),
         cmocka_unit_test(test_cli_misuse_and_bad_config),

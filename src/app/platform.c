@@ -1,0 +1,157 @@
+/*
+ * platform.c - assembles the parts that run in one process (see platform.h).
+ */
+#include "app/platform.h"
+
+#include "app/store.h"
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "services/gateway/accounts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MINUTE_MS                  ((int64_t)60 * 1000)
+#define FIRST_ADMIN_FALLBACK_EMAIL "admin@f3connect.local"
+
+static int platform_gateway_open(const config *c, db *store, platform_gateway *g, err *e)
+{
+    session_limits sl = {config_get_int(c, "SESSION_IDLE_TIMEOUT"),
+                         config_get_int(c, "SESSION_MAX_AGE")};
+    g->sessions = session_store_db_new(store, &sl);
+    g->limits = ratelimit_memory_new(0);
+    if (!g->sessions || !g->limits)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    auth_opts o = {
+        .store = store,
+        .sessions = g->sessions,
+        .limits = g->limits,
+        .app_url = config_get(c, "APP_URL"),
+        .internal_key = config_get(c, "INTERNAL_API_KEY"),
+        .per_ip = {config_get_int(c, "RATE_LIMIT_IP_PER_MINUTE"), MINUTE_MS},
+        .per_user = {config_get_int(c, "RATE_LIMIT_USER_PER_MINUTE"), MINUTE_MS},
+        .login = {config_get_int(c, "RATE_LIMIT_LOGIN_PER_MINUTE"), MINUTE_MS},
+        .max_failures_account = config_get_int(c, "LOGIN_MAX_FAILURES_PER_HOUR"),
+        .max_failures_ip = config_get_int(c, "LOGIN_MAX_FAILURES_PER_HOUR_PER_IP"),
+    };
+    g->auth = auth_new(&o, e);
+    return g->auth ? 0 : e->code;
+}
+
+static void platform_gateway_close(platform_gateway *g)
+{
+    auth_free(g->auth);
+    ratelimit_free(g->limits);
+    session_store_free(g->sessions);
+}
+
+/* On the first start (no users yet) creates the default tenant's admin with a
+ * random password, shown once on the terminal (stdout) and never logged. */
+static int platform_first_admin(const config *c, db *store, err *e)
+{
+    char tenant[65];
+    int64_t users = 0;
+    int rc = account_default_tenant(store, tenant, e);
+    rc = rc ? rc : account_count(store, &users, e);
+    if (rc || users > 0)
+        return rc;
+    const char *email = config_get(c, "ADMIN_EMAIL");
+    email = email ? email : FIRST_ADMIN_FALLBACK_EMAIL;
+    buf pw;
+    buf_init(&pw, 0);
+    rc = crypto_random_token(&pw, 18);
+    rc = rc ? err_set(e, rc, "out of memory")
+            : account_create(store, tenant, email, "admin", buf_cstr(&pw), true, NULL, e);
+    if (rc == 0) {
+        printf("\nFirst start: created the administrator account\n"
+               "    email:    %s\n    password: %s\n"
+               "This password is shown only now. Log in and change it "
+               "(or run 'f3connect user passwd --email %s').\n\n",
+               email, buf_cstr(&pw), email);
+        fflush(stdout);
+        log_info("first administrator created", "email", email);
+    }
+    if (pw.data)
+        crypto_wipe(pw.data, pw.len);
+    buf_free(&pw);
+    return rc;
+}
+
+static int platform_migrate(db *store, err *e)
+{
+    int applied = 0;
+    int rc = db_migrate(store, &applied, e);
+    if (rc == 0 && applied > 0) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", applied);
+        log_info("migrations applied", "count", n);
+    }
+    return rc;
+}
+
+static int platform_routes(platform *p, err *e)
+{
+    p->router = http_router_new();
+    if (!p->router)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    int rc = health_add_routes(p->router, &p->health, e);
+    rc = rc ? rc : auth_add_routes(p->router, p->gw.auth, e);
+    rc = rc ? rc : auth_add_admin_routes(p->router, p->gw.auth, e);
+    rc = rc ? rc : bus_admin_add_routes(p->router, &p->queue_admin, e);
+    return rc ? rc : orders_api_add_routes(p->router, &p->orders_api, e);
+}
+
+int platform_open(platform *p, const config *c, err *e)
+{
+    memset(p, 0, sizeof *p);
+    p->cfg = c;
+    p->health.started_ms = clock_now_ms();
+    int rc = store_open(c, &p->store, e);
+    rc = rc ? rc : platform_migrate(p->store, e);
+    rc = rc ? rc : bus_store_open_sql(p->store, &p->queues, e);
+    rc = rc ? rc : platform_first_admin(c, p->store, e);
+    rc = rc ? rc : platform_gateway_open(c, p->store, &p->gw, e);
+    if (rc == 0) {
+        p->health.store = p->store;
+        p->queue_admin.store = p->queues;
+        p->orders_api.db = p->store;
+        rc = platform_routes(p, e);
+    }
+    if (rc)
+        platform_close(p);
+    return rc;
+}
+
+http_server_opts platform_http_opts(const platform *p)
+{
+    const config *c = p->cfg;
+    http_server_opts o = {
+        .host = config_get(c, "HOST"),
+        .port = (int)config_get_int(c, "PORT"),
+        .threads = (unsigned)config_get_int(c, "HTTP_THREADS"),
+        .max_body = (size_t)config_get_int(c, "HTTP_MAX_BODY"),
+        .max_header = (size_t)config_get_int(c, "HTTP_MAX_HEADER"),
+        .request_timeout_ms = (unsigned)config_get_int(c, "HTTP_REQUEST_TIMEOUT"),
+        .shutdown_timeout_ms = (unsigned)config_get_int(c, "SHUTDOWN_TIMEOUT"),
+        .guard = auth_guard,
+        .guard_ctx = p->gw.auth,
+        .on_response = auth_security_headers,
+        .on_response_ctx = p->gw.auth,
+    };
+    return o;
+}
+
+void platform_close(platform *p)
+{
+    http_router_free(p->router);
+    p->router = NULL;
+    platform_gateway_close(&p->gw);
+    memset(&p->gw, 0, sizeof p->gw);
+    bus_store_close(p->queues);
+    p->queues = NULL;
+    db_close(p->store);
+    p->store = NULL;
+}

@@ -1,0 +1,54 @@
+/*
+ * platform.h - the parts of f3connect that run in one process, assembled.
+ *
+ * In embedded mode every service runs in the process `f3connect serve` starts:
+ * one database (the SQLite file or PostgreSQL), the durable queues in it, the
+ * gateway (sessions, limits, the request guard) and the services' routes. This is
+ * the one place that knows which parts there are; each part is handed what it
+ * needs (a db, a router, a queue store) and never asks which mode it runs in.
+ */
+#ifndef F3_APP_PLATFORM_H
+#define F3_APP_PLATFORM_H
+
+#include "bus/admin_http.h"
+#include "bus/queue.h"
+#include "core/config.h"
+#include "db/db.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "services/gateway/auth.h"
+#include "services/gateway/health.h"
+#include "services/orders/orders_api.h"
+
+/* The gateway's parts in this process: sessions in the database, limits in memory
+ * (the distributed gateway swaps both for Redis). */
+typedef struct platform_gateway {
+    session_store *sessions;
+    ratelimit *limits;
+    auth *auth;
+} platform_gateway;
+
+typedef struct platform {
+    const config *cfg; /* borrowed */
+    db *store;
+    bus_store *queues;
+    platform_gateway gw;
+    health_ctx health;
+    bus_admin queue_admin;
+    orders_api_deps orders_api;
+    http_router *router;
+} platform;
+
+/* Opens the database (applying pending migrations), creates the first administrator
+ * on a first start, and builds the gateway and every route. On error everything
+ * opened so far is closed again and e says what failed. */
+int platform_open(platform *p, const config *c, err *e);
+
+/* The HTTP server options from the configuration, with the gateway's guard and
+ * security headers. */
+http_server_opts platform_http_opts(const platform *p);
+
+/* Closes what platform_open opened (the HTTP server must be stopped first). */
+void platform_close(platform *p);
+
+#endif
