@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# run.sh - the event bus benchmark (bench/README.md): f3connect on SQLite, f3connect on
+# PostgreSQL and graphile-worker on the same PostgreSQL, at each concurrency, with a table
+# of events/s, p50/p99 publish->handler latency and the ratio f3connect-PG / graphile-worker.
+#
+#   bench/bus/run.sh [--sqlite-events N] [--pg-events N] [--concurrency "1 5 50"]
+#                    [--publishers P] [--out FILE]
+#
+# Builds the Release bench_bus if needed, installs the peer's npm packages on demand,
+# starts a throwaway PostgreSQL (scripts/test-postgres.sh: fsync and synchronous_commit on,
+# checked here again) and stops it at the end. Every f3connect/graphile-worker run gets a
+# fresh database (SQLite: a temporary file). The raw results (one JSON line per run) go
+# to FILE when --out is given. It must not touch any server or file it did not create.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd -P)
+ROOT=$(cd "$HERE/../.." && pwd -P)
+SQLITE_EVENTS=20000
+PG_EVENTS=10000
+CONCURRENCY="1 5 50"
+PUBLISHERS=4
+OUT=""
+
+die() {
+    echo "run.sh: $*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '6,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+is_count() {
+    [[ "$1" =~ ^[1-9][0-9]{0,7}$ ]]
+}
+
+while [[ $# -gt 0 ]]; do
+    [[ $# -ge 2 ]] || usage
+    case "$1" in
+    --sqlite-events) SQLITE_EVENTS=$2 ;;
+    --pg-events) PG_EVENTS=$2 ;;
+    --concurrency) CONCURRENCY=$2 ;;
+    --publishers) PUBLISHERS=$2 ;;
+    --out) OUT=$2 ;;
+    *) usage ;;
+    esac
+    shift 2
+done
+for n in "$SQLITE_EVENTS" "$PG_EVENTS" "$PUBLISHERS" $CONCURRENCY; do
+    is_count "$n" || die "not a positive count: '$n'"
+done
+
+command -v node >/dev/null || die "node is needed for the graphile-worker peer"
+command -v npm >/dev/null || die "npm is needed for the graphile-worker peer"
+command -v psql >/dev/null || die "psql is needed to create the benchmark databases"
+
+# ---- build and peer ---------------------------------------------------------------------
+BUILD="$ROOT/build"
+echo "== building bench_bus (Release, $BUILD)" >&2
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target bench_bus >/dev/null
+BENCH="$BUILD/bench/bench_bus"
+[[ -x "$BENCH" ]] || die "bench_bus was not built at $BENCH"
+
+PEER="$HERE/peer"
+if [[ ! -d "$PEER/node_modules/graphile-worker" ||
+    "$PEER/package-lock.json" -nt "$PEER/node_modules/.package-lock.json" ]]; then
+    echo "== installing the peer (npm ci in $PEER)" >&2
+    (cd "$PEER" && npm ci --silent --no-audit --no-fund) || die "npm ci failed in $PEER"
+fi
+
+# ---- PostgreSQL ---------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/f3bench.XXXXXX)
+PGDIR="$WORK/pg"
+cleanup() {
+    "$ROOT/scripts/test-postgres.sh" stop "$PGDIR" >/dev/null 2>&1 || true
+    rm -rf -- "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== starting a throwaway PostgreSQL" >&2
+"$ROOT/scripts/test-postgres.sh" start "$PGDIR"
+ADMIN_URL=$(cat "$PGDIR/url")
+BASE_URL=${ADMIN_URL%/postgres}
+SYNC=$(psql "$ADMIN_URL" -XAtc "SHOW synchronous_commit")
+FSYNC=$(psql "$ADMIN_URL" -XAtc "SHOW fsync")
+[[ "$SYNC" == on && "$FSYNC" == on ]] ||
+    die "PostgreSQL runs with synchronous_commit=$SYNC fsync=$FSYNC; the benchmark needs both on"
+
+fresh_db() {
+    psql "$ADMIN_URL" -XqAtc "CREATE DATABASE $1" >/dev/null
+    echo "$BASE_URL/$1"
+}
+
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+for c in $CONCURRENCY; do
+    echo "== concurrency $c: f3connect on SQLite ($SQLITE_EVENTS events)" >&2
+    "$BENCH" --backend sqlite --events "$SQLITE_EVENTS" --concurrency "$c" \
+        --publishers "$PUBLISHERS" --json >>"$RESULTS"
+    echo "== concurrency $c: f3connect on PostgreSQL ($PG_EVENTS events)" >&2
+    "$BENCH" --backend postgres --url "$(fresh_db "f3_c$c")" --events "$PG_EVENTS" \
+        --concurrency "$c" --publishers "$PUBLISHERS" --json >>"$RESULTS"
+    echo "== concurrency $c: graphile-worker on PostgreSQL ($PG_EVENTS events)" >&2
+    node "$PEER/bench_graphile.js" --url "$(fresh_db "gw_c$c")" --events "$PG_EVENTS" \
+        --concurrency "$c" --publishers "$PUBLISHERS" --json >>"$RESULTS"
+done
+[[ -n "$OUT" ]] && cp -- "$RESULTS" "$OUT"
+
+# ---- the table ----------------------------------------------------------------------------
+node - "$RESULTS" <<'EOF'
+const fs = require("fs");
+const rows = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const name = (r) => (r.impl === "f3connect" ? `f3connect ${r.backend}` : `${r.impl} ${r.version}`);
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+const lines = [
+  `${pad("run", 24)} ${lpad("conc", 4)} ${lpad("events", 7)} ${lpad("events/s", 9)} ` +
+    `${lpad("publish/s", 9)} ${lpad("p50 ms", 9)} ${lpad("p99 ms", 9)} ${lpad("vs gw", 6)}`,
+];
+for (const r of rows) {
+  let ratio = "";
+  if (r.impl === "f3connect" && r.backend === "postgres") {
+    const gw = rows.find((x) => x.impl === "graphile-worker" && x.concurrency === r.concurrency);
+    if (gw) ratio = `${(r.events_per_s / gw.events_per_s).toFixed(2)}x`;
+  }
+  lines.push(
+    `${pad(name(r), 24)} ${lpad(r.concurrency, 4)} ${lpad(r.events, 7)} ${lpad(r.events_per_s, 9)} ` +
+      `${lpad(r.publish_per_s, 9)} ${lpad(r.p50_ms.toFixed(2), 9)} ${lpad(r.p99_ms.toFixed(2), 9)} ${lpad(ratio, 6)}`,
+  );
+}
+const m = rows[0].machine;
+const sq = rows.find((r) => r.backend === "sqlite");
+const pg = rows.find((r) => r.backend === "postgres");
+lines.push("");
+lines.push(`publishers per run: ${rows[0].publishers} (one transaction per event)`);
+if (sq) lines.push(`SQLite ${sq.server}: ${sq.durability}`);
+if (pg) lines.push(`${pg.server}: ${pg.durability}`);
+lines.push(`machine: ${m.nproc} CPUs, ${m.cpu}, ${m.mem_mb} MB RAM`);
+console.log(lines.join("\n"));
+EOF
