@@ -34,6 +34,8 @@
 #define DEFAULT_INBOX_KEEP_MS (7LL * 24 * 3600 * 1000)
 #define DEFAULT_BATCH_MAX     512
 #define PENDING_PER_BATCH     4   /* outcomes waiting for the completer: at most 4 batches */
+#define LINGER_MS             5   /* the completer waits this long for more outcomes */
+#define CLAIM_LINGER_MS       2   /* the dispatcher, for more free slots */
 #define ERROR_BACKOFF_MS      100 /* after a failed claim or outcome commit */
 #define REQUEUE_MAX           600 /* outcome commits tried before giving up on a job */
 #define REQUEUE_MAX_STOPPING  20
@@ -103,6 +105,8 @@ struct bus_worker {
     size_t nq;
 
     pthread_mutex_t mu;
+    pthread_mutex_t write_mu; /* SQLite: this worker's own writers take turns (writer_lock) */
+    bool serialize_writes;
     pthread_cond_t work_cv;  /* handlers: ready list or stop */
     pthread_cond_t disp_cv;  /* dispatcher: gen changed */
     pthread_cond_t comp_cv;  /* completer: pending list or stop */
@@ -113,7 +117,8 @@ struct bus_worker {
     int inflight;       /* claimed, outcome not yet decided */
     int npending;       /* handed to the completer, not yet committed */
     uint64_t gen;       /* bumped by anything that may let the dispatcher claim more */
-    uint64_t store_gen; /* bumped by the listener only */
+    uint64_t store_gen; /* bumped when the store may have new claimable jobs */
+    bool slots_freed;   /* handlers finished without waking the dispatcher */
     bool started, draining, listener_done, handlers_stop, completer_stop, maint_stop;
     bool claim_joined, all_joined;
 
@@ -227,6 +232,41 @@ static void poke_dispatcher(bus_worker *w)
     pthread_cond_signal(&w->disp_cv);
 }
 
+/* SQLite has one write lock per file, and a writer that finds it taken sleeps in SQLite's
+ * busy handler (1, 2, 5, 10 ms ...) rather than waking when it is released. This worker's
+ * own writers (claims, outcome batches, maintenance) therefore queue on a mutex instead
+ * and hand the lock over without those sleeps. PostgreSQL locks rows, not the file: no
+ * turns there. */
+static void writer_lock(bus_worker *w)
+{
+    if (w->serialize_writes)
+        pthread_mutex_lock(&w->write_mu);
+}
+
+static void writer_unlock(bus_worker *w)
+{
+    if (w->serialize_writes)
+        pthread_mutex_unlock(&w->write_mu);
+}
+
+/* Outcomes the completer may have waiting before the dispatcher stops claiming. */
+static int pending_cap(const bus_worker *w)
+{
+    return w->batch_max * PENDING_PER_BATCH;
+}
+
+/* A handler of q finished. Claiming one job per finished handler would cost one claim
+ * transaction (one fsync on SQLite) per job, so the dispatcher is woken at once only
+ * when no handler of the queue is left running; otherwise it comes round within
+ * CLAIM_LINGER_MS and claims for every slot freed meanwhile. Under w->mu. */
+static void slot_freed(bus_worker *w, const wq *q)
+{
+    if (q->running == 0)
+        poke_dispatcher(w);
+    else
+        w->slots_freed = true;
+}
+
 /* ---- creating and registering ---------------------------------------------------------- */
 
 static int opt_or(int v, int def)
@@ -279,6 +319,8 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
         return NULL;
     }
     pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->write_mu, NULL);
+    w->serialize_writes = strcmp(db_backend(d), "sqlite") == 0;
     return w;
 }
 
@@ -566,7 +608,7 @@ static void *handler_main(void *arg)
             w->npending++;
             pthread_cond_signal(&w->comp_cv);
         }
-        poke_dispatcher(w);
+        slot_freed(w, dl->q);
         pthread_cond_broadcast(&w->idle_cv);
         if (done) {
             pthread_mutex_unlock(&w->mu);
@@ -689,15 +731,22 @@ static void *completer_main(void *arg)
             pthread_cond_wait(&w->comp_cv, &w->mu);
         if (!w->pending.head)
             break;
+        /* Linger a moment for more outcomes: one commit (one fsync on SQLite) for many. */
+        int64_t linger_end = clock_mono_ms() + LINGER_MS;
+        while (!w->completer_stop && w->pending.n < cap / 4 && clock_mono_ms() < linger_end)
+            cv_wait_ms(&w->comp_cv, &w->mu, linger_end - clock_mono_ms());
         size_t n = 0;
         while (n < cap && w->pending.head)
             items[n++] = list_pop(&w->pending);
         pthread_mutex_unlock(&w->mu);
+        writer_lock(w);
         commit_batch(w, items, n);
+        writer_unlock(w);
         for (size_t i = 0; i < n; i++)
             if (items[i]->commit_rc == 0)
                 report_outcome(items[i]);
         pthread_mutex_lock(&w->mu);
+        bool was_capped = w->npending >= pending_cap(w);
         backoff = false;
         size_t kept = 0;
         for (size_t i = 0; i < n; i++) {
@@ -718,7 +767,8 @@ static void *completer_main(void *arg)
             w->npending--;
             items[kept++] = dl;
         }
-        poke_dispatcher(w);
+        if (was_capped)
+            poke_dispatcher(w);
         pthread_cond_broadcast(&w->idle_cv);
         pthread_mutex_unlock(&w->mu);
         for (size_t i = 0; i < kept; i++)
@@ -736,13 +786,11 @@ static void *completer_main(void *arg)
  * nothing (no wake-up, no poll timeout) suggests it has changed. Under w->mu. */
 static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
 {
-    if (w->npending >= w->batch_max * PENDING_PER_BATCH)
+    if (w->npending >= pending_cap(w))
         return 0;
     if (q->drained && q->drained_gen == w->store_gen && mono - q->drained_at < w->poll_ms)
         return 0;
-    int room = q->concurrency - q->running;
-    int idle = w->threads - w->inflight;
-    return idle < room ? idle : room;
+    return q->concurrency - q->running;
 }
 
 /* Claims up to n jobs of q (outside w->mu) as deliveries appended to out. */
@@ -752,7 +800,9 @@ static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, dl_list *out, e
     snprintf(token, sizeof token, "%s:%llu", w->instance, (unsigned long long)seq);
     bus_job **jobs = NULL;
     size_t got = 0;
+    writer_lock(w);
     int rc = bus_store_claim(w->s, q->name, n, token, q->lease_ms, clock_now_ms(), &jobs, &got, e);
+    writer_unlock(w);
     if (rc)
         return rc;
     int64_t mono = clock_mono_ms();
@@ -820,10 +870,8 @@ static bool claim_pass(bus_worker *w, size_t start, bool *failed)
             w->ready.head = got.head;
         w->ready.tail = got.tail;
         w->ready.n += got.n;
-        if (got.n == 1)
-            pthread_cond_signal(&w->work_cv);
-        else
-            pthread_cond_broadcast(&w->work_cv);
+        for (size_t i = 0; i < got.n && i < (size_t)w->threads; i++)
+            pthread_cond_signal(&w->work_cv); /* one thread per job, not a stampede */
     }
     return claimed;
 }
@@ -835,6 +883,7 @@ static void *dispatcher_main(void *arg)
     pthread_mutex_lock(&w->mu);
     while (!w->draining) {
         uint64_t seen = w->gen;
+        w->slots_freed = false;
         bool failed = false;
         bool claimed = claim_pass(w, rr++, &failed);
         if (claimed || w->draining)
@@ -842,7 +891,7 @@ static void *dispatcher_main(void *arg)
         if (failed)
             cv_wait_ms(&w->disp_cv, &w->mu, ERROR_BACKOFF_MS);
         else if (w->gen == seen)
-            cv_wait_ms(&w->disp_cv, &w->mu, w->poll_ms);
+            cv_wait_ms(&w->disp_cv, &w->mu, w->slots_freed ? CLAIM_LINGER_MS : w->poll_ms);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -924,8 +973,10 @@ static void renew_leases(bus_worker *w)
     for (size_t i = 0; i < k; i++) {
         err e = {0};
         renewal *r = &rs[i];
+        writer_lock(w);
         int rc =
             bus_store_extend(w->s, r->q->name, r->id, r->token, r->q->lease_ms, clock_now_ms(), &e);
+        writer_unlock(w);
         if (rc) {
             pthread_mutex_lock(&w->mu);
             bus_delivery *dl = held_find(w, r);
@@ -951,50 +1002,79 @@ typedef struct maint_clock {
     int64_t next_stalled, next_repeat, next_trim;
 } maint_clock;
 
+/* New jobs may be claimable (recovered, or enqueued by a tick): look again now. */
+static void store_changed(bus_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->store_gen++;
+    poke_dispatcher(w);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void recover_stalled(bus_worker *w)
+{
+    err e = {0};
+    int recovered = 0, failed = 0;
+    writer_lock(w);
+    int rc = bus_store_recover_stalled(w->s, clock_now_ms(), &recovered, &failed, &e);
+    writer_unlock(w);
+    if (rc) {
+        log_warn("stalled job recovery failed", "error", e.msg);
+    } else if (recovered || failed) {
+        char r[16], f[16];
+        snprintf(r, sizeof r, "%d", recovered);
+        snprintf(f, sizeof f, "%d", failed);
+        log_warn("stalled jobs taken back from dead owners", "recovered", r, "failed", f);
+        store_changed(w);
+    }
+}
+
+static void tick_repeatables(bus_worker *w)
+{
+    err e = {0};
+    int enqueued = 0;
+    writer_lock(w);
+    int rc = bus_store_repeatables_tick(w->s, clock_now_ms(), &enqueued, &e);
+    writer_unlock(w);
+    if (rc)
+        log_warn("repeatable jobs tick failed", "error", e.msg);
+    else if (enqueued)
+        store_changed(w);
+}
+
+static void trim(bus_worker *w)
+{
+    err e = {0};
+    for (size_t i = 0; i < w->nq; i++) {
+        err_clear(&e);
+        writer_lock(w);
+        int rc = bus_store_trim(w->s, w->queues[i]->name, &e);
+        writer_unlock(w);
+        if (rc)
+            log_warn("trimming finished jobs failed", "queue", w->queues[i]->name, "error", e.msg);
+    }
+    err_clear(&e);
+    writer_lock(w);
+    int rc = bus_inbox_trim(w->d, clock_now_ms() - w->inbox_keep_ms, NULL, &e);
+    writer_unlock(w);
+    if (rc)
+        log_warn("pruning the inbox failed", "error", e.msg);
+}
+
 static void maintain_queues(bus_worker *w, maint_clock *mc)
 {
     int64_t mono = clock_mono_ms();
-    err e = {0};
     if (w->stalled_ms > 0 && mono >= mc->next_stalled) {
         mc->next_stalled = mono + w->stalled_ms;
-        int recovered = 0, failed = 0;
-        if (bus_store_recover_stalled(w->s, clock_now_ms(), &recovered, &failed, &e) != 0) {
-            log_warn("stalled job recovery failed", "error", e.msg);
-        } else if (recovered || failed) {
-            char r[16], f[16];
-            snprintf(r, sizeof r, "%d", recovered);
-            snprintf(f, sizeof f, "%d", failed);
-            log_warn("stalled jobs taken back from dead owners", "recovered", r, "failed", f);
-            pthread_mutex_lock(&w->mu);
-            w->store_gen++;
-            poke_dispatcher(w);
-            pthread_mutex_unlock(&w->mu);
-        }
+        recover_stalled(w);
     }
     if (w->repeat_ms > 0 && mono >= mc->next_repeat) {
         mc->next_repeat = mono + w->repeat_ms;
-        int enqueued = 0;
-        err_clear(&e);
-        if (bus_store_repeatables_tick(w->s, clock_now_ms(), &enqueued, &e) != 0) {
-            log_warn("repeatable jobs tick failed", "error", e.msg);
-        } else if (enqueued) {
-            pthread_mutex_lock(&w->mu);
-            w->store_gen++;
-            poke_dispatcher(w);
-            pthread_mutex_unlock(&w->mu);
-        }
+        tick_repeatables(w);
     }
     if (w->trim_ms > 0 && mono >= mc->next_trim) {
         mc->next_trim = mono + w->trim_ms;
-        for (size_t i = 0; i < w->nq; i++) {
-            err_clear(&e);
-            if (bus_store_trim(w->s, w->queues[i]->name, &e) != 0)
-                log_warn("trimming finished jobs failed", "queue", w->queues[i]->name, "error",
-                         e.msg);
-        }
-        err_clear(&e);
-        if (bus_inbox_trim(w->d, clock_now_ms() - w->inbox_keep_ms, NULL, &e) != 0)
-            log_warn("pruning the inbox failed", "error", e.msg);
+        trim(w);
     }
 }
 

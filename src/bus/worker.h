@@ -2,12 +2,15 @@
  * worker.h - the worker runtime: runs handlers for the jobs of a bus_store's queues.
  *
  * One bus_worker is one consuming instance. It claims due jobs of its registered
- * queues (never more than a queue's concurrency at once, and never more than there are
- * idle handler threads, so every claimed job starts at once), runs their handlers on a
- * small thread pool, renews the lease of every held job every lease/3 while it runs,
- * and records each outcome in the store. Idle, it blocks in bus_store_wait, woken by
- * committed adds, with a bounded timeout (poll_ms) because delayed jobs and retries
- * become due without an add. One maintenance thread per instance returns stalled jobs
+ * queues, never holding more than a queue's concurrency of them at once (BullMQ's
+ * meaning of concurrency: jobs in progress on this instance), runs their handlers on a
+ * small thread pool shared by all queues (a claimed job waits for a free thread if the
+ * pool is smaller than the sum of the concurrencies), renews the lease of every held
+ * job every lease/3 until its outcome is recorded, and records each outcome in the
+ * store. To claim many jobs per transaction rather than one per finished handler, a
+ * queue with handlers still running is claimed for at most every 2 ms. Idle, it blocks in
+ * bus_store_wait, woken by committed adds, with a bounded timeout (poll_ms) because delayed jobs
+ * and retries become due without an add. One maintenance thread per instance returns stalled jobs
  * (owner died) to their queues, trims retention, ticks repeatable jobs and prunes the
  * inbox. Lock tokens are "<instance uuid>:<claim counter>".
  *
@@ -107,8 +110,9 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
 /* Starts the threads. F3_EINVAL if no queue is registered or already started. */
 int bus_worker_start(bus_worker *w, err *e);
 
-/* Stops claiming, lets the handlers of claimed jobs finish and their outcomes commit,
- * then stops the threads. 0 when all that happened within timeout_ms; F3_EBUSY if the
+/* Stops claiming, lets the handlers of jobs already claimed finish (including claimed
+ * ones still waiting for a thread: they are this instance's to run) and their outcomes
+ * commit, then stops the threads. 0 when all that happened within timeout_ms; F3_EBUSY if the
  * bound was hit: handlers are still running (their leases still renewed), and
  * bus_worker_free will wait for them. 0 at once for a worker never started. */
 int bus_worker_drain(bus_worker *w, int timeout_ms);
