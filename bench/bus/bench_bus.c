@@ -5,6 +5,7 @@
  *
  *   bench_bus --backend sqlite|postgres [--url URL] --events N --concurrency C
  *             [--publishers P] [--batch K] [--json]
+ *   bench_bus --backend sqlite|postgres [--url URL] --commit-probe [--events N] [--json]
  *
  * The order service's bus publishes BUS_EV_ORDER_CREATED; the print service's bus, in the
  * same process over the same store, subscribes with concurrency C and a no-op handler.
@@ -18,6 +19,10 @@
  * time from the first publish to that moment. Durability is the project's own (SQLite WAL
  * + synchronous=FULL, PostgreSQL synchronous_commit=on) and is checked, not assumed: a
  * database set up otherwise is refused.
+ *
+ * --commit-probe measures the floor under all of that: N one-row INSERT transactions
+ * from one thread through the same db layer, i.e. what one durable commit costs on this
+ * disk (SQLite has no group commit, so this bounds one-transaction-per-event publishing).
  *
  * It must not change any setting of the bus or the database to look faster.
  */
@@ -57,6 +62,7 @@ typedef struct options {
     int publishers;
     long batch;
     bool json;
+    bool commit_probe;
 } options;
 
 typedef struct machine {
@@ -104,6 +110,7 @@ static void usage(FILE *to)
             "  --concurrency handlers at once on the subscription (default 5, at most %d)\n"
             "  --publishers publishing threads (default 4)\n"
             "  --batch      events per publish transaction (default 1, as services publish)\n"
+            "  --commit-probe  instead: N one-row transactions from one thread (commit cost)\n"
             "  --json       one JSON line instead of text\n",
             CONCURRENCY_MAX);
 }
@@ -130,6 +137,10 @@ static int parse_options(int argc, char **argv, options *o, err *e)
         int rc = 0;
         if (strcmp(a, "--json") == 0) {
             o->json = true;
+            continue;
+        }
+        if (strcmp(a, "--commit-probe") == 0) {
+            o->commit_probe = true;
             continue;
         }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -470,6 +481,69 @@ static void print_result(const options *o, const char *backend, const machine *m
     json_decref(j);
 }
 
+/* ---- the commit probe --------------------------------------------------------------- */
+
+#define PROBE_TABLE "bench_commit_probe"
+
+static int probe_insert(db_conn *c, long i, const char *text, err *e)
+{
+    db_stmt *st = db_prepare(c, "INSERT INTO " PROBE_TABLE " (id, data) VALUES ($1, $2)", e);
+    if (!st)
+        return e->code ? e->code : F3_EIO;
+    db_bind_int64(st, 1, i);
+    db_bind_text(st, 2, text);
+    int rc = db_step(st, e);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* N one-row INSERT transactions, one after the other, on one connection. */
+static int commit_probe(const options *o, db *d, const machine *m, const result *r, err *e)
+{
+    char text[601];
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    db_conn *c = db_acquire(d, e);
+    if (!c)
+        return e->code ? e->code : F3_EIO;
+    int rc = db_exec(c,
+                     "DROP TABLE IF EXISTS " PROBE_TABLE "; CREATE TABLE " PROBE_TABLE
+                     " (id BIGINT PRIMARY KEY, data TEXT NOT NULL)",
+                     e);
+    int64_t t0 = clock_mono_us();
+    for (long i = 0; rc == 0 && i < o->events; i++) {
+        if ((rc = db_begin(c, e)) == 0 && (rc = probe_insert(c, i, text, e)) == 0)
+            rc = db_commit(c, e);
+        if (rc)
+            db_rollback(c, NULL);
+    }
+    double secs = (double)(clock_mono_us() - t0) / 1e6;
+    if (db_exec(c, "DROP TABLE IF EXISTS " PROBE_TABLE, rc ? NULL : e) != 0 && rc == 0)
+        rc = e->code ? e->code : F3_EIO;
+    db_release(c);
+    if (rc)
+        return rc;
+    double per_s = (double)o->events / secs;
+    if (!o->json) {
+        printf("commit probe %s: %ld one-row transactions, %.0f commits/s (%.0f us each)\n"
+               "  %s, %s\n  machine: %ld CPUs, %s, %ld MB\n",
+               db_backend(d), o->events, per_s, 1e6 / per_s, r->server, r->durability, m->nproc,
+               m->cpu, m->mem_mb);
+        return 0;
+    }
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:f, s:s, s:s, s:{s:I, s:s, s:I}}", "impl",
+                          "commit-probe", "backend", db_backend(d), "events", (json_int_t)o->events,
+                          "commits_per_s", (json_int_t)(per_s + 0.5), "us_per_commit", 1e6 / per_s,
+                          "durability", r->durability, "server", r->server, "machine", "nproc",
+                          (json_int_t)m->nproc, "cpu", m->cpu, "mem_mb", (json_int_t)m->mem_mb);
+    char *out = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (out)
+        printf("%s\n", out);
+    free(out);
+    json_decref(j);
+    return out ? 0 : err_set(e, F3_ENOMEM, "out of memory printing the result");
+}
+
 /* ---- setup ------------------------------------------------------------------------------ */
 
 /* A temporary directory for the SQLite file when no --url is given; *dir receives it. */
@@ -525,8 +599,14 @@ static int bench(const options *o, const machine *m, err *e)
                      db_backend(d));
         goto out;
     }
-    if ((rc = check_durability(d, &r, e)) || (rc = db_migrate(d, NULL, e)) ||
-        (rc = bus_store_open_sql(d, &s, e)) || (rc = check_empty(s, queue, e)))
+    if ((rc = check_durability(d, &r, e)))
+        goto out;
+    if (o->commit_probe) {
+        rc = commit_probe(o, d, m, &r, e);
+        goto out;
+    }
+    if ((rc = db_migrate(d, NULL, e)) || (rc = bus_store_open_sql(d, &s, e)) ||
+        (rc = check_empty(s, queue, e)))
         goto out;
     k.latency_us = calloc((size_t)o->events, sizeof *k.latency_us);
     if (!k.latency_us) {

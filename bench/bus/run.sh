@@ -4,8 +4,12 @@
 # of events/s, p50/p99 publish->handler latency and the ratio f3connect-PG / graphile-worker.
 #
 #   bench/bus/run.sh [--sqlite-events N] [--pg-events N] [--concurrency "1 5 50"]
-#                    [--publishers P] [--out FILE]
+#                    [--publishers P] [--repeat R] [--out FILE]
 #
+# Every configuration runs R times, interleaved (f3connect SQLite, f3connect PostgreSQL,
+# graphile-worker, then again), and the table shows the run with the median events/s and
+# the range: on a shared machine one run alone says little. First a commit probe per
+# backend prints what one durable one-row transaction costs on this disk.
 # Builds the Release bench_bus if needed, installs the peer's npm packages on demand,
 # starts a throwaway PostgreSQL (scripts/test-postgres.sh: fsync and synchronous_commit on,
 # checked here again) and stops it at the end. Every f3connect/graphile-worker run gets a
@@ -15,10 +19,12 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd -P)
 ROOT=$(cd "$HERE/../.." && pwd -P)
-SQLITE_EVENTS=20000
-PG_EVENTS=10000
+SQLITE_EVENTS=10000
+PG_EVENTS=5000
 CONCURRENCY="1 5 50"
 PUBLISHERS=4
+REPEAT=3
+PROBE_COMMITS=1000
 OUT=""
 
 die() {
@@ -27,7 +33,7 @@ die() {
 }
 
 usage() {
-    sed -n '6,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '6,7p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -42,12 +48,13 @@ while [[ $# -gt 0 ]]; do
     --pg-events) PG_EVENTS=$2 ;;
     --concurrency) CONCURRENCY=$2 ;;
     --publishers) PUBLISHERS=$2 ;;
+    --repeat) REPEAT=$2 ;;
     --out) OUT=$2 ;;
     *) usage ;;
     esac
     shift 2
 done
-for n in "$SQLITE_EVENTS" "$PG_EVENTS" "$PUBLISHERS" $CONCURRENCY; do
+for n in "$SQLITE_EVENTS" "$PG_EVENTS" "$PUBLISHERS" "$REPEAT" $CONCURRENCY; do
     is_count "$n" || die "not a positive count: '$n'"
 done
 
@@ -96,48 +103,74 @@ fresh_db() {
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
+echo "== commit probes ($PROBE_COMMITS one-row transactions each)" >&2
+"$BENCH" --backend sqlite --commit-probe --events "$PROBE_COMMITS" --json >>"$RESULTS"
+"$BENCH" --backend postgres --url "$(fresh_db probe)" --commit-probe --events "$PROBE_COMMITS" \
+    --json >>"$RESULTS"
 for c in $CONCURRENCY; do
-    echo "== concurrency $c: f3connect on SQLite ($SQLITE_EVENTS events)" >&2
-    "$BENCH" --backend sqlite --events "$SQLITE_EVENTS" --concurrency "$c" \
-        --publishers "$PUBLISHERS" --json >>"$RESULTS"
-    echo "== concurrency $c: f3connect on PostgreSQL ($PG_EVENTS events)" >&2
-    "$BENCH" --backend postgres --url "$(fresh_db "f3_c$c")" --events "$PG_EVENTS" \
-        --concurrency "$c" --publishers "$PUBLISHERS" --json >>"$RESULTS"
-    echo "== concurrency $c: graphile-worker on PostgreSQL ($PG_EVENTS events)" >&2
-    node "$PEER/bench_graphile.js" --url "$(fresh_db "gw_c$c")" --events "$PG_EVENTS" \
-        --concurrency "$c" --publishers "$PUBLISHERS" --json >>"$RESULTS"
+    for r in $(seq 1 "$REPEAT"); do
+        echo "== concurrency $c, run $r/$REPEAT: f3connect SQLite ($SQLITE_EVENTS events)," \
+            "f3connect PostgreSQL and graphile-worker ($PG_EVENTS events each)" >&2
+        "$BENCH" --backend sqlite --events "$SQLITE_EVENTS" --concurrency "$c" \
+            --publishers "$PUBLISHERS" --json >>"$RESULTS"
+        "$BENCH" --backend postgres --url "$(fresh_db "f3_c${c}_r$r")" --events "$PG_EVENTS" \
+            --concurrency "$c" --publishers "$PUBLISHERS" --json >>"$RESULTS"
+        node "$PEER/bench_graphile.js" --url "$(fresh_db "gw_c${c}_r$r")" \
+            --events "$PG_EVENTS" --concurrency "$c" --publishers "$PUBLISHERS" \
+            --json >>"$RESULTS"
+    done
 done
 [[ -n "$OUT" ]] && cp -- "$RESULTS" "$OUT"
 
 # ---- the table ----------------------------------------------------------------------------
-node - "$RESULTS" <<'EOF'
+node - "$RESULTS" "$(uptime)" <<'EOF'
 const fs = require("fs");
-const rows = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const all = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const probes = all.filter((r) => r.impl === "commit-probe");
+const rows = all.filter((r) => r.impl !== "commit-probe");
 const name = (r) => (r.impl === "f3connect" ? `f3connect ${r.backend}` : `${r.impl} ${r.version}`);
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-const lines = [
-  `${pad("run", 24)} ${lpad("conc", 4)} ${lpad("events", 7)} ${lpad("events/s", 9)} ` +
-    `${lpad("publish/s", 9)} ${lpad("p50 ms", 9)} ${lpad("p99 ms", 9)} ${lpad("vs gw", 6)}`,
-];
+// One group per (implementation, concurrency), in the order they first ran.
+const groups = [];
 for (const r of rows) {
+  let g = groups.find((x) => name(x.runs[0]) === name(r) && x.runs[0].concurrency === r.concurrency);
+  if (!g) groups.push((g = { runs: [] }));
+  g.runs.push(r);
+}
+for (const g of groups) {
+  const sorted = [...g.runs].sort((a, b) => a.events_per_s - b.events_per_s);
+  g.median = sorted[Math.floor((sorted.length - 1) / 2)];
+  g.range = `${sorted[0].events_per_s}-${sorted[sorted.length - 1].events_per_s}`;
+}
+const lines = [
+  `${pad("run", 24)} ${lpad("conc", 4)} ${lpad("events", 6)} ${lpad("events/s", 8)} ` +
+    `${lpad("(range)", 11)} ${lpad("publish/s", 9)} ${lpad("p50 ms", 9)} ${lpad("p99 ms", 9)} ${lpad("vs gw", 6)}`,
+];
+for (const g of groups) {
+  const r = g.median;
   let ratio = "";
   if (r.impl === "f3connect" && r.backend === "postgres") {
-    const gw = rows.find((x) => x.impl === "graphile-worker" && x.concurrency === r.concurrency);
-    if (gw) ratio = `${(r.events_per_s / gw.events_per_s).toFixed(2)}x`;
+    const gw = groups.find((x) => x.median.impl === "graphile-worker" && x.median.concurrency === r.concurrency);
+    if (gw) ratio = `${(r.events_per_s / gw.median.events_per_s).toFixed(2)}x`;
   }
   lines.push(
-    `${pad(name(r), 24)} ${lpad(r.concurrency, 4)} ${lpad(r.events, 7)} ${lpad(r.events_per_s, 9)} ` +
-      `${lpad(r.publish_per_s, 9)} ${lpad(r.p50_ms.toFixed(2), 9)} ${lpad(r.p99_ms.toFixed(2), 9)} ${lpad(ratio, 6)}`,
+    `${pad(name(r), 24)} ${lpad(r.concurrency, 4)} ${lpad(r.events, 6)} ${lpad(r.events_per_s, 8)} ` +
+      `${lpad(g.range, 11)} ${lpad(r.publish_per_s, 9)} ${lpad(r.p50_ms.toFixed(2), 9)} ` +
+      `${lpad(r.p99_ms.toFixed(2), 9)} ${lpad(ratio, 6)}`,
   );
 }
-const m = rows[0].machine;
+const m = (rows[0] || probes[0]).machine;
+lines.push("");
+lines.push(`median of ${groups[0] ? groups[0].runs.length : 0} runs each; ` +
+  `publishers per run: ${rows[0] ? rows[0].publishers : "?"}, one transaction per event`);
+for (const p of probes)
+  lines.push(`commit probe ${p.backend}: ${p.commits_per_s} one-row durable commits/s from one thread ` +
+    `(${Math.round(p.us_per_commit)} us each)`);
 const sq = rows.find((r) => r.backend === "sqlite");
 const pg = rows.find((r) => r.backend === "postgres");
-lines.push("");
-lines.push(`publishers per run: ${rows[0].publishers} (one transaction per event)`);
 if (sq) lines.push(`SQLite ${sq.server}: ${sq.durability}`);
 if (pg) lines.push(`${pg.server}: ${pg.durability}`);
-lines.push(`machine: ${m.nproc} CPUs, ${m.cpu}, ${m.mem_mb} MB RAM`);
+lines.push(`machine: ${m.nproc} CPUs, ${m.cpu}, ${m.mem_mb} MB RAM; at the end:${process.argv[3].replace(/^.*?(load)/, " $1")}`);
 console.log(lines.join("\n"));
 EOF
