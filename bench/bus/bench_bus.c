@@ -4,7 +4,7 @@
  * PostgreSQL, printing events/s, p50/p99 publish-to-handler latency and the machine.
  *
  *   bench_bus --backend sqlite|postgres [--url URL] --events N --concurrency C
- *             [--publishers P] [--batch K] [--json]
+ *             [--publishers P] [--batch K] [--rate R] [--json]
  *   bench_bus --backend sqlite|postgres [--url URL] --commit-probe [--events N] [--json]
  *
  * The order service's bus publishes BUS_EV_ORDER_CREATED; the print service's bus, in the
@@ -20,6 +20,9 @@
  * + synchronous=FULL, PostgreSQL synchronous_commit=on) and is checked, not assumed: a
  * database set up otherwise is refused.
  *
+ * --rate R paces the publishers (open loop): event k is published no earlier than k/R s
+ * after the start, so at a rate the consumer keeps up with, the latency is the wake-up
+ * path rather than a backlog.
  * --commit-probe measures the floor under all of that: N one-row INSERT transactions
  * from one thread through the same db layer, i.e. what one durable commit costs on this
  * disk (SQLite has no group commit, so this bounds one-transaction-per-event publishing).
@@ -46,6 +49,7 @@
 #define CONCURRENCY_MAX  BUS_WORKER_MAX_THREADS
 #define PUBLISHERS_MAX   256
 #define BATCH_MAX        10000
+#define RATE_MAX         1000000
 #define RUN_TIMEOUT_US   (600LL * 1000 * 1000)
 #define POLL_US          1000
 #define TENANT           "bench"
@@ -61,6 +65,7 @@ typedef struct options {
     int concurrency;
     int publishers;
     long batch;
+    long rate; /* events/s over all publishers; 0 = as fast as they can */
     bool json;
     bool commit_probe;
 } options;
@@ -84,7 +89,8 @@ typedef struct publisher {
     bus *b;
     db *d;
     atomic_long *next;
-    long events, batch;
+    long events, batch, rate;
+    int64_t t0;        /* start of the run, monotonic us (the pacing origin) */
     json_t *fields;    /* reused for every event of this publisher */
     long first, count; /* the chunk being published */
     int rc;
@@ -103,13 +109,14 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: bench_bus --backend sqlite|postgres [--url URL] --events N"
-            " --concurrency C [--publishers P] [--batch K] [--json]\n"
+            " --concurrency C [--publishers P] [--batch K] [--rate R] [--json]\n"
             "  --url        sqlite:PATH or postgres://... (sqlite: default a temporary"
             " file)\n"
             "  --events     events to publish and handle (default 10000)\n"
             "  --concurrency handlers at once on the subscription (default 5, at most %d)\n"
             "  --publishers publishing threads (default 4)\n"
             "  --batch      events per publish transaction (default 1, as services publish)\n"
+            "  --rate       publish at most R events/s in all (default: flat out)\n"
             "  --commit-probe  instead: N one-row transactions from one thread (commit cost)\n"
             "  --json       one JSON line instead of text\n",
             CONCURRENCY_MAX);
@@ -161,6 +168,8 @@ static int parse_options(int argc, char **argv, options *o, err *e)
         } else if (strcmp(a, "--concurrency") == 0) {
             if ((rc = parse_long(a, v, 1, CONCURRENCY_MAX, &n, e)) == 0)
                 o->concurrency = (int)n;
+        } else if (strcmp(a, "--rate") == 0) {
+            rc = parse_long(a, v, 1, RATE_MAX, &o->rate, e);
         } else if (strcmp(a, "--batch") == 0) {
             rc = parse_long(a, v, 1, BATCH_MAX, &o->batch, e);
         } else if (strcmp(a, "--publishers") == 0) {
@@ -287,6 +296,12 @@ static json_t *order_fields(void)
                      "quantity", 2);
 }
 
+static void sleep_us(long us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
 /* Publishes one event; its publish time is taken just before bus_publish. */
 static int publish_one(publisher *p, db_conn *tx, long seq, err *e)
 {
@@ -322,6 +337,12 @@ static void *publisher_main(void *arg)
         if (p->first >= p->events)
             break;
         p->count = p->events - p->first < p->batch ? p->events - p->first : p->batch;
+        if (p->rate > 0) {
+            int64_t due = p->t0 + (int64_t)((double)p->first * 1e6 / (double)p->rate);
+            int64_t wait = due - clock_mono_us();
+            if (wait > 0)
+                sleep_us((long)wait);
+        }
         if (p->batch == 1) {
             /* tx NULL: the bus's own short transaction, as a service's publish. */
             p->rc = publish_one(p, NULL, p->first, &p->e);
@@ -353,12 +374,6 @@ static int handle_order_created(bus_delivery *dl, void *ctx, err *e)
     k->latency_us[json_integer_value(seq)] = now - json_integer_value(t);
     atomic_fetch_add(&k->handled, 1);
     return 0;
-}
-
-static void sleep_us(long us)
-{
-    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000L};
-    nanosleep(&ts, NULL);
 }
 
 /* Waits until every event is handled and its completion committed. */
@@ -417,8 +432,13 @@ static int run_events(const options *o, db *d, bus *pub, bus_store *s, const cha
     int started = 0, rc = 0;
     int64_t t0 = clock_mono_us();
     for (; started < o->publishers; started++) {
-        ps[started] =
-            (publisher){.b = pub, .d = d, .next = &next, .events = o->events, .batch = o->batch};
+        ps[started] = (publisher){.b = pub,
+                                  .d = d,
+                                  .next = &next,
+                                  .events = o->events,
+                                  .batch = o->batch,
+                                  .rate = o->rate,
+                                  .t0 = t0};
         if (pthread_create(&ps[started].thread, NULL, publisher_main, &ps[started]) != 0) {
             rc = err_set(e, F3_ENOMEM, "cannot start publisher thread %d", started);
             atomic_store(&next, o->events); /* the others stop at their next event */
@@ -464,11 +484,11 @@ static void print_result(const options *o, const char *backend, const machine *m
         return;
     }
     json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:I, s:i, s:i, s:I, s:f, s:I, s:I, s:f, s:f, s:s, s:s,"
+        "{s:s, s:s, s:s, s:I, s:i, s:i, s:I, s:I, s:f, s:I, s:I, s:f, s:f, s:s, s:s,"
         " s:{s:I, s:s, s:I}}",
         "impl", "f3connect", "version", F3_VERSION, "backend", backend, "events",
         (json_int_t)o->events, "concurrency", o->concurrency, "publishers", o->publishers, "batch",
-        (json_int_t)o->batch, "seconds", r->seconds, "events_per_s",
+        (json_int_t)o->batch, "rate", (json_int_t)o->rate, "seconds", r->seconds, "events_per_s",
         (json_int_t)(r->events_per_s + 0.5), "publish_per_s", (json_int_t)(r->publish_per_s + 0.5),
         "p50_ms", r->p50_ms, "p99_ms", r->p99_ms, "durability", r->durability, "server", r->server,
         "machine", "nproc", (json_int_t)m->nproc, "cpu", m->cpu, "mem_mb", (json_int_t)m->mem_mb);

@@ -4,12 +4,14 @@
 # of events/s, p50/p99 publish->handler latency and the ratio f3connect-PG / graphile-worker.
 #
 #   bench/bus/run.sh [--sqlite-events N] [--pg-events N] [--concurrency "1 5 50"]
-#                    [--publishers P] [--repeat R] [--out FILE]
+#                    [--publishers P] [--repeat R] [--rate R] [--rate-events N] [--out FILE]
 #
 # Every configuration runs R times, interleaved (f3connect SQLite, f3connect PostgreSQL,
 # graphile-worker, then again), and the table shows the run with the median events/s and
 # the range: on a shared machine one run alone says little. First a commit probe per
-# backend prints what one durable one-row transaction costs on this disk.
+# backend prints what one durable one-row transaction costs on this disk. Last, a latency
+# table: the same three at a fixed publish rate (--rate, default 200 events/s, below what
+# each of them handles), where p50/p99 show the wake-up path instead of a backlog.
 # Builds the Release bench_bus if needed, installs the peer's npm packages on demand,
 # starts a throwaway PostgreSQL (scripts/test-postgres.sh: fsync and synchronous_commit on,
 # checked here again) and stops it at the end. Every f3connect/graphile-worker run gets a
@@ -24,6 +26,8 @@ PG_EVENTS=5000
 CONCURRENCY="1 5 50"
 PUBLISHERS=4
 REPEAT=3
+RATE=200
+RATE_EVENTS=1000
 PROBE_COMMITS=1000
 OUT=""
 
@@ -49,12 +53,14 @@ while [[ $# -gt 0 ]]; do
     --concurrency) CONCURRENCY=$2 ;;
     --publishers) PUBLISHERS=$2 ;;
     --repeat) REPEAT=$2 ;;
+    --rate) RATE=$2 ;;
+    --rate-events) RATE_EVENTS=$2 ;;
     --out) OUT=$2 ;;
     *) usage ;;
     esac
     shift 2
 done
-for n in "$SQLITE_EVENTS" "$PG_EVENTS" "$PUBLISHERS" "$REPEAT" $CONCURRENCY; do
+for n in "$SQLITE_EVENTS" "$PG_EVENTS" "$PUBLISHERS" "$REPEAT" "$RATE" "$RATE_EVENTS" $CONCURRENCY; do
     is_count "$n" || die "not a positive count: '$n'"
 done
 
@@ -120,6 +126,16 @@ for c in $CONCURRENCY; do
             --json >>"$RESULTS"
     done
 done
+for c in $CONCURRENCY; do
+    echo "== concurrency $c, paced at $RATE events/s: all three ($RATE_EVENTS events each)" >&2
+    "$BENCH" --backend sqlite --events "$RATE_EVENTS" --concurrency "$c" \
+        --publishers "$PUBLISHERS" --rate "$RATE" --json >>"$RESULTS"
+    "$BENCH" --backend postgres --url "$(fresh_db "f3_c${c}_paced")" --events "$RATE_EVENTS" \
+        --concurrency "$c" --publishers "$PUBLISHERS" --rate "$RATE" --json >>"$RESULTS"
+    node "$PEER/bench_graphile.js" --url "$(fresh_db "gw_c${c}_paced")" \
+        --events "$RATE_EVENTS" --concurrency "$c" --publishers "$PUBLISHERS" --rate "$RATE" \
+        --json >>"$RESULTS"
+done
 [[ -n "$OUT" ]] && cp -- "$RESULTS" "$OUT"
 
 # ---- the table ----------------------------------------------------------------------------
@@ -127,7 +143,8 @@ node - "$RESULTS" "$(uptime)" <<'EOF'
 const fs = require("fs");
 const all = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => JSON.parse(l));
 const probes = all.filter((r) => r.impl === "commit-probe");
-const rows = all.filter((r) => r.impl !== "commit-probe");
+const rows = all.filter((r) => r.impl !== "commit-probe" && !r.rate);
+const paced = all.filter((r) => r.impl !== "commit-probe" && r.rate);
 const name = (r) => (r.impl === "f3connect" ? `f3connect ${r.backend}` : `${r.impl} ${r.version}`);
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
@@ -161,6 +178,14 @@ for (const g of groups) {
   );
 }
 const m = (rows[0] || probes[0]).machine;
+if (paced.length) {
+  lines.push("");
+  lines.push(`paced at ${paced[0].rate} events/s (${paced[0].events} events, one run each): publish->handler latency`);
+  lines.push(`${pad("run", 24)} ${lpad("conc", 4)} ${lpad("events/s", 8)} ${lpad("p50 ms", 9)} ${lpad("p99 ms", 9)}`);
+  for (const r of paced)
+    lines.push(`${pad(name(r), 24)} ${lpad(r.concurrency, 4)} ${lpad(r.events_per_s, 8)} ` +
+      `${lpad(r.p50_ms.toFixed(2), 9)} ${lpad(r.p99_ms.toFixed(2), 9)}`);
+}
 lines.push("");
 lines.push(`median of ${groups[0] ? groups[0].runs.length : 0} runs each; ` +
   `publishers per run: ${rows[0] ? rows[0].publishers : "?"}, one transaction per event`);

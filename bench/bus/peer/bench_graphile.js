@@ -2,7 +2,8 @@
 // bench_graphile.js - the peer of bench/bus/bench_bus.c: the same no-op job benchmark run
 // by graphile-worker on the same PostgreSQL, printing the same figures in the same format.
 //
-//   node bench_graphile.js --url URL --events N --concurrency C [--publishers P] [--json]
+//   node bench_graphile.js --url URL --events N --concurrency C [--publishers P] [--rate R]
+//                          [--json]
 //
 // N jobs are added with addJob (graphile_worker.add_job, each call its own transaction)
 // from P concurrent publisher loops, while a runner with `concurrency` C handles them with
@@ -10,7 +11,8 @@
 // publishers and runner share this process, so the clocks agree). The run ends when every
 // job is handled and its completion committed (graphile-worker deletes completed jobs, so:
 // the jobs table is empty). graphile-worker runs with its defaults otherwise (no local
-// queue, no batched completion), as a user would get it. The database must be empty or
+// queue, no batched completion), as a user would get it. --rate R paces the publishers as
+// bench_bus does: job k is added no earlier than k/R s after the start. The database must be empty or
 // already migrated by graphile-worker; nothing else in it is touched.
 // It must not change the durability settings of the server.
 "use strict";
@@ -27,14 +29,20 @@ const POLL_MS = 2;
 function usage(msg) {
   if (msg) process.stderr.write(`bench_graphile: ${msg}\n`);
   process.stderr.write(
-    "usage: bench_graphile.js --url URL --events N --concurrency C [--publishers P] [--json]\n",
+    "usage: bench_graphile.js --url URL --events N --concurrency C [--publishers P] [--rate R]" +
+      " [--json]\n",
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { url: null, events: 10000, concurrency: 5, publishers: 4, json: false };
-  const ints = { "--events": "events", "--concurrency": "concurrency", "--publishers": "publishers" };
+  const o = { url: null, events: 10000, concurrency: 5, publishers: 4, rate: 0, json: false };
+  const ints = {
+    "--events": "events",
+    "--concurrency": "concurrency",
+    "--publishers": "publishers",
+    "--rate": "rate",
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") {
@@ -135,6 +143,10 @@ async function main() {
     for (;;) {
       const seq = next++;
       if (seq >= o.events) return;
+      if (o.rate > 0) {
+        const wait = (t0 + (seq * 1e6) / o.rate - nowUs()) / 1000;
+        if (wait > 0) await sleep(wait);
+      }
       await utils.addJob("noop", { seq, t: nowUs(), orderId: `order-${seq}` });
     }
   };
@@ -173,6 +185,7 @@ async function main() {
     events: o.events,
     concurrency: o.concurrency,
     publishers: o.publishers,
+    rate: o.rate,
     seconds: Number(seconds.toFixed(3)),
     events_per_s: Math.round(o.events / seconds),
     publish_per_s: Math.round(o.events / ((publishEnd - t0) / 1e6)),
