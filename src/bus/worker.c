@@ -366,7 +366,7 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
     for (size_t i = 0; i < w->nq; i++)
         if (strcmp(w->queues[i]->name, queue) == 0)
             return err_set(e, F3_EINVAL, "bus worker: queue '%s' is already registered", queue);
-    wq **grown = realloc(w->queues, (w->nq + 1) * sizeof *grown);
+    wq **grown = realloc(w->queues, (w->nq + 1) * sizeof(wq *));
     if (!grown)
         return err_set(e, F3_ENOMEM, "out of memory registering queue '%s'", queue);
     w->queues = grown;
@@ -517,7 +517,10 @@ static void finish_with_tx(bus_worker *w, bus_delivery *dl, int hrc, const err *
             set_fail(dl, classify(hrc), hrc, he, NULL);
         return;
     }
-    if (dl->duplicate || hrc != 0 || dl->lost) {
+    pthread_mutex_lock(&w->mu);
+    bool lost = dl->lost; /* set by the maintenance thread */
+    pthread_mutex_unlock(&w->mu);
+    if (dl->duplicate || hrc != 0 || lost) {
         db_rollback(c, NULL);
         db_release(c);
         if (dl->duplicate)
@@ -634,7 +637,8 @@ static int apply_outcome(bus_worker *w, db_conn *c, bus_delivery *dl, int64_t no
     wq *q = dl->q;
     if (dl->outcome == DL_FAIL) {
         bus_fail_result res = BUS_RETRY_SCHEDULED;
-        int rc = bus_store_fail(w->s, c, q->name, dl->job->id, dl->token, dl->reason, dl->fail_kind,
+        const char *reason = dl->reason ? dl->reason : "handler failed (reason lost: no memory)";
+        int rc = bus_store_fail(w->s, c, q->name, dl->job->id, dl->token, reason, dl->fail_kind,
                                 now, &res, e);
         dl->dead = rc == 0 && res == BUS_DEAD_LETTERED;
         return rc;
@@ -1181,7 +1185,7 @@ int bus_worker_start(bus_worker *w, err *e)
     free(w->pool);
     free(w->batch_items);
     w->pool = calloc((size_t)w->threads, sizeof *w->pool);
-    w->batch_items = calloc((size_t)w->batch_max, sizeof *w->batch_items);
+    w->batch_items = calloc((size_t)w->batch_max, sizeof(bus_delivery *));
     if (!w->pool || !w->batch_items)
         return err_set(e, F3_ENOMEM, "out of memory starting the bus worker");
     /* Threads are created in the order stop_rest/stop_claiming joins them back; a failure
