@@ -33,11 +33,12 @@
 #define DEFAULT_TRIM_MS       60000
 #define DEFAULT_INBOX_KEEP_MS (7LL * 24 * 3600 * 1000)
 #define DEFAULT_BATCH_MAX     512
-#define PENDING_PER_BATCH     4   /* outcomes waiting for the completer: at most 4 batches */
-#define LINGER_MS             5   /* the completer waits this long for more outcomes */
-#define CLAIM_LINGER_MS       2   /* the dispatcher, for more free slots */
-#define ERROR_BACKOFF_MS      100 /* after a failed claim or outcome commit */
-#define REQUEUE_MAX           600 /* outcome commits tried before giving up on a job */
+#define PENDING_PER_BATCH     4    /* outcomes waiting for the completer: at most 4 batches */
+#define LINGER_MS             5    /* the completer waits this long for more outcomes */
+#define CLAIM_LINGER_MS       2    /* the dispatcher, for more free slots */
+#define CLAIM_MAX             1000 /* bus_store_claim takes at most this many */
+#define ERROR_BACKOFF_MS      100  /* after a failed claim or outcome commit */
+#define REQUEUE_MAX           600  /* outcome commits tried before giving up on a job */
 #define REQUEUE_MAX_STOPPING  20
 #define LISTENER_STOP_POLL_MS 10
 #define TOKEN_MAX             (UUID_STR_LEN + 24)
@@ -794,7 +795,8 @@ static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
         return 0;
     if (q->drained && q->drained_gen == w->store_gen && mono - q->drained_at < w->poll_ms)
         return 0;
-    return q->concurrency - q->running;
+    int room = q->concurrency - q->running;
+    return room < CLAIM_MAX ? room : CLAIM_MAX;
 }
 
 /* Claims up to n jobs of q (outside w->mu) as deliveries appended to out. */
