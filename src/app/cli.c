@@ -45,6 +45,27 @@ static const cli_verb cli_verbs[] = {
      "Prints every event of f3connect as declared in src/bus/catalog.c: markdown (the\n"
      "default; docs/events.md) or an AsyncAPI 3.0.0 document (docs/asyncapi.json).\n"
      "--output FILE writes the file instead of standard output.\n"},
+    {"queues", cmd_queues, "inspect and operate the job queues (counts, jobs, retry, clean)",
+     "usage: f3connect queues list\n"
+     "       f3connect queues show QUEUE\n"
+     "       f3connect queues jobs QUEUE [--state S] [--offset N] [--limit N]\n"
+     "       f3connect queues job QUEUE ID\n"
+     "       f3connect queues retry QUEUE (ID | --all)\n"
+     "       f3connect queues remove QUEUE ID\n"
+     "       f3connect queues clean QUEUE --state S --older-than DURATION [--limit N]\n"
+     "       f3connect queues pause QUEUE | resume QUEUE\n"
+     "       (each also takes --json, --env-file PATH and --KEY-NAME VALUE)\n"
+     "\n"
+     "Works directly on the configured database (DATABASE_URL, else the embedded SQLite\n"
+     "file). Queues are named <eventType>@<service>. States: waiting, prioritized,\n"
+     "delayed, active, completed, failed (the dead-letter set). jobs lists --limit jobs\n"
+     "(default 50, at most 500) of --state (default waiting), newest first for completed\n"
+     "and failed. retry moves a failed (or completed) job, or with --all every failed\n"
+     "job, back to waiting with fresh attempts. remove refuses an active job. clean\n"
+     "deletes jobs of a state finished (or created) more than DURATION ago (90000 = ms,\n"
+     "500ms, 30s, 15m, 2h, 7d), at most --limit (default all). --json prints the JSON of\n"
+     "the /admin/queues API instead of tables.\n"
+     "Exit status: 0 ok, 1 not found or refused, 2 misuse.\n"},
     {"version", cmd_version, "print the version", "usage: f3connect version\n"},
     {"help", cmd_help, "show help for a command", "usage: f3connect help [COMMAND]\n"},
 };

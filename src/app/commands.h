@@ -23,6 +23,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_queues(int argc, char **argv);
 
 /* Prints the usage text of `verb` to out. */
 void cli_usage(const char *verb, FILE *out);
@@ -36,6 +37,13 @@ typedef struct cli_switch {
     bool *value;
 } cli_switch;
 
+/* A verb's own value options (e.g. "--state failed" or "--state=failed"): *value points
+ * into argv when seen, and stays as it was otherwise. They are not configuration keys. */
+typedef struct cli_option {
+    const char *name;
+    const char **value;
+} cli_option;
+
 /* Parses argv[1..] of a verb into a loaded, validated configuration:
  * the environment, then the .env file (--env-file PATH, else ./.env if present),
  * then `--key-name value` / `--key-name=value` flags for any config key, and the
@@ -46,5 +54,10 @@ typedef struct cli_switch {
 config *cli_load_config(const char *verb, int argc, char **argv, const cli_switch *switches,
                         const char **positional, int max_positional, int *n_positional,
                         int *exit_code);
+
+/* cli_load_config, plus the verb's own value options (a table ended by a NULL name). */
+config *cli_load_config_opts(const char *verb, int argc, char **argv, const cli_switch *switches,
+                             const cli_option *options, const char **positional, int max_positional,
+                             int *n_positional, int *exit_code);
 
 #endif

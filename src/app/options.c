@@ -23,6 +23,14 @@ static bool *find_switch(const cli_switch *switches, const char *name)
     return NULL;
 }
 
+static const char **find_option(const cli_option *options, const char *name)
+{
+    for (const cli_option *o = options; o && o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o->value;
+    return NULL;
+}
+
 /* Splits "--key=value" or "--key value"; advances *i past a consumed value. */
 static int take_flag(int argc, char **argv, int *i, char *name, size_t name_size,
                      const char **value)
@@ -47,6 +55,14 @@ static int take_flag(int argc, char **argv, int *i, char *name, size_t name_size
 config *cli_load_config(const char *verb, int argc, char **argv, const cli_switch *switches,
                         const char **positional, int max_positional, int *n_positional,
                         int *exit_code)
+{
+    return cli_load_config_opts(verb, argc, argv, switches, NULL, positional, max_positional,
+                                n_positional, exit_code);
+}
+
+config *cli_load_config_opts(const char *verb, int argc, char **argv, const cli_switch *switches,
+                             const cli_option *options, const char **positional, int max_positional,
+                             int *n_positional, int *exit_code)
 {
     config *c = config_new();
     const char *env_file = NULL;
@@ -106,6 +122,11 @@ config *cli_load_config(const char *verb, int argc, char **argv, const cli_switc
         }
         if (strcmp(name, "env-file") == 0)
             continue;
+        const char **opt = find_option(options, name);
+        if (opt) {
+            *opt = value;
+            continue;
+        }
         if (config_set_flag(c, name, value, &e)) {
             fprintf(stderr, "f3connect %s: %s\n", verb, e.msg);
             goto usage;

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- services ----------------------------------------------------------------------- */
@@ -565,13 +566,13 @@ int bus_queue_name(const char *event_type, bus_service subscriber, char *out, si
     if (!event_type || !*event_type || strchr(event_type, '@') || (int)subscriber < 0 ||
         subscriber >= BUS_SERVICE_COUNT)
         return F3_EINVAL;
-    const char *svc = service_names[subscriber];
-    size_t tl = strlen(event_type), sl = strlen(svc);
-    if (!out || out_size < tl + 1 + sl + 1)
+    if (!out || out_size == 0)
         return F3_ETOOBIG;
-    memcpy(out, event_type, tl);
-    out[tl] = '@';
-    memcpy(out + tl + 1, svc, sl + 1);
+    int n = snprintf(out, out_size, "%s@%s", event_type, service_names[subscriber]);
+    if (n < 0 || (size_t)n >= out_size) {
+        out[0] = '\0';
+        return F3_ETOOBIG;
+    }
     return 0;
 }
 

@@ -164,12 +164,10 @@ static bool day_matches(const cron_spec *c, const struct tm *t)
         return false;
     bool dom = c->allowed[2][t->tm_mday] != 0;
     bool dow = c->allowed[4][t->tm_wday] != 0;
-    if (c->dom_star && c->dow_star)
-        return true;
-    if (c->dom_star)
-        return dow;
-    if (c->dow_star)
-        return dom;
+    /* As Vixie cron: when either field starts with a star (also a stepped star), both
+     * sets must match; a plain star allows every day, leaving the other to decide. */
+    if (c->dom_star || c->dow_star)
+        return dom && dow;
     return dom || dow;
 }
 

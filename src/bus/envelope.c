@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "core/uuid.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #define F_EVENT_ID       "eventId"
@@ -101,11 +103,17 @@ static int envelope_string(const json_t *root, const char *key, const char **out
     return 0;
 }
 
+/* A date alone parses as ISO-8601 too; an event time needs the time of day. */
+static bool is_date_time(const char *s)
+{
+    int64_t ms;
+    return s && clock_parse_iso(s, &ms) == 0 && strlen(s) > 10 && (s[10] == 'T' || s[10] == 't');
+}
+
 static int check_envelope(const json_t *root, bus_envelope *env, err *e)
 {
     int rc;
     bus_service svc;
-    int64_t ms;
     if ((rc = envelope_string(root, F_EVENT_ID, &env->event_id, e)) < 0 ||
         (rc = envelope_string(root, F_EVENT_TYPE, &env->event_type, e)) < 0 ||
         (rc = envelope_string(root, F_SOURCE, &env->source, e)) < 0 ||
@@ -123,9 +131,7 @@ static int check_envelope(const json_t *root, bus_envelope *env, err *e)
         return err_set(e, F3_EINVAL,
                        "event envelope: field 'source' names no known service: '%.64s'",
                        env->source);
-    /* A date alone parses as ISO-8601 too; an event time needs the time of day. */
-    if (clock_parse_iso(env->timestamp, &ms) != 0 || strlen(env->timestamp) < 11 ||
-        (env->timestamp[10] != 'T' && env->timestamp[10] != 't'))
+    if (!is_date_time(env->timestamp))
         return err_set(e, F3_EINVAL,
                        "event envelope: field 'timestamp' must be an ISO-8601 date-time, not "
                        "'%.64s'",

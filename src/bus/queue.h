@@ -151,10 +151,13 @@ void bus_store_close(bus_store *s);
 int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name, const char *data,
                   const bus_job_opts *o, int64_t now, bool *added, err *e);
 
-/* Claims up to max due jobs of `queue` in FIFO order (priority first, then order of
- * adding), makes them active with lock `token` until now + lease_ms, and returns them
- * (caller frees with bus_jobs_free). A paused queue yields none. No job is handed to two
- * claimers at once, across threads and processes. */
+/* Claims up to max due jobs of `queue`, makes them active with lock `token` until
+ * now + lease_ms, and returns them in claim order (caller frees with bus_jobs_free).
+ * Order, as BullMQ fetches: jobs without a priority first (its wait list), then
+ * prioritized ones by priority (1 first); within each, by run time (so a delayed job
+ * queues up when it becomes due), then order of adding: FIFO per queue. A paused queue
+ * yields none. No job is handed to two claimers at once, across threads and processes.
+ * max is 1..1000. */
 int bus_store_claim(bus_store *s, const char *queue, int max, const char *token, int64_t lease_ms,
                     int64_t now, bus_job ***out, size_t *n, err *e);
 
@@ -195,8 +198,9 @@ int bus_store_list(bus_store *s, const char *queue, bus_state state, int64_t off
 /* One job; F3_ENOTFOUND if absent. Caller frees with bus_job_free. */
 int bus_store_get(bus_store *s, const char *queue, const char *id, int64_t now, bus_job **out,
                   err *e);
-/* Moves a failed (or completed) job back to waiting with fresh attempts; id NULL = every
- * failed job of the queue. *count (may be NULL) = jobs moved. */
+/* Moves a failed (or completed) job back to waiting with fresh attempts (its errors
+ * stay); id NULL = every failed job of the queue. *count (may be NULL) = jobs moved.
+ * F3_ENOTFOUND, or F3_ECONFLICT for a job (given by id) that is not failed or completed. */
 int bus_store_retry(bus_store *s, const char *queue, const char *id, int64_t now, int64_t *count,
                     err *e);
 /* Deletes a job that is not active. F3_ENOTFOUND / F3_ECONFLICT (active). */
@@ -212,7 +216,9 @@ int bus_store_settings_get(bus_store *s, const char *queue, bus_queue_settings *
 
 /* ---- repeatable jobs ---- */
 
-/* Creates or replaces a repeatable (validates the cron expression). */
+/* Creates or replaces a repeatable (validates the cron expression). every_ms ticks are
+ * multiples of every_ms since the epoch, the same in every instance (the first may be up
+ * to every_ms away); re-declaring an unchanged schedule keeps its next tick. */
 int bus_store_repeatable_upsert(bus_store *s, const bus_repeatable *r, int64_t now, err *e);
 int bus_store_repeatable_remove(bus_store *s, const char *queue, const char *repeat_id, err *e);
 /* A stored repeatable as listed; strings owned by the array (bus_repeatables_free). */
@@ -232,7 +238,8 @@ int bus_store_repeatables_list(bus_store *s, const char *queue, bus_repeatable_i
 void bus_repeatables_free(bus_repeatable_info *r, size_t n);
 
 /* Enqueues one job for every repeatable whose next tick is due (id "<repeat_id>:<tick>")
- * and advances its next tick. Safe from several instances at once: one job per tick. */
+ * and advances its next tick past now (ticks missed while nothing ran are skipped, not
+ * replayed). Safe from several instances at once: one job per tick. */
 int bus_store_repeatables_tick(bus_store *s, int64_t now, int *enqueued, err *e);
 
 /* Next fire time strictly after `after_ms` of a 5-field cron expression (minute hour
@@ -241,9 +248,12 @@ int bus_cron_next(const char *expr, int64_t after_ms, int64_t *next_ms, err *e);
 
 /* ---- waking idle workers ---- */
 
-/* Blocks until a job may be ready in one of the given queues (an add was committed, by
- * this process or, on PostgreSQL, by another one through LISTEN/NOTIFY) or timeout_ms
- * passed. Spurious wakeups are allowed. */
+/* Blocks until a job may be ready (an add, retry, resume or stalled-job recovery was
+ * committed, by this process or, on PostgreSQL, by another one through LISTEN/NOTIFY) or
+ * timeout_ms passed. Returns 1 when woken, 0 on timeout. A wakeup that came after this
+ * thread's last bus_store_claim or bus_store_wait on s returns at once, so none is lost
+ * between a claim that found nothing and the wait. Spurious wakeups are allowed. Delayed
+ * jobs becoming due wake nobody: wait no longer than until the next run time. */
 int bus_store_wait(bus_store *s, int timeout_ms);
 /* Wakes every bus_store_wait of this process (used by drain/shutdown). */
 void bus_store_wake(bus_store *s);

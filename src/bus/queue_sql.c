@@ -395,7 +395,7 @@ static int job_list_push(job_list *l, bus_job *j, char *key)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        bus_job **jobs = realloc(l->jobs, cap * sizeof *jobs);
+        bus_job **jobs = realloc(l->jobs, cap * sizeof(bus_job *));
         if (jobs)
             l->jobs = jobs;
         char **keys = realloc(l->keys, cap * sizeof *keys);
@@ -631,21 +631,18 @@ static int claim_jobs(bus_store *s, db_conn *c, void *ctx, err *e)
 
 /* Claim order: unprioritized before prioritized (BullMQ's wait list before its priority
  * set), then priority, run time and order of adding. RETURNING has no order. */
-static const job_list *sort_list;
-
-static int claim_cmp(const void *pa, const void *pb)
+static int claim_cmp(const void *pa, const void *pb, void *ctx)
 {
+    const job_list *l = ctx;
     size_t ia = *(const size_t *)pa, ib = *(const size_t *)pb;
-    const bus_job *a = sort_list->jobs[ia], *b = sort_list->jobs[ib];
+    const bus_job *a = l->jobs[ia], *b = l->jobs[ib];
     if ((a->priority > 0) != (b->priority > 0))
         return a->priority > 0 ? 1 : -1;
     if (a->priority != b->priority)
         return a->priority < b->priority ? -1 : 1;
     if (a->run_at != b->run_at)
         return a->run_at < b->run_at ? -1 : 1;
-    const char *ka = sort_list->keys[ia] ? sort_list->keys[ia] : "";
-    const char *kb = sort_list->keys[ib] ? sort_list->keys[ib] : "";
-    return strcmp(ka, kb);
+    return strcmp(l->keys[ia] ? l->keys[ia] : "", l->keys[ib] ? l->keys[ib] : "");
 }
 
 static int sort_claimed(job_list *l, err *e)
@@ -653,7 +650,7 @@ static int sort_claimed(job_list *l, err *e)
     if (l->n < 2)
         return 0;
     size_t *idx = malloc(l->n * sizeof *idx);
-    bus_job **jobs = malloc(l->n * sizeof *jobs);
+    bus_job **jobs = malloc(l->n * sizeof(bus_job *));
     char **keys = malloc(l->n * sizeof *keys);
     int rc = 0;
     if (!idx || !jobs || !keys) {
@@ -662,19 +659,12 @@ static int sort_claimed(job_list *l, err *e)
     }
     for (size_t i = 0; i < l->n; i++)
         idx[i] = i;
-    /* qsort has no context argument; the list is only read while sorting this thread's
-     * claim, so a thread-local pointer would do, and sorting is rare enough to serialise. */
-    static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&sort_lock);
-    sort_list = l;
-    qsort(idx, l->n, sizeof *idx, claim_cmp);
-    sort_list = NULL;
-    pthread_mutex_unlock(&sort_lock);
+    qsort_r(idx, l->n, sizeof *idx, claim_cmp, l);
     for (size_t i = 0; i < l->n; i++) {
         jobs[i] = l->jobs[idx[i]];
         keys[i] = l->keys[idx[i]];
     }
-    memcpy(l->jobs, jobs, l->n * sizeof *jobs);
+    memcpy(l->jobs, jobs, l->n * sizeof(bus_job *));
     memcpy(l->keys, keys, l->n * sizeof *keys);
 out:
     free(idx);
@@ -827,6 +817,7 @@ static char *append_error(const char *errors, int attempt, int64_t at, const cha
 
 static int fail_job(bus_store *s, db_conn *c, void *ctx, err *e)
 {
+    (void)s;
     held_args *a = ctx;
     db_stmt *st = prep(c, e,
                        "SELECT attempts_made, max_attempts, backoff_type, backoff_delay, errors"
@@ -874,7 +865,6 @@ static int fail_job(bus_store *s, db_conn *c, void *ctx, err *e)
                  "tttiitt", a->queue, a->id, a->token, (int64_t)made, a->now, reason, errors);
     }
     free(errors);
-    (void)s;
     if (rc == 0 && changes == 0)
         rc = err_set(e, F3_ENOTFOUND, "job %s of queue %s is no longer held with this lock", a->id,
                      a->queue);

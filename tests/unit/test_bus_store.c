@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *backend;
 
@@ -31,14 +32,46 @@ typedef struct fx {
     bus_store *s;
 } fx;
 
+/* One database for the whole suite (creating one per test costs most of the run on
+ * PostgreSQL); each test starts from empty queue tables and a fresh store. */
+static char *suite_url;
+
+static int suite_setup(void **state)
+{
+    (void)state;
+    suite_url = f3test_db_url(backend);
+    err e = {0};
+    db *d = NULL;
+    if (db_open(suite_url, NULL, &d, &e) != 0 || db_migrate(d, NULL, &e) != 0)
+        fail_msg("%s: %s", suite_url, e.msg);
+    db_close(d);
+    return 0;
+}
+
+static int suite_teardown(void **state)
+{
+    (void)state;
+    f3test_db_drop(suite_url);
+    free(suite_url);
+    return 0;
+}
+
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    f->url = f3test_db_url(backend);
+    f->url = suite_url;
     err e = {0};
-    if (db_open(f->url, NULL, &f->d, &e) != 0 || db_migrate(f->d, NULL, &e) != 0)
+    if (db_open(f->url, NULL, &f->d, &e) != 0)
         fail_msg("%s: %s", f->url, e.msg);
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    if (db_exec(c,
+                "DELETE FROM bus_jobs; DELETE FROM bus_queues; DELETE FROM bus_repeatables;"
+                " DELETE FROM bus_inbox",
+                &e) != 0)
+        fail_msg("emptying the queue tables: %s", e.msg);
+    db_release(c);
     if (bus_store_open_sql(f->d, &f->s, &e) != 0)
         fail_msg("bus_store_open_sql: %s", e.msg);
     *state = f;
@@ -50,8 +83,6 @@ static int teardown(void **state)
     fx *f = *state;
     bus_store_close(f->s);
     db_close(f->d);
-    f3test_db_drop(f->url);
-    free(f->url);
     free(f);
     return 0;
 }
@@ -437,11 +468,581 @@ static void test_fixed_backoff_and_permanent_failure(void **state)
         F3_ENOTFOUND);
 }
 
+/* ---- stalled jobs --------------------------------------------------------------------- */
+
+static void test_stalled_jobs_return_then_fail(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    add_ok(f->s, "a", NULL, T0);
+    add_ok(f->s, "b", NULL, T0 + 1);
+    bus_job **jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_store_claim(f->s, Q, 1, "dead-worker", 1000, T0, &jobs, &n, &e), 0);
+    bus_jobs_free(jobs, n);
+    int recovered = -1, failed = -1;
+    /* The lease has not ended yet. */
+    assert_int_equal(bus_store_recover_stalled(f->s, T0 + 999, &recovered, &failed, &e), 0);
+    assert_int_equal(recovered, 0);
+    assert_int_equal(failed, 0);
+    assert_int_equal(bus_store_recover_stalled(f->s, T0 + 1001, &recovered, &failed, &e), 0);
+    assert_int_equal(recovered, 1);
+    assert_int_equal(failed, 0);
+    bus_job *j = get_ok(f->s, "a", T0 + 1001);
+    assert_int_equal(j->state, BUS_STATE_WAITING);
+    assert_int_equal(j->stalled_count, 1);
+    assert_null(j->lock_token);
+    bus_job_free(j);
+    /* The old owner lost its lock. */
+    assert_int_equal(bus_store_complete(f->s, NULL, Q, "a", "dead-worker", NULL, T0 + 1002, &e),
+                     F3_ENOTFOUND);
+    /* It runs next, ahead of the job added after it. */
+    assert_int_equal(bus_store_claim(f->s, Q, 1, "w2", 1000, T0 + 2000, &jobs, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0]->id, "a");
+    assert_int_equal(jobs[0]->attempts_started, 2);
+    bus_jobs_free(jobs, n);
+    /* Stalled again: more than max_stalled (1), so it fails. */
+    assert_int_equal(bus_store_recover_stalled(f->s, T0 + 3001, &recovered, &failed, &e), 0);
+    assert_int_equal(recovered, 0);
+    assert_int_equal(failed, 1);
+    j = get_ok(f->s, "a", T0 + 3001);
+    assert_int_equal(j->state, BUS_STATE_FAILED);
+    assert_int_equal(j->stalled_count, 2);
+    assert_int_equal(j->attempts_made, 1);
+    assert_non_null(strstr(j->failed_reason, "stalled"));
+    assert_non_null(strstr(j->errors, "stalled more than allowable limit"));
+    bus_job_free(j);
+}
+
+static void test_max_stalled_setting(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    bus_queue_settings set = {.max_stalled = 2};
+    assert_int_equal(bus_store_settings(f->s, Q, &set, &e), 0);
+    add_ok(f->s, "a", NULL, T0);
+    int64_t now = T0;
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(claim(f->s, 1, "w", now, NULL), 1);
+        int recovered = 0, failed = 0;
+        now += 31000;
+        assert_int_equal(bus_store_recover_stalled(f->s, now, &recovered, &failed, &e), 0);
+        assert_int_equal(recovered, i < 3 ? 1 : 0);
+        assert_int_equal(failed, i < 3 ? 0 : 1);
+    }
+}
+
+/* ---- retention ------------------------------------------------------------------------ */
+
+static void finish(bus_store *s, const char *id, bool ok, int64_t now)
+{
+    err e = {0};
+    claim_one(s, id, "w", now);
+    int rc = ok ? bus_store_complete(s, NULL, Q, id, "w", NULL, now, &e)
+                : bus_store_fail(s, NULL, Q, id, "w", "no", BUS_FAIL_PERMANENT, now, NULL, &e);
+    if (rc)
+        fail_msg("finish %s: %s", id, e.msg);
+}
+
+static void test_retention_keeps_the_newest(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    bus_queue_settings set = {.keep_completed = 3, .keep_failed = 2};
+    assert_int_equal(bus_store_settings(f->s, Q, &set, &e), 0);
+    bus_queue_settings got;
+    assert_int_equal(bus_store_settings_get(f->s, Q, &got, &e), 0);
+    assert_int_equal(got.keep_completed, 3);
+    assert_int_equal(got.keep_failed, 2);
+    assert_int_equal(got.max_stalled, BUS_DEFAULT_MAX_STALLED);
+    for (int i = 0; i < 6; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        add_ok(f->s, id, NULL, T0);
+        finish(f->s, id, true, T0 + i);
+        snprintf(id, sizeof id, "f%d", i);
+        add_ok(f->s, id, NULL, T0);
+        finish(f->s, id, false, T0 + i);
+    }
+    add_ok(f->s, "still-waiting", NULL, T0);
+    assert_int_equal(bus_store_trim(f->s, Q, &e), 0);
+    bus_counts c = counts_ok(f->s, T0 + 10);
+    assert_int_equal(c.n[BUS_STATE_COMPLETED], 3);
+    assert_int_equal(c.n[BUS_STATE_FAILED], 2);
+    assert_int_equal(c.n[BUS_STATE_WAITING], 1);
+    bus_job **jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_COMPLETED, 0, 10, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(jobs[0]->id, "c5"); /* newest first */
+    assert_string_equal(jobs[2]->id, "c3");
+    bus_jobs_free(jobs, n);
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_FAILED, 0, 10, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(jobs[0]->id, "f5");
+    assert_string_equal(jobs[1]->id, "f4");
+    bus_jobs_free(jobs, n);
+    /* Defaults when nothing is set. */
+    assert_int_equal(bus_store_settings_get(f->s, "other", &got, &e), 0);
+    assert_int_equal(got.keep_completed, BUS_DEFAULT_KEEP_COMPLETED);
+    assert_int_equal(got.keep_failed, BUS_DEFAULT_KEEP_FAILED);
+}
+
+/* ---- operations ----------------------------------------------------------------------- */
+
+static void test_counts_list_get(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    add_ok(f->s, "w1", NULL, T0);
+    add_ok(f->s, "w2", NULL, T0);
+    add_ok(f->s, "w3", NULL, T0);
+    add_ok(f->s, "p1", &(bus_job_opts){.priority = 3}, T0);
+    add_ok(f->s, "d1", &(bus_job_opts){.delay_ms = 60000}, T0);
+    add_ok(f->s, "act", NULL, T0 - 10);
+    claim_one(f->s, "act", "w", T0);
+    bus_counts c = counts_ok(f->s, T0);
+    assert_int_equal(c.n[BUS_STATE_WAITING], 3);
+    assert_int_equal(c.n[BUS_STATE_PRIORITIZED], 1);
+    assert_int_equal(c.n[BUS_STATE_DELAYED], 1);
+    assert_int_equal(c.n[BUS_STATE_ACTIVE], 1);
+    assert_int_equal(c.n[BUS_STATE_COMPLETED], 0);
+    assert_false(c.paused);
+    /* The delayed job counts as due once its time has come. */
+    assert_int_equal(counts_ok(f->s, T0 + 60000).n[BUS_STATE_WAITING], 4);
+
+    bus_job **jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_WAITING, 1, 5, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(jobs[0]->id, "w2");
+    assert_string_equal(jobs[1]->id, "w3");
+    assert_int_equal(jobs[0]->state, BUS_STATE_WAITING);
+    bus_jobs_free(jobs, n);
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_DELAYED, 0, 5, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0]->id, "d1");
+    assert_int_equal(jobs[0]->state, BUS_STATE_DELAYED);
+    bus_jobs_free(jobs, n);
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_PRIORITIZED, 0, 5, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs[0]->priority, 3);
+    bus_jobs_free(jobs, n);
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_ACTIVE, 0, 5, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 1);
+    bus_jobs_free(jobs, n);
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_WAITING, 0, 0, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 0);
+    bus_jobs_free(jobs, n);
+    assert_int_equal(bus_store_list(f->s, Q, BUS_STATE_WAITING, -1, 5, T0, &jobs, &n, &e),
+                     F3_EINVAL);
+
+    bus_job *j = get_ok(f->s, "d1", T0);
+    assert_int_equal(j->state, BUS_STATE_DELAYED);
+    assert_int_equal(j->created_at, T0);
+    bus_job_free(j);
+    assert_int_equal(bus_store_get(f->s, Q, "missing", T0, &j, &e), F3_ENOTFOUND);
+    assert_null(j);
+
+    char **names = NULL;
+    assert_int_equal(bus_store_add(f->s, NULL, "a@first", "x", "{}", NULL, T0, NULL, &e), 0);
+    assert_int_equal(bus_store_pause(f->s, "z@paused-only", true, &e), 0);
+    assert_int_equal(bus_store_queue_names(f->s, &names, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(names[0], "a@first");
+    assert_string_equal(names[1], Q);
+    assert_string_equal(names[2], "z@paused-only");
+    bus_names_free(names, n);
+}
+
+static void test_retry_remove_clean(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "f%d", i);
+        add_ok(f->s, id, NULL, T0);
+        finish(f->s, id, false, T0 + 100 * i);
+    }
+    add_ok(f->s, "done", NULL, T0);
+    finish(f->s, "done", true, T0);
+    add_ok(f->s, "act", NULL, T0);
+    claim_one(f->s, "act", "w", T0);
+
+    /* Retry one failed job: fresh attempts, claimable again, its error history kept. */
+    int64_t count = -1;
+    assert_int_equal(bus_store_retry(f->s, Q, "f0", T0 + 1000, &count, &e), 0);
+    assert_int_equal(count, 1);
+    bus_job *j = get_ok(f->s, "f0", T0 + 1000);
+    assert_int_equal(j->state, BUS_STATE_WAITING);
+    assert_int_equal(j->attempts_made, 0);
+    assert_int_equal(j->finished_at, 0);
+    assert_null(j->failed_reason);
+    assert_non_null(strstr(j->errors, "\"no\""));
+    bus_job_free(j);
+    assert_int_equal(bus_store_retry(f->s, Q, "act", T0, NULL, &e), F3_ECONFLICT);
+    assert_int_equal(bus_store_retry(f->s, Q, "nope", T0, NULL, &e), F3_ENOTFOUND);
+    /* Retry all failed. */
+    assert_int_equal(bus_store_retry(f->s, Q, NULL, T0 + 1000, &count, &e), 0);
+    assert_int_equal(count, 2);
+    bus_counts c = counts_ok(f->s, T0 + 1000);
+    assert_int_equal(c.n[BUS_STATE_FAILED], 0);
+    assert_int_equal(c.n[BUS_STATE_WAITING], 3);
+    /* A completed job can be retried by id. */
+    assert_int_equal(bus_store_retry(f->s, Q, "done", T0 + 1000, &count, &e), 0);
+    assert_int_equal(count, 1);
+
+    /* Remove. */
+    assert_int_equal(bus_store_remove(f->s, Q, "act", &e), F3_ECONFLICT);
+    assert_int_equal(bus_store_remove(f->s, Q, "nope", &e), F3_ENOTFOUND);
+    assert_int_equal(bus_store_remove(f->s, Q, "f1", &e), 0);
+    assert_int_equal(bus_store_remove(f->s, Q, "f1", &e), F3_ENOTFOUND);
+
+    /* Clean by age: waiting jobs by creation time (retries kept created_at T0)... */
+    int64_t now = T0 + 10000;
+    assert_int_equal(bus_store_clean(f->s, Q, BUS_STATE_WAITING, 1, 0, now, &count, &e), 0);
+    assert_int_equal(count, 3); /* f0, f2, done */
+    assert_int_equal(counts_ok(f->s, now).n[BUS_STATE_WAITING], 0);
+    /* ... finished ones by finish time. */
+    for (int i = 0; i < 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "old%d", i);
+        add_ok(f->s, id, NULL, now);
+        finish(f->s, id, true, now + i * 1000);
+    }
+    add_ok(f->s, "new", NULL, now);
+    finish(f->s, "new", true, now + 9000);
+    /* Completed at now .. now+3000 and now+9000; at now+10000, older than 5000 = before
+     * now+5000: the four old ones; limit 3 takes the three oldest. */
+    assert_int_equal(
+        bus_store_clean(f->s, Q, BUS_STATE_COMPLETED, 5000, 3, now + 10000, &count, &e), 0);
+    assert_int_equal(count, 3);
+    assert_int_equal(bus_store_get(f->s, Q, "old0", now, &j, &e), F3_ENOTFOUND);
+    j = get_ok(f->s, "old3", now);
+    bus_job_free(j);
+    assert_int_equal(
+        bus_store_clean(f->s, Q, BUS_STATE_COMPLETED, 5000, 0, now + 10000, &count, &e), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(counts_ok(f->s, now).n[BUS_STATE_COMPLETED], 1);
+    assert_int_equal(bus_store_clean(f->s, Q, BUS_STATE_ACTIVE, 0, 0, now, &count, &e), F3_EINVAL);
+}
+
+static void test_pause_and_resume(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    add_ok(f->s, "a", NULL, T0);
+    assert_int_equal(bus_store_pause(f->s, Q, true, &e), 0);
+    assert_true(counts_ok(f->s, T0).paused);
+    assert_int_equal(claim(f->s, 5, "w", T0, NULL), 0);
+    /* Other queues run on. */
+    assert_int_equal(bus_store_add(f->s, NULL, "other@svc", "x", "{}", NULL, T0, NULL, &e), 0);
+    bus_job **jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_store_claim(f->s, "other@svc", 5, "w", 1000, T0, &jobs, &n, &e), 0);
+    assert_int_equal(n, 1);
+    bus_jobs_free(jobs, n);
+    assert_int_equal(bus_store_pause(f->s, Q, false, &e), 0);
+    assert_false(counts_ok(f->s, T0).paused);
+    claim_one(f->s, "a", "w", T0);
+}
+
+/* ---- repeatables ---------------------------------------------------------------------- */
+
+static void test_repeatable_every_enqueues_once_per_tick(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    bus_store *other = NULL; /* a second instance on the same database */
+    assert_int_equal(bus_store_open_sql(f->d, &other, &e), 0);
+    bus_repeatable r = {.queue = Q,
+                        .repeat_id = "reconcile",
+                        .name = "orders.reconcile",
+                        .data = "{\"k\":1}",
+                        .every_ms = 60000};
+    /* Both instances declare it at start-up, at slightly different times. */
+    int64_t start = 1700000040000LL; /* a multiple of 60000 plus 0 */
+    assert_int_equal(bus_store_repeatable_upsert(f->s, &r, start + 10, &e), 0);
+    assert_int_equal(bus_store_repeatable_upsert(other, &r, start + 20, &e), 0);
+    bus_repeatable_info *list = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_store_repeatables_list(f->s, Q, &list, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].repeat_id, "reconcile");
+    assert_int_equal(list[0].every_ms, 60000);
+    assert_null(list[0].cron);
+    int64_t tick = list[0].next_run_at;
+    assert_int_equal(tick, start + 60000); /* the epoch-aligned grid */
+    bus_repeatables_free(list, n);
+
+    int enq = -1;
+    assert_int_equal(bus_store_repeatables_tick(f->s, tick - 1, &enq, &e), 0);
+    assert_int_equal(enq, 0);
+    for (int round = 0; round < 3; round++) {
+        int64_t now = tick + round * 60000 + 5;
+        int a = 0, b = 0;
+        assert_int_equal(bus_store_repeatables_tick(f->s, now, &a, &e), 0);
+        assert_int_equal(bus_store_repeatables_tick(other, now, &b, &e), 0);
+        assert_int_equal(a + b, 1);
+    }
+    assert_int_equal(counts_ok(f->s, tick + 200000).n[BUS_STATE_WAITING], 3);
+    char id[64];
+    snprintf(id, sizeof id, "reconcile:%lld", (long long)tick);
+    bus_job *j = get_ok(f->s, id, tick);
+    assert_string_equal(j->name, "orders.reconcile");
+    assert_string_equal(j->data, "{\"k\":1}");
+    bus_job_free(j);
+    /* Ticks missed while nobody ran are skipped, not replayed in a burst. */
+    assert_int_equal(bus_store_repeatables_tick(f->s, tick + 100 * 60000, &enq, &e), 0);
+    assert_int_equal(enq, 1);
+    assert_int_equal(bus_store_repeatables_tick(f->s, tick + 100 * 60000 + 1, &enq, &e), 0);
+    assert_int_equal(enq, 0);
+
+    assert_int_equal(bus_store_repeatable_remove(f->s, Q, "reconcile", &e), 0);
+    assert_int_equal(bus_store_repeatable_remove(f->s, Q, "reconcile", &e), F3_ENOTFOUND);
+    bus_store_close(other);
+}
+
+static void test_repeatable_cron(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    bus_repeatable r = {
+        .queue = Q, .repeat_id = "nightly", .name = "n", .data = "{}", .cron = "30 2 * * *"};
+    int64_t now = 1700000000000LL; /* 2023-11-14T22:13:20Z */
+    assert_int_equal(bus_store_repeatable_upsert(f->s, &r, now, &e), 0);
+    bus_repeatable_info *list = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_store_repeatables_list(f->s, Q, &list, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].cron, "30 2 * * *");
+    int64_t first = list[0].next_run_at;
+    bus_repeatables_free(list, n);
+    assert_int_equal(first, 1700015400000LL); /* 2023-11-15T02:30:00Z */
+    int enq = 0;
+    assert_int_equal(bus_store_repeatables_tick(f->s, first, &enq, &e), 0);
+    assert_int_equal(enq, 1);
+    assert_int_equal(bus_store_repeatables_list(f->s, Q, &list, &n, &e), 0);
+    assert_int_equal(list[0].next_run_at, first + 86400000LL);
+    bus_repeatables_free(list, n);
+    /* Re-declaring an unchanged schedule keeps its next tick; a new one replaces it. */
+    assert_int_equal(bus_store_repeatable_upsert(f->s, &r, first + 10, &e), 0);
+    assert_int_equal(bus_store_repeatables_list(f->s, Q, &list, &n, &e), 0);
+    assert_int_equal(list[0].next_run_at, first + 86400000LL);
+    bus_repeatables_free(list, n);
+    r.cron = "0 * * * *";
+    assert_int_equal(bus_store_repeatable_upsert(f->s, &r, first + 10, &e), 0);
+    assert_int_equal(bus_store_repeatables_list(f->s, Q, &list, &n, &e), 0);
+    assert_int_equal(list[0].next_run_at, first + 30 * 60000);
+    bus_repeatables_free(list, n);
+
+    r.cron = "61 * * * *";
+    assert_int_equal(bus_store_repeatable_upsert(f->s, &r, now, &e), F3_EINVAL);
+    assert_non_null(strstr(e.msg, "minute"));
+    r.cron = "* * * * *";
+    r.every_ms = 1000;
+    assert_int_equal(bus_store_repeatable_upsert(f->s, &r, now, &e), F3_EINVAL);
+}
+
+/* ---- concurrency ---------------------------------------------------------------------- */
+
+#define CONC_JOBS    2000
+#define CONC_THREADS 4
+
+typedef struct claimer {
+    bus_store *s;
+    char token[16];
+    atomic_int *seen; /* per job index: times claimed */
+    int claimed;
+    int errors;
+} claimer;
+
+static void *claimer_main(void *arg)
+{
+    claimer *c = arg;
+    for (;;) {
+        bus_job **jobs = NULL;
+        size_t n = 0;
+        err e = {0};
+        if (bus_store_claim(c->s, Q, 25, c->token, 60000, T0, &jobs, &n, &e) != 0) {
+            if (e.code == F3_EBUSY)
+                continue;
+            c->errors++;
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            int idx = (int)strtol(jobs[i]->id + 1, NULL, 10);
+            atomic_fetch_add(&c->seen[idx], 1);
+            if (bus_store_complete(c->s, NULL, Q, jobs[i]->id, c->token, NULL, T0, &e) != 0)
+                c->errors++;
+        }
+        c->claimed += (int)n;
+        bus_jobs_free(jobs, n);
+    }
+    return NULL;
+}
+
+static void fill_queue(fx *f, int n)
+{
+    err e = {0};
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    assert_int_equal(db_begin(c, &e), 0);
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "j%d", i);
+        bus_job_opts o = {.job_id = id};
+        if (bus_store_add(f->s, c, Q, "x", "{}", &o, T0, NULL, &e) != 0)
+            fail_msg("add: %s", e.msg);
+    }
+    assert_int_equal(db_commit(c, &e), 0);
+    db_release(c);
+}
+
+static void run_claimers(bus_store **stores, int nstores)
+{
+    atomic_int *seen = calloc(CONC_JOBS, sizeof *seen);
+    assert_non_null(seen);
+    claimer cl[CONC_THREADS];
+    pthread_t th[CONC_THREADS];
+    for (int i = 0; i < CONC_THREADS; i++) {
+        cl[i] = (claimer){.s = stores[i % nstores], .seen = seen};
+        snprintf(cl[i].token, sizeof cl[i].token, "w%d", i);
+        assert_int_equal(pthread_create(&th[i], NULL, claimer_main, &cl[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < CONC_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(cl[i].errors, 0);
+        total += cl[i].claimed;
+    }
+    for (int i = 0; i < CONC_JOBS; i++)
+        if (atomic_load(&seen[i]) != 1)
+            fail_msg("job j%d was claimed %d times", i, atomic_load(&seen[i]));
+    assert_int_equal(total, CONC_JOBS);
+    free(seen);
+}
+
+static void test_concurrent_claimers_never_share_a_job(void **state)
+{
+    fx *f = *state;
+    fill_queue(f, CONC_JOBS);
+    bus_store *stores[] = {f->s};
+    run_claimers(stores, 1);
+    /* Completions outside a caller's transaction trim now and then: the default keeps the
+     * newest 1000. */
+    assert_int_equal(counts_ok(f->s, T0).n[BUS_STATE_COMPLETED], BUS_DEFAULT_KEEP_COMPLETED);
+}
+
+/* PostgreSQL: two database handles, each with its own pool, as two processes would be. */
+static void test_concurrent_claimers_across_handles(void **state)
+{
+    fx *f = *state;
+    if (!is_pg())
+        skip(); /* SQLite is one process by design */
+    err e = {0};
+    db *d2 = NULL;
+    bus_store *s2 = NULL;
+    assert_int_equal(db_open(f->url, NULL, &d2, &e), 0);
+    assert_int_equal(bus_store_open_sql(d2, &s2, &e), 0);
+    fill_queue(f, CONC_JOBS);
+    bus_store *stores[] = {f->s, s2};
+    run_claimers(stores, 2);
+    bus_store_close(s2);
+    db_close(d2);
+}
+
+/* ---- wakeups -------------------------------------------------------------------------- */
+
+typedef struct adder {
+    bus_store *s;
+    atomic_bool go;
+    int rc;
+} adder;
+
+static void *adder_main(void *arg)
+{
+    adder *a = arg;
+    while (!atomic_load(&a->go)) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    struct timespec ts = {0, 50 * 1000000L}; /* let the waiter block first */
+    nanosleep(&ts, NULL);
+    err e = {0};
+    a->rc = bus_store_add(a->s, NULL, Q, "x", "{}", NULL, T0, NULL, &e);
+    return NULL;
+}
+
+/* Waits while another thread (and store) adds a job: every wait must end because of a
+ * wakeup, not its timeout (10 s, only there to bound a broken build), until the job can
+ * be claimed. */
+static void wait_for_add(bus_store *waiter, bus_store *producer)
+{
+    adder a = {.s = producer};
+    atomic_init(&a.go, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, adder_main, &a), 0);
+    claim(waiter, 1, "w", T0, NULL); /* this thread has looked: only later wakeups count */
+    atomic_store(&a.go, true);
+    size_t got = 0;
+    bool timed_out = false;
+    for (int i = 0; i < 20 && !got && !timed_out; i++) {
+        timed_out = bus_store_wait(waiter, 10000) == 0;
+        got = claim(waiter, 5, "w", T0, NULL);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_false(timed_out);
+    assert_int_equal(got, 1);
+}
+
+static void test_wait_wakes_on_a_committed_add(void **state)
+{
+    fx *f = *state;
+    wait_for_add(f->s, f->s);
+}
+
+static void test_wait_wakes_across_handles(void **state)
+{
+    fx *f = *state;
+    if (!is_pg())
+        skip();
+    err e = {0};
+    db *d2 = NULL;
+    bus_store *s2 = NULL;
+    assert_int_equal(db_open(f->url, NULL, &d2, &e), 0);
+    assert_int_equal(bus_store_open_sql(d2, &s2, &e), 0);
+    wait_for_add(f->s, s2); /* the add reaches f->s only through NOTIFY */
+    bus_store_close(s2);
+    db_close(d2);
+}
+
+static void test_wake_and_timeout(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(bus_store_wait(f->s, 1), 0); /* this thread has looked now */
+    bus_store_wake(f->s);
+    assert_int_equal(bus_store_wait(f->s, 10), 1); /* a wakeup since this thread last looked */
+    assert_int_equal(bus_store_wait(f->s, 10), 0); /* nothing since: times out */
+    /* A rolled back add wakes nobody for good: at most one spurious wakeup. */
+    err e = {0};
+    db_conn *c = db_acquire(f->d, &e);
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(bus_store_add(f->s, c, Q, "x", "{}", NULL, T0, NULL, &e), 0);
+    assert_int_equal(db_rollback(c, &e), 0);
+    db_release(c);
+    assert_int_equal(claim(f->s, 1, "w", T0, NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
     log_set_level(LOG_ERROR);
-    (void)is_pg;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_joins_the_callers_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_id_is_ignored, setup, teardown),
@@ -456,6 +1057,21 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_four_attempts_wait_one_two_four_seconds, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fixed_backoff_and_permanent_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stalled_jobs_return_then_fail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_stalled_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_keeps_the_newest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_list_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_remove_clean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_and_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeatable_every_enqueues_once_per_tick, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_repeatable_cron, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_claimers_never_share_a_job, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_claimers_across_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_wakes_on_a_committed_add, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_wakes_across_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake_and_timeout, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }
