@@ -208,8 +208,10 @@ static void read_machine(machine *m)
     f = fopen("/proc/meminfo", "r");
     long kb = 0;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemTotal: %ld kB", &kb) == 1)
+        if (strncmp(line, "MemTotal:", 9) == 0) {
+            kb = strtol(line + 9, NULL, 10);
             break;
+        }
     if (f)
         fclose(f);
     m->mem_mb = kb / 1024;
@@ -614,9 +616,9 @@ static int bench(const options *o, const machine *m, err *e)
     db_opts dbo = {.pool_size = o->concurrency + o->publishers + 8};
     if ((rc = db_open(url, &dbo, &d, e)))
         goto out;
-    if (strcmp(db_backend(d), o->backend) != 0) {
-        rc = err_set(e, F3_EINVAL, "--backend %s but the URL is a %s database", o->backend,
-                     db_backend(d));
+    if (!o->backend || strcmp(db_backend(d), o->backend) != 0) {
+        rc = err_set(e, F3_EINVAL, "--backend %s but the URL is a %s database",
+                     o->backend ? o->backend : "(none)", db_backend(d));
         goto out;
     }
     if ((rc = check_durability(d, &r, e)))
