@@ -110,31 +110,33 @@ fresh_db() {
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 echo "== commit probes ($PROBE_COMMITS one-row transactions each)" >&2
-"$BENCH" --backend sqlite --commit-probe --events "$PROBE_COMMITS" --json >>"$RESULTS"
-"$BENCH" --backend postgres --url "$(fresh_db probe)" --commit-probe --events "$PROBE_COMMITS" \
-    --json >>"$RESULTS"
+{
+    "$BENCH" --backend sqlite --commit-probe --events "$PROBE_COMMITS" --json
+    "$BENCH" --backend postgres --url "$(fresh_db probe)" --commit-probe \
+        --events "$PROBE_COMMITS" --json
+} >>"$RESULTS"
+# The three contenders with the same options ("$@"); TAG names their fresh databases.
+run_three() {
+    local tag=$1 sqlite_events=$2 pg_events=$3
+    shift 3
+    "$BENCH" --backend sqlite --events "$sqlite_events" "$@" --json
+    "$BENCH" --backend postgres --url "$(fresh_db "f3_$tag")" --events "$pg_events" "$@" --json
+    node "$PEER/bench_graphile.js" --url "$(fresh_db "gw_$tag")" --events "$pg_events" "$@" \
+        --json
+}
+
 for c in $CONCURRENCY; do
     for r in $(seq 1 "$REPEAT"); do
         echo "== concurrency $c, run $r/$REPEAT: f3connect SQLite ($SQLITE_EVENTS events)," \
             "f3connect PostgreSQL and graphile-worker ($PG_EVENTS events each)" >&2
-        "$BENCH" --backend sqlite --events "$SQLITE_EVENTS" --concurrency "$c" \
-            --publishers "$PUBLISHERS" --json >>"$RESULTS"
-        "$BENCH" --backend postgres --url "$(fresh_db "f3_c${c}_r$r")" --events "$PG_EVENTS" \
-            --concurrency "$c" --publishers "$PUBLISHERS" --json >>"$RESULTS"
-        node "$PEER/bench_graphile.js" --url "$(fresh_db "gw_c${c}_r$r")" \
-            --events "$PG_EVENTS" --concurrency "$c" --publishers "$PUBLISHERS" \
-            --json >>"$RESULTS"
+        run_three "c${c}_r$r" "$SQLITE_EVENTS" "$PG_EVENTS" --concurrency "$c" \
+            --publishers "$PUBLISHERS" >>"$RESULTS"
     done
 done
 for c in $CONCURRENCY; do
     echo "== concurrency $c, paced at $RATE events/s: all three ($RATE_EVENTS events each)" >&2
-    "$BENCH" --backend sqlite --events "$RATE_EVENTS" --concurrency "$c" \
-        --publishers "$PUBLISHERS" --rate "$RATE" --json >>"$RESULTS"
-    "$BENCH" --backend postgres --url "$(fresh_db "f3_c${c}_paced")" --events "$RATE_EVENTS" \
-        --concurrency "$c" --publishers "$PUBLISHERS" --rate "$RATE" --json >>"$RESULTS"
-    node "$PEER/bench_graphile.js" --url "$(fresh_db "gw_c${c}_paced")" \
-        --events "$RATE_EVENTS" --concurrency "$c" --publishers "$PUBLISHERS" --rate "$RATE" \
-        --json >>"$RESULTS"
+    run_three "c${c}_paced" "$RATE_EVENTS" "$RATE_EVENTS" --concurrency "$c" \
+        --publishers "$PUBLISHERS" --rate "$RATE" >>"$RESULTS"
 done
 [[ -n "$OUT" ]] && cp -- "$RESULTS" "$OUT"
 
