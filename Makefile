@@ -3,9 +3,11 @@
 #   make run    build, then start the platform on the embedded SQLite default
 #   make test   Debug build with ASan + UBSan, then the whole suite (ctest)
 #   make lint   clang-format check, clang-tidy, cppcheck
+#   make bench  the event bus benchmark against graphile-worker (bench/README.md);
+#               BENCH_ARGS="--pg-events 5000" passes options to bench/bus/run.sh
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build deps run test lint format clean
+.PHONY: all build deps run test lint format clean bench
 
 all: build
 
@@ -29,6 +31,9 @@ lint:
 	@scripts/install-deps.sh lint test
 	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@scripts/lint.sh build-debug
+
+bench: deps
+	@bench/bus/run.sh $(BENCH_ARGS)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

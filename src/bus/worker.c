@@ -10,7 +10,8 @@
  *
  * A claimed job is a bus_delivery on the `held` list from claim until its outcome is
  * committed (or given up); the maintenance thread renews exactly those leases. All
- * shared state is under one mutex, which is never held across a store or db call.
+ * shared state is under one mutex, which is never held across a store or db call. On
+ * SQLite, writers additionally take turns on a per-database gate (see writer_lock).
  * This file must not know about event envelopes or the catalog (bus.c does).
  */
 #include "bus/worker.h"
@@ -33,11 +34,12 @@
 #define DEFAULT_TRIM_MS       60000
 #define DEFAULT_INBOX_KEEP_MS (7LL * 24 * 3600 * 1000)
 #define DEFAULT_BATCH_MAX     512
-#define PENDING_PER_BATCH     4   /* outcomes waiting for the completer: at most 4 batches */
-#define LINGER_MS             5   /* the completer waits this long for more outcomes */
-#define CLAIM_LINGER_MS       2   /* the dispatcher, for more free slots */
-#define ERROR_BACKOFF_MS      100 /* after a failed claim or outcome commit */
-#define REQUEUE_MAX           600 /* outcome commits tried before giving up on a job */
+#define PENDING_PER_BATCH     4    /* outcomes waiting for the completer: at most 4 batches */
+#define LINGER_MS             5    /* the completer waits this long for more outcomes */
+#define CLAIM_LINGER_MS       2    /* the dispatcher, for more free slots */
+#define CLAIM_MAX             1000 /* bus_store_claim takes at most this many */
+#define ERROR_BACKOFF_MS      100  /* after a failed claim or outcome commit */
+#define REQUEUE_MAX           600  /* outcome commits tried before giving up on a job */
 #define REQUEUE_MAX_STOPPING  20
 #define LISTENER_STOP_POLL_MS 10
 #define TOKEN_MAX             (UUID_STR_LEN + 24)
@@ -89,6 +91,8 @@ struct bus_delivery {
     bus_delivery *link;        /* ready or pending list */
 };
 
+typedef struct writer_gate writer_gate;
+
 typedef struct dl_list {
     bus_delivery *head, *tail;
     size_t n;
@@ -105,8 +109,7 @@ struct bus_worker {
     size_t nq;
 
     pthread_mutex_t mu;
-    pthread_mutex_t write_mu; /* SQLite: this worker's own writers take turns (writer_lock) */
-    bool serialize_writes;
+    writer_gate *gate;       /* SQLite: writers of every worker on the database take turns */
     pthread_cond_t work_cv;  /* handlers: ready list or stop */
     pthread_cond_t disp_cv;  /* dispatcher: gen changed */
     pthread_cond_t comp_cv;  /* completer: pending list or stop */
@@ -232,21 +235,70 @@ static void poke_dispatcher(bus_worker *w)
     pthread_cond_signal(&w->disp_cv);
 }
 
-/* SQLite has one write lock per file, and a writer that finds it taken sleeps in SQLite's
- * busy handler (1, 2, 5, 10 ms ...) rather than waking when it is released. This worker's
- * own writers (claims, outcome batches, maintenance) therefore queue on a mutex instead
- * and hand the lock over without those sleeps. PostgreSQL locks rows, not the file: no
- * turns there. */
+/* ---- taking turns at the SQLite write lock ---------------------------------------------------
+ * SQLite has one write lock per file, and a writer that finds it taken sleeps in SQLite's
+ * busy handler (1, 2, 5, 10, ... ms) instead of waking when it is released; with a
+ * dispatcher, a completer and handler transactions all writing, those sleeps, not the
+ * fsyncs, would set the pace. So every writer of every worker on one SQLite database
+ * (claims, outcome batches, maintenance, delivery transactions) first queues on one
+ * mutex per database - a "gate" - and the lock passes from one to the next at once.
+ * Writers outside the bus still meet SQLite's busy handler. PostgreSQL locks rows, not
+ * the file: no gate there. */
+struct writer_gate {
+    db *d;
+    int refs;
+    pthread_mutex_t mu;
+    struct writer_gate *next;
+};
+
+static pthread_mutex_t gates_mu = PTHREAD_MUTEX_INITIALIZER;
+static writer_gate *gates;
+
+/* The gate of d (made on first use), or NULL if out of memory (then no turns are taken). */
+static writer_gate *gate_get(db *d)
+{
+    pthread_mutex_lock(&gates_mu);
+    writer_gate *g = gates;
+    while (g && g->d != d)
+        g = g->next;
+    if (!g && (g = calloc(1, sizeof *g)) != NULL) {
+        g->d = d;
+        pthread_mutex_init(&g->mu, NULL);
+        g->next = gates;
+        gates = g;
+    }
+    if (g)
+        g->refs++;
+    pthread_mutex_unlock(&gates_mu);
+    return g;
+}
+
+static void gate_put(writer_gate *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&gates_mu);
+    if (--g->refs == 0) {
+        writer_gate **p = &gates;
+        while (*p != g)
+            p = &(*p)->next;
+        *p = g->next;
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+    }
+    pthread_mutex_unlock(&gates_mu);
+}
+
 static void writer_lock(bus_worker *w)
 {
-    if (w->serialize_writes)
-        pthread_mutex_lock(&w->write_mu);
+    if (w->gate)
+        pthread_mutex_lock(&w->gate->mu);
 }
 
 static void writer_unlock(bus_worker *w)
 {
-    if (w->serialize_writes)
-        pthread_mutex_unlock(&w->write_mu);
+    if (w->gate)
+        pthread_mutex_unlock(&w->gate->mu);
 }
 
 /* Outcomes the completer may have waiting before the dispatcher stops claiming. */
@@ -319,8 +371,8 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
         return NULL;
     }
     pthread_mutex_init(&w->mu, NULL);
-    pthread_mutex_init(&w->write_mu, NULL);
-    w->serialize_writes = strcmp(db_backend(d), "sqlite") == 0;
+    if (strcmp(db_backend(d), "sqlite") == 0)
+        w->gate = gate_get(d);
     return w;
 }
 
@@ -366,7 +418,7 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
     for (size_t i = 0; i < w->nq; i++)
         if (strcmp(w->queues[i]->name, queue) == 0)
             return err_set(e, F3_EINVAL, "bus worker: queue '%s' is already registered", queue);
-    wq **grown = realloc(w->queues, (w->nq + 1) * sizeof *grown);
+    wq **grown = realloc(w->queues, (w->nq + 1) * sizeof(wq *));
     if (!grown)
         return err_set(e, F3_ENOMEM, "out of memory registering queue '%s'", queue);
     w->queues = grown;
@@ -438,6 +490,22 @@ int bus_delivery_set_event(bus_delivery *dl, const char *event_id, void *decoded
     return 0;
 }
 
+/* Ends the delivery transaction: commits (returning the commit's result) or rolls back,
+ * releases the connection and the writer gate. */
+static int end_tx(bus_delivery *dl, bool commit, err *e)
+{
+    db_conn *c = dl->tx;
+    dl->tx = NULL;
+    int rc = 0;
+    if (commit && db_in_transaction(c))
+        rc = db_commit(c, e);
+    if (!commit || rc != 0)
+        db_rollback(c, NULL); /* harmless when COMMIT already ended it */
+    db_release(c);
+    writer_unlock(dl->w);
+    return rc;
+}
+
 db_conn *bus_delivery_tx(bus_delivery *dl, err *e)
 {
     if (dl->duplicate) {
@@ -456,28 +524,27 @@ db_conn *bus_delivery_tx(bus_delivery *dl, err *e)
         db_release(c);
         return NULL;
     }
+    writer_lock(dl->w); /* until the transaction ends (end_tx) */
+    dl->tx = c;
     if (db_begin(c, e) != 0) {
-        db_release(c);
+        end_tx(dl, false, NULL);
         return NULL;
     }
     if (dl->q->flags & BUS_QUEUE_INBOX) {
         bool recorded = false;
         if (bus_inbox_record(c, dl->q->consumer, delivery_event(dl), clock_now_ms(), &recorded,
                              e) != 0) {
-            db_rollback(c, NULL);
-            db_release(c);
+            end_tx(dl, false, NULL);
             return NULL;
         }
         if (!recorded) {
             dl->duplicate = true;
-            db_rollback(c, NULL);
-            db_release(c);
+            end_tx(dl, false, NULL);
             err_set(e, F3_ECONFLICT, "event %s was already handled by consumer '%s'",
                     delivery_event(dl), dl->q->consumer);
             return NULL;
         }
     }
-    dl->tx = c;
     return c;
 }
 
@@ -503,38 +570,35 @@ static void set_fail(bus_delivery *dl, bus_fail_kind kind, int rc, const err *e,
  * everything back. */
 static void finish_with_tx(bus_worker *w, bus_delivery *dl, int hrc, const err *he)
 {
-    db_conn *c = dl->tx;
-    dl->tx = NULL;
     err e = {0};
-    if (!db_in_transaction(c)) {
+    if (!db_in_transaction(dl->tx)) {
         log_error("handler ended the delivery transaction itself; its writes were not atomic "
                   "with the job's completion",
                   "queue", dl->q->name, "jobId", dl->job->id);
-        db_release(c);
+        end_tx(dl, false, NULL);
         if (hrc == 0)
             dl->outcome = DL_COMPLETE;
         else
             set_fail(dl, classify(hrc), hrc, he, NULL);
         return;
     }
-    if (dl->duplicate || hrc != 0 || dl->lost) {
-        db_rollback(c, NULL);
-        db_release(c);
-        if (dl->duplicate)
-            dl->outcome = DL_ACK;
-        else if (hrc != 0)
+    pthread_mutex_lock(&w->mu);
+    bool lost = dl->lost; /* set by the maintenance thread */
+    pthread_mutex_unlock(&w->mu);
+    if (hrc != 0 || lost) {
+        end_tx(dl, false, NULL);
+        if (hrc != 0)
             set_fail(dl, classify(hrc), hrc, he, NULL);
         else
             dl->outcome = DL_DONE; /* lease lost: another claimer has the job now */
         return;
     }
-    int rc = bus_store_complete(w->s, c, dl->q->name, dl->job->id, dl->token, dl->return_value,
+    int rc = bus_store_complete(w->s, dl->tx, dl->q->name, dl->job->id, dl->token, dl->return_value,
                                 clock_now_ms(), &e);
     if (rc == 0)
-        rc = db_commit(c, &e);
-    if (rc != 0)
-        db_rollback(c, NULL);
-    db_release(c);
+        rc = end_tx(dl, true, &e);
+    else
+        end_tx(dl, false, NULL);
     if (rc == 0) {
         dl->outcome = DL_DONE;
     } else if (rc == F3_ENOTFOUND) {
@@ -634,7 +698,8 @@ static int apply_outcome(bus_worker *w, db_conn *c, bus_delivery *dl, int64_t no
     wq *q = dl->q;
     if (dl->outcome == DL_FAIL) {
         bus_fail_result res = BUS_RETRY_SCHEDULED;
-        int rc = bus_store_fail(w->s, c, q->name, dl->job->id, dl->token, dl->reason, dl->fail_kind,
+        const char *reason = dl->reason ? dl->reason : "handler failed (reason lost: no memory)";
+        int rc = bus_store_fail(w->s, c, q->name, dl->job->id, dl->token, reason, dl->fail_kind,
                                 now, &res, e);
         dl->dead = rc == 0 && res == BUS_DEAD_LETTERED;
         return rc;
@@ -790,7 +855,8 @@ static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
         return 0;
     if (q->drained && q->drained_gen == w->store_gen && mono - q->drained_at < w->poll_ms)
         return 0;
-    return q->concurrency - q->running;
+    int room = q->concurrency - q->running;
+    return room < CLAIM_MAX ? room : CLAIM_MAX;
 }
 
 /* Claims up to n jobs of q (outside w->mu) as deliveries appended to out. */
@@ -1181,7 +1247,7 @@ int bus_worker_start(bus_worker *w, err *e)
     free(w->pool);
     free(w->batch_items);
     w->pool = calloc((size_t)w->threads, sizeof *w->pool);
-    w->batch_items = calloc((size_t)w->batch_max, sizeof *w->batch_items);
+    w->batch_items = calloc((size_t)w->batch_max, sizeof(bus_delivery *));
     if (!w->pool || !w->batch_items)
         return err_set(e, F3_ENOMEM, "out of memory starting the bus worker");
     /* Threads are created in the order stop_rest/stop_claiming joins them back; a failure
@@ -1274,5 +1340,6 @@ void bus_worker_free(bus_worker *w)
     pthread_cond_destroy(&w->idle_cv);
     pthread_cond_destroy(&w->maint_cv);
     pthread_mutex_destroy(&w->mu);
+    gate_put(w->gate);
     free(w);
 }
