@@ -1,0 +1,785 @@
+/* F3_TEST: backends
+ * test_bus_worker.c - the worker runtime (src/bus/worker.c) on SQLite and PostgreSQL
+ * (argv[1]): retries and dead-lettering through real handlers, failure classification,
+ * handler transactions and the inbox (redelivery, concurrent duplicates), drain, lease
+ * renewal, several workers on one database, repeatables, a locked database.
+ */
+#include "support/f3test_bus.h"
+
+#include "bus/worker.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *backend;
+
+#define Q       "test.jobs"
+#define WAIT_MS 20000
+#define FAST_OPT                                                                                   \
+    {                                                                                              \
+        .poll_ms = 50, .stalled_interval_ms = -1, .repeat_interval_ms = -1, .trim_interval_ms = -1 \
+    }
+
+static int setup(void **state)
+{
+    f3test_bus *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f3test_bus_new(f, backend);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    f3test_bus *f = *state;
+    f3test_bus_drop(f);
+    free(f);
+    return 0;
+}
+
+/* ---- handlers ------------------------------------------------------------------------------ */
+
+#define MAX_CALLS 64
+
+/* What a test handler does and what it saw. */
+typedef struct hctx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int rc;                /* what to return */
+    int fail_first;        /* fail this many calls with F3_ETRANSIENT, then succeed */
+    bool write_side;       /* write a side row in the delivery tx */
+    const char *side_only; /* ... only for this job id (NULL = every job) */
+    int sleep_ms;          /* before anything */
+    int sleep_in_tx_ms;    /* after the write, with the tx open */
+    bool gate;             /* wait until `open` */
+    bool open;
+    int started;
+    atomic_int calls;
+    atomic_int running; /* handlers of this ctx running right now */
+    atomic_int overlap; /* times one job id ran twice at once */
+    int64_t run_at[MAX_CALLS];
+    char token[128];
+} hctx;
+
+static void hctx_init(hctx *h)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+}
+
+static void hctx_free(hctx *h)
+{
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+}
+
+static void gate_open(hctx *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->open = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static bool wait_started(hctx *h, int n, int timeout_ms)
+{
+    int64_t end = clock_mono_ms() + timeout_ms;
+    pthread_mutex_lock(&h->mu);
+    while (h->started < n && clock_mono_ms() < end) {
+        pthread_mutex_unlock(&h->mu);
+        f3test_sleep_ms(5);
+        pthread_mutex_lock(&h->mu);
+    }
+    bool ok = h->started >= n;
+    pthread_mutex_unlock(&h->mu);
+    return ok;
+}
+
+static int test_handler(bus_delivery *dl, void *ctx, err *e)
+{
+    hctx *h = ctx;
+    const bus_job *j = bus_delivery_job(dl);
+    int n = atomic_fetch_add(&h->calls, 1);
+    if (n < MAX_CALLS)
+        h->run_at[n] = j->run_at;
+    pthread_mutex_lock(&h->mu);
+    h->started++;
+    snprintf(h->token, sizeof h->token, "%s", j->lock_token ? j->lock_token : "");
+    while (h->gate && !h->open)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    if (h->sleep_ms)
+        f3test_sleep_ms(h->sleep_ms);
+    if (h->write_side && (!h->side_only || strcmp(h->side_only, j->id) == 0)) {
+        db_conn *tx = bus_delivery_tx(dl, e);
+        if (!tx)
+            return e->code;
+        int rc = f3test_bus_side_write(tx, bus_delivery_event_id(dl), "h", e);
+        if (rc)
+            return rc;
+        if (h->sleep_in_tx_ms)
+            f3test_sleep_ms(h->sleep_in_tx_ms);
+    }
+    if (n < h->fail_first)
+        return err_set(e, F3_ETRANSIENT, "transient failure %d", n + 1);
+    if (h->rc)
+        return err_set(e, h->rc, "handler says %s", err_name(h->rc));
+    return 0;
+}
+
+static bus_worker *worker_on(bus_store *s, db *d, const bus_worker_opts *wo, const char *queue,
+                             bus_handler fn, void *ctx, const bus_queue_opts *qo)
+{
+    err e = {0};
+    bus_worker *w = bus_worker_new(s, d, wo, &e);
+    if (!w)
+        fail_msg("bus_worker_new: %s", e.msg);
+    if (bus_worker_register(w, queue, fn, ctx, qo, &e) != 0)
+        fail_msg("bus_worker_register: %s", e.msg);
+    if (bus_worker_start(w, &e) != 0)
+        fail_msg("bus_worker_start: %s", e.msg);
+    return w;
+}
+
+static json_t *errors_of(const bus_job *j)
+{
+    json_error_t je;
+    json_t *a = json_loads(j->errors, 0, &je);
+    assert_non_null(a);
+    assert_true(json_is_array(a));
+    return a;
+}
+
+static int64_t error_at(json_t *errors, size_t i)
+{
+    return json_integer_value(json_object_get(json_array_get(errors, i), "at"));
+}
+
+/* ---- retries and classification ---------------------------------------------------------- */
+
+/* The default schedule, read from stored fields: a retry is due 1 s, 2 s, 4 s after the
+ * failed attempt; with the default 3 attempts the third failure dead-letters the job. */
+static void test_default_backoff_then_dead_letter(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h3, h4;
+    hctx_init(&h3);
+    hctx_init(&h4);
+    h3.rc = h4.rc = F3_ETRANSIENT;
+    f3test_bus_add(f->s, "three", "job-3", NULL, NULL);
+    f3test_bus_add(f->s, "four", "job-4", NULL, &(bus_job_opts){.attempts = 4});
+    bus_worker_opts wo = FAST_OPT;
+    err e = {0};
+    bus_worker *w = bus_worker_new(f->s, f->d, &wo, &e);
+    assert_non_null(w);
+    assert_int_equal(bus_worker_register(w, "three", test_handler, &h3, NULL, &e), 0);
+    assert_int_equal(bus_worker_register(w, "four", test_handler, &h4, NULL, &e), 0);
+    assert_int_equal(bus_worker_start(w, &e), 0);
+    assert_true(f3test_bus_wait_state(f->s, "three", "job-3", BUS_STATE_FAILED, WAIT_MS));
+    assert_true(f3test_bus_wait_state(f->s, "four", "job-4", BUS_STATE_FAILED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+
+    bus_job *j = f3test_bus_get(f->s, "three", "job-3");
+    json_t *errs = errors_of(j);
+    assert_int_equal(json_array_size(errs), 3);
+    assert_int_equal(j->attempts_made, 3);
+    assert_int_equal(atomic_load(&h3.calls), 3);
+    assert_string_equal(j->failed_reason, "handler says transient failure");
+    assert_int_equal(h3.run_at[1] - error_at(errs, 0), 1000);
+    assert_int_equal(h3.run_at[2] - error_at(errs, 1), 2000);
+    json_decref(errs);
+    bus_job_free(j);
+
+    j = f3test_bus_get(f->s, "four", "job-4");
+    errs = errors_of(j);
+    assert_int_equal(json_array_size(errs), 4);
+    assert_int_equal(atomic_load(&h4.calls), 4);
+    assert_int_equal(h4.run_at[1] - error_at(errs, 0), 1000);
+    assert_int_equal(h4.run_at[2] - error_at(errs, 1), 2000);
+    assert_int_equal(h4.run_at[3] - error_at(errs, 2), 4000);
+    json_decref(errs);
+    bus_job_free(j);
+    hctx_free(&h3);
+    hctx_free(&h4);
+}
+
+static void test_fixed_backoff_retries_until_dead(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.rc = F3_EIO; /* any negative code but the permanent ones is worth retrying */
+    bus_job_opts o = {.attempts = 4, .backoff = {BUS_BACKOFF_FIXED, 50}};
+    f3test_bus_add(f->s, Q, "j", NULL, &o);
+    bus_worker_opts wo = FAST_OPT;
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, NULL);
+    assert_true(f3test_bus_wait_state(f->s, Q, "j", BUS_STATE_FAILED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    bus_job *j = f3test_bus_get(f->s, Q, "j");
+    json_t *errs = errors_of(j);
+    assert_int_equal(json_array_size(errs), 4);
+    assert_int_equal(atomic_load(&h.calls), 4);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(h.run_at[i] - error_at(errs, (size_t)i - 1), 50);
+    json_decref(errs);
+    bus_job_free(j);
+    hctx_free(&h);
+}
+
+static void test_permanent_failures_are_not_retried(void **state)
+{
+    f3test_bus *f = *state;
+    hctx perm, inval, trans;
+    hctx_init(&perm);
+    hctx_init(&inval);
+    hctx_init(&trans);
+    perm.rc = F3_EPERMANENT;
+    inval.rc = F3_EINVAL;
+    trans.fail_first = 2;
+    bus_job_opts o = {.attempts = 5, .backoff = {BUS_BACKOFF_FIXED, 20}};
+    f3test_bus_add(f->s, "perm", "p", NULL, &o);
+    f3test_bus_add(f->s, "inval", "i", NULL, &o);
+    f3test_bus_add(f->s, "trans", "t", NULL, &o);
+    bus_worker_opts wo = FAST_OPT;
+    err e = {0};
+    bus_worker *w = bus_worker_new(f->s, f->d, &wo, &e);
+    assert_non_null(w);
+    assert_int_equal(bus_worker_register(w, "perm", test_handler, &perm, NULL, &e), 0);
+    assert_int_equal(bus_worker_register(w, "inval", test_handler, &inval, NULL, &e), 0);
+    assert_int_equal(bus_worker_register(w, "trans", test_handler, &trans, NULL, &e), 0);
+    assert_int_equal(bus_worker_start(w, &e), 0);
+    assert_true(f3test_bus_wait_state(f->s, "perm", "p", BUS_STATE_FAILED, WAIT_MS));
+    assert_true(f3test_bus_wait_state(f->s, "inval", "i", BUS_STATE_FAILED, WAIT_MS));
+    assert_true(f3test_bus_wait_state(f->s, "trans", "t", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&perm.calls), 1);
+    assert_int_equal(atomic_load(&inval.calls), 1);
+    assert_int_equal(atomic_load(&trans.calls), 3);
+    bus_job *j = f3test_bus_get(f->s, "perm", "p");
+    assert_int_equal(j->attempts_made, 1);
+    assert_string_equal(j->failed_reason, "handler says permanent failure");
+    bus_job_free(j);
+    j = f3test_bus_get(f->s, "trans", "t");
+    assert_int_equal(j->attempts_made, 3);
+    json_t *errs = errors_of(j);
+    assert_int_equal(json_array_size(errs), 2);
+    json_decref(errs);
+    bus_job_free(j);
+    hctx_free(&perm);
+    hctx_free(&inval);
+    hctx_free(&trans);
+}
+
+/* A prepare hook that rejects a job is a permanent failure and the handler never runs. */
+static int reject_prepare(bus_delivery *dl, void *ctx, err *e)
+{
+    (void)ctx;
+    return err_set(e, F3_EINVAL, "job %s: payload is malformed", bus_delivery_job(dl)->id);
+}
+
+static void test_rejected_by_prepare_is_dead_lettered_at_once(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    f3test_bus_add(f->s, Q, "bad", NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    bus_queue_opts qo = {.prepare = reject_prepare};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, "bad", BUS_STATE_FAILED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 0);
+    bus_job *j = f3test_bus_get(f->s, Q, "bad");
+    assert_int_equal(j->attempts_made, 1);
+    assert_string_equal(j->failed_reason, "job bad: payload is malformed");
+    bus_job_free(j);
+    hctx_free(&h);
+}
+
+/* ---- transactions and the inbox ------------------------------------------------------------- */
+
+static void test_failed_handler_writes_are_rolled_back(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.write_side = true;
+    h.fail_first = 2;
+    bus_job_opts o = {.attempts = 5, .backoff = {BUS_BACKOFF_FIXED, 20}};
+    f3test_bus_add(f->s, Q, "ev-1", NULL, &o);
+    bus_worker_opts wo = FAST_OPT;
+    bus_queue_opts qo = {.flags = BUS_QUEUE_INBOX};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, "ev-1", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 3);
+    assert_int_equal(
+        f3test_bus_count(f->d, "SELECT COUNT(*) FROM side WHERE event_id = $1", "ev-1"), 1);
+    assert_int_equal(
+        f3test_bus_count(f->d, "SELECT COUNT(*) FROM bus_inbox WHERE event_id = $1", "ev-1"), 1);
+    hctx_free(&h);
+}
+
+static void test_redelivered_event_is_acknowledged_without_effect(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.write_side = true;
+    h.side_only = "ev-1";
+    f3test_bus_add(f->s, Q, "ev-1", NULL, NULL);
+    f3test_bus_add(f->s, Q, "ev-2", NULL, NULL); /* handled without the tx: batched path */
+    bus_worker_opts wo = FAST_OPT;
+    bus_queue_opts qo = {.flags = BUS_QUEUE_INBOX, .consumer = "print-service"};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, "ev-1", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_true(f3test_bus_wait_state(f->s, Q, "ev-2", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(atomic_load(&h.calls), 2);
+    /* Redeliver both (an operator retry stands in for a re-sent event). */
+    err e = {0};
+    assert_int_equal(bus_store_retry(f->s, Q, "ev-1", clock_now_ms(), NULL, &e), 0);
+    assert_int_equal(bus_store_retry(f->s, Q, "ev-2", clock_now_ms(), NULL, &e), 0);
+    assert_true(f3test_bus_wait_count(f->s, Q, BUS_STATE_COMPLETED, 2, WAIT_MS));
+    assert_true(f3test_bus_wait_state(f->s, Q, "ev-1", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 2);
+    assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(*) FROM side", NULL), 1);
+    assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(*) FROM bus_inbox WHERE consumer = $1",
+                                      "print-service"),
+                     2);
+    hctx_free(&h);
+}
+
+/* Two jobs carrying one event (their data names it) race: both pass the inbox lookup while
+ * their handlers do "external I/O", then both write; exactly one write survives. */
+static int event_from_data(bus_delivery *dl, void *ctx, err *e)
+{
+    (void)ctx;
+    json_error_t je;
+    json_t *v = json_loads(bus_delivery_job(dl)->data, 0, &je);
+    if (!v)
+        return err_set(e, F3_EINVAL, "bad data");
+    int rc =
+        bus_delivery_set_event(dl, json_string_value(json_object_get(v, "eventId")), NULL, NULL, e);
+    json_decref(v);
+    return rc;
+}
+
+static void test_concurrent_duplicates_take_effect_once(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.write_side = true;
+    h.sleep_ms = 200;
+    f3test_bus_add(f->s, Q, "job-a", "{\"eventId\":\"ev-x\"}", NULL);
+    f3test_bus_add(f->s, Q, "job-b", "{\"eventId\":\"ev-x\"}", NULL);
+    bus_worker_opts wo = FAST_OPT;
+    bus_queue_opts qo = {.flags = BUS_QUEUE_INBOX, .concurrency = 2, .prepare = event_from_data};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(f3test_bus_wait_count(f->s, Q, BUS_STATE_COMPLETED, 2, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 2); /* both ran: they overlapped in the I/O */
+    assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(*) FROM side", NULL), 1);
+    assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(*) FROM bus_inbox", NULL), 1);
+    hctx_free(&h);
+}
+
+static void test_lock_tokens_name_the_instance(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    f3test_bus_add(f->s, Q, "j", NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, NULL);
+    assert_true(f3test_bus_wait_state(f->s, Q, "j", BUS_STATE_COMPLETED, WAIT_MS));
+    char want[64];
+    snprintf(want, sizeof want, "%s:", bus_worker_instance(w));
+    assert_int_equal(strncmp(h.token, want, strlen(want)), 0);
+    assert_true(strlen(h.token) > strlen(want));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    hctx_free(&h);
+}
+
+/* ---- drain and leases --------------------------------------------------------------------- */
+
+typedef struct drainer {
+    bus_worker *w;
+    int timeout_ms;
+    atomic_int rc;
+    atomic_bool done;
+} drainer;
+
+static void *drain_main(void *arg)
+{
+    drainer *dr = arg;
+    atomic_store(&dr->rc, bus_worker_drain(dr->w, dr->timeout_ms));
+    atomic_store(&dr->done, true);
+    return NULL;
+}
+
+static void test_drain_lets_running_handlers_finish(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.gate = true;
+    f3test_bus_add(f->s, Q, "first", NULL, NULL);
+    f3test_bus_add(f->s, Q, "second", NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    bus_queue_opts qo = {.concurrency = 1};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(wait_started(&h, 1, WAIT_MS));
+    drainer dr = {.w = w, .timeout_ms = WAIT_MS};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, drain_main, &dr), 0);
+    f3test_sleep_ms(200);
+    assert_false(atomic_load(&dr.done)); /* waits for the running handler */
+    gate_open(&h);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&dr.rc), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 1);
+    bus_job *j = f3test_bus_get(f->s, Q, "first");
+    assert_int_equal(j->state, BUS_STATE_COMPLETED);
+    bus_job_free(j);
+    j = f3test_bus_get(f->s, Q, "second");
+    assert_int_equal(j->state, BUS_STATE_WAITING);
+    assert_int_equal(j->attempts_started, 0);
+    bus_job_free(j);
+    hctx_free(&h);
+}
+
+static void test_drain_bound_gives_busy(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.gate = true;
+    f3test_bus_add(f->s, Q, "slow", NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, NULL);
+    assert_true(wait_started(&h, 1, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 100), F3_EBUSY);
+    gate_open(&h);
+    bus_worker_free(w); /* waits for the handler and records its outcome */
+    bus_job *j = f3test_bus_get(f->s, Q, "slow");
+    assert_int_equal(j->state, BUS_STATE_COMPLETED);
+    bus_job_free(j);
+    hctx_free(&h);
+}
+
+static void test_lease_renewal_keeps_long_handlers_their_job(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.sleep_ms = 1000;
+    f3test_bus_add(f->s, Q, "long", NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    wo.stalled_interval_ms = 50; /* stalled recovery runs often, against a 300 ms lease */
+    bus_queue_opts qo = {.lease_ms = 300, .concurrency = 2};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, "long", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 1);
+    bus_job *j = f3test_bus_get(f->s, Q, "long");
+    assert_int_equal(j->stalled_count, 0);
+    assert_int_equal(j->attempts_started, 1);
+    bus_job_free(j);
+    hctx_free(&h);
+}
+
+/* ---- several workers ---------------------------------------------------------------------- */
+
+#define MANY 500
+
+typedef struct tally {
+    atomic_int per_job[MANY];
+    atomic_int running[MANY];
+    atomic_int overlap;
+    atomic_int calls[2];
+} tally;
+
+typedef struct wctx {
+    tally *t;
+    int who;
+    bool write_side;
+} wctx;
+
+static int tally_handler(bus_delivery *dl, void *ctx, err *e)
+{
+    wctx *c = ctx;
+    int i = atoi(bus_delivery_job(dl)->id + 2);
+    if (i < 0 || i >= MANY)
+        return err_set(e, F3_EPERMANENT, "unexpected job");
+    if (atomic_fetch_add(&c->t->running[i], 1) != 0)
+        atomic_fetch_add(&c->t->overlap, 1);
+    atomic_fetch_add(&c->t->per_job[i], 1);
+    atomic_fetch_add(&c->t->calls[c->who], 1);
+    int rc = 0;
+    if (c->write_side) {
+        db_conn *tx = bus_delivery_tx(dl, e);
+        rc = tx ? f3test_bus_side_write(tx, bus_delivery_event_id(dl), c->who ? "b" : "a", e)
+                : e->code;
+    }
+    atomic_fetch_sub(&c->t->running[i], 1);
+    return rc;
+}
+
+static void add_many(bus_store *s, const bus_job_opts *o)
+{
+    for (int i = 0; i < MANY; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "e-%d", i);
+        f3test_bus_add(s, Q, id, NULL, o);
+    }
+}
+
+static void assert_each_once(f3test_bus *f, tally *t)
+{
+    assert_int_equal(atomic_load(&t->overlap), 0);
+    assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(*) FROM side", NULL), MANY);
+    assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(DISTINCT event_id) FROM side", NULL),
+                     MANY);
+    assert_int_equal(f3test_bus_count(f->d,
+                                      "SELECT COUNT(*) FROM bus_jobs WHERE queue = $1 AND "
+                                      "state = 'completed'",
+                                      Q),
+                     MANY);
+}
+
+static void test_two_workers_share_a_queue(void **state)
+{
+    f3test_bus *f = *state;
+    f3test_bus other = {0};
+    f3test_bus_open(&other, f->url, 0);
+    tally *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    wctx a = {t, 0, true}, b = {t, 1, true};
+    bus_worker_opts wo = FAST_OPT;
+    bus_queue_opts qo = {.flags = BUS_QUEUE_INBOX};
+    bus_worker *wa = worker_on(f->s, f->d, &wo, Q, tally_handler, &a, &qo);
+    bus_worker *wb = worker_on(other.s, other.d, &wo, Q, tally_handler, &b, &qo);
+    add_many(f->s, NULL);
+    assert_true(f3test_bus_wait_count(f->s, Q, BUS_STATE_COMPLETED, MANY, 40000));
+    assert_int_equal(bus_worker_drain(wa, 5000), 0);
+    assert_int_equal(bus_worker_drain(wb, 5000), 0);
+    bus_worker_free(wa);
+    bus_worker_free(wb);
+    assert_each_once(f, t);
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(atomic_load(&t->per_job[i]), 1);
+    assert_int_equal(atomic_load(&t->calls[0]) + atomic_load(&t->calls[1]), MANY);
+    free(t);
+    f3test_bus_close(&other);
+}
+
+typedef struct ticks {
+    pthread_mutex_t mu;
+    int64_t at[256];
+    int n;
+} ticks;
+
+static int tick_handler(bus_delivery *dl, void *ctx, err *e)
+{
+    (void)e;
+    ticks *t = ctx;
+    const char *id = bus_delivery_job(dl)->id;
+    const char *colon = strrchr(id, ':');
+    pthread_mutex_lock(&t->mu);
+    if (colon && t->n < 256)
+        t->at[t->n++] = strtoll(colon + 1, NULL, 10);
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_repeatable_fires_once_per_tick_across_instances(void **state)
+{
+    f3test_bus *f = *state;
+    f3test_bus other = {0};
+    f3test_bus_open(&other, f->url, 0);
+    err e = {0};
+    bus_repeatable r = {
+        .queue = "recon", .repeat_id = "poll", .name = "reconcile", .data = "{}", .every_ms = 200};
+    assert_int_equal(bus_store_repeatable_upsert(f->s, &r, clock_now_ms(), &e), 0);
+    ticks t = {.n = 0};
+    pthread_mutex_init(&t.mu, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    wo.repeat_interval_ms = 20;
+    bus_worker *wa = worker_on(f->s, f->d, &wo, "recon", tick_handler, &t, NULL);
+    bus_worker *wb = worker_on(other.s, other.d, &wo, "recon", tick_handler, &t, NULL);
+    f3test_sleep_ms(1500);
+    assert_int_equal(bus_worker_drain(wa, 5000), 0);
+    assert_int_equal(bus_worker_drain(wb, 5000), 0);
+    bus_worker_free(wa);
+    bus_worker_free(wb);
+    pthread_mutex_destroy(&t.mu);
+    assert_true(t.n >= 4);
+    qsort(t.at, (size_t)t.n, sizeof t.at[0], cmp_i64);
+    for (int i = 1; i < t.n; i++)
+        assert_true(t.at[i] - t.at[i - 1] >= 200); /* one run per tick, none doubled */
+    f3test_bus_close(&other);
+}
+
+/* ---- a locked database --------------------------------------------------------------------- */
+
+typedef struct locker {
+    const char *url;
+    atomic_bool stop;
+    atomic_int held;
+} locker;
+
+static void *locker_main(void *arg)
+{
+    locker *l = arg;
+    err e = {0};
+    db *d = NULL;
+    if (db_open(l->url, NULL, &d, &e) != 0)
+        return NULL;
+    bool pg = strcmp(db_backend(d), "postgres") == 0;
+    for (int round = 0; round < 3 && !atomic_load(&l->stop); round++) {
+        db_conn *c = db_acquire(d, &e);
+        if (!c)
+            break;
+        if (db_begin(c, &e) == 0 &&
+            db_exec(c,
+                    pg ? "LOCK TABLE bus_jobs IN EXCLUSIVE MODE"
+                       : "INSERT INTO side (event_id, who) VALUES ('lock', 'locker')",
+                    &e) == 0) {
+            atomic_fetch_add(&l->held, 1);
+            f3test_sleep_ms(600);
+        }
+        db_rollback(c, NULL);
+        db_release(c);
+        f3test_sleep_ms(150);
+    }
+    db_close(d);
+    return NULL;
+}
+
+static void test_locked_database_loses_and_doubles_nothing(void **state)
+{
+    f3test_bus *f = *state;
+    f3test_bus busy = {0};
+    f3test_bus_open(&busy, f->url, 100); /* the workers' writers give up after 100 ms */
+    tally *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    wctx a = {t, 0, true};
+    bus_job_opts o = {.attempts = 25, .backoff = {BUS_BACKOFF_FIXED, 20}};
+    add_many(f->s, &o);
+    locker l = {.url = f->url};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, locker_main, &l), 0);
+    while (atomic_load(&l.held) == 0)
+        f3test_sleep_ms(5);
+    bus_worker_opts wo = FAST_OPT;
+    wo.threads = 4;
+    bus_queue_opts qo = {.flags = BUS_QUEUE_INBOX, .concurrency = 8};
+    bus_worker *w = worker_on(busy.s, busy.d, &wo, Q, tally_handler, &a, &qo);
+    bool done = f3test_bus_wait_count(f->s, Q, BUS_STATE_COMPLETED, MANY, 40000);
+    atomic_store(&l.stop, true);
+    pthread_join(th, NULL);
+    assert_int_equal(bus_worker_drain(w, 10000), 0);
+    bus_worker_free(w);
+    assert_true(done);
+    assert_int_equal(atomic_load(&l.held), 3);
+    assert_each_once(f, t);
+    free(t);
+    f3test_bus_close(&busy);
+}
+
+/* ---- API misuse ---------------------------------------------------------------------------- */
+
+static int noop_handler(bus_delivery *dl, void *ctx, err *e)
+{
+    (void)dl;
+    (void)ctx;
+    (void)e;
+    return 0;
+}
+
+static void test_bad_registrations_are_refused(void **state)
+{
+    f3test_bus *f = *state;
+    err e = {0};
+    assert_null(bus_worker_new(NULL, f->d, NULL, &e));
+    assert_int_equal(e.code, F3_EINVAL);
+    bus_worker *w = bus_worker_new(f->s, f->d, NULL, &e);
+    assert_non_null(w);
+    assert_int_equal(bus_worker_start(w, &e), F3_EINVAL); /* nothing registered */
+    assert_int_equal(bus_worker_register(w, "", noop_handler, NULL, NULL, &e), F3_EINVAL);
+    assert_int_equal(bus_worker_register(w, Q, NULL, NULL, NULL, &e), F3_EINVAL);
+    assert_int_equal(
+        bus_worker_register(w, Q, noop_handler, NULL, &(bus_queue_opts){.concurrency = -1}, &e),
+        F3_EINVAL);
+    assert_int_equal(
+        bus_worker_register(w, Q, noop_handler, NULL, &(bus_queue_opts){.lease_ms = 5}, &e),
+        F3_EINVAL);
+    assert_non_null(strstr(e.msg, "lease"));
+    assert_int_equal(bus_worker_register(w, Q, noop_handler, NULL, NULL, &e), 0);
+    assert_int_equal(bus_worker_register(w, Q, noop_handler, NULL, NULL, &e), F3_EINVAL);
+    assert_non_null(strstr(e.msg, "already registered"));
+    assert_int_equal(bus_worker_drain(w, 10), 0); /* never started */
+    assert_int_equal(bus_worker_start(w, &e), 0);
+    assert_int_equal(bus_worker_start(w, &e), F3_EINVAL);
+    assert_int_equal(bus_worker_register(w, "late", noop_handler, NULL, NULL, &e), F3_EINVAL);
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    bus_worker_free(NULL);
+}
+
+int main(int argc, char **argv)
+{
+    backend = f3test_backend_arg(argc, argv);
+    log_set_level(getenv("F3_TEST_LOG") ? LOG_DEBUG : LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_default_backoff_then_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fixed_backoff_retries_until_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permanent_failures_are_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_by_prepare_is_dead_lettered_at_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_handler_writes_are_rolled_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_redelivered_event_is_acknowledged_without_effect,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_duplicates_take_effect_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lock_tokens_name_the_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_lets_running_handlers_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_bound_gives_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_renewal_keeps_long_handlers_their_job, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_two_workers_share_a_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeatable_fires_once_per_tick_across_instances, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_locked_database_loses_and_doubles_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_registrations_are_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
