@@ -54,13 +54,31 @@ typedef struct decoded_event {
     bus_envelope env;
 } decoded_event;
 
-static int grow(void *arr, size_t n, size_t size)
+/* Room for one more entry in each of the bus's arrays. */
+static int grow_subs(bus *b)
 {
-    void **p = arr;
-    void *bigger = realloc(*p, (n + 1) * size);
-    if (!bigger)
+    bus_sub **more = realloc(b->subs, (b->nsubs + 1) * sizeof(bus_sub *));
+    if (!more)
         return F3_ENOMEM;
-    *p = bigger;
+    b->subs = more;
+    return 0;
+}
+
+static int grow_pubs(bus *b)
+{
+    bus_bridge_pub **more = realloc(b->pubs, (b->npubs + 1) * sizeof(bus_bridge_pub *));
+    if (!more)
+        return F3_ENOMEM;
+    b->pubs = more;
+    return 0;
+}
+
+static int grow_bridged(bus *b)
+{
+    bus_emitter **more = realloc(b->bridged, (b->nbridged + 1) * sizeof(bus_emitter *));
+    if (!more)
+        return F3_ENOMEM;
+    b->bridged = more;
     return 0;
 }
 
@@ -300,7 +318,7 @@ static int subscribe_queue(bus *b, const char *event_type, bus_handler fn, void 
         return err_set(e, F3_EINVAL, "bus: %s does not subscribe to %s per the catalog",
                        bus_service_name(b->self), def->type);
     bus_sub *sub = calloc(1, sizeof *sub);
-    if (!sub || grow(&b->subs, b->nsubs, sizeof *b->subs) != 0) {
+    if (!sub || grow_subs(b) != 0) {
         free(sub);
         return err_set(e, F3_ENOMEM, "out of memory subscribing to %s", def->type);
     }
@@ -398,7 +416,7 @@ int bus_bridge_publisher(bus *b, bus_emitter *em, err *e)
     for (size_t i = 0; i < b->nbridged; i++)
         if (b->bridged[i] == em)
             return err_set(e, F3_EINVAL, "bus bridge: this emitter is bridged already");
-    if (grow(&b->bridged, b->nbridged, sizeof *b->bridged) != 0)
+    if (grow_bridged(b) != 0)
         return err_set(e, F3_ENOMEM, "out of memory bridging an emitter");
     b->bridged[b->nbridged++] = em;
     for (size_t i = 0; i < bus_catalog_count; i++) {
@@ -406,7 +424,7 @@ int bus_bridge_publisher(bus *b, bus_emitter *em, err *e)
         if (def->publisher != b->self || !def->publisher_internal)
             continue;
         bus_bridge_pub *bp = calloc(1, sizeof *bp);
-        if (!bp || grow(&b->pubs, b->npubs, sizeof *b->pubs) != 0) {
+        if (!bp || grow_pubs(b) != 0) {
             free(bp);
             return err_set(e, F3_ENOMEM, "out of memory bridging %s", def->type);
         }

@@ -33,11 +33,12 @@
 #define DEFAULT_TRIM_MS       60000
 #define DEFAULT_INBOX_KEEP_MS (7LL * 24 * 3600 * 1000)
 #define DEFAULT_BATCH_MAX     512
-#define PENDING_PER_BATCH     4   /* outcomes waiting for the completer: at most 4 batches */
-#define LINGER_MS             5   /* the completer waits this long for more outcomes */
-#define CLAIM_LINGER_MS       2   /* the dispatcher, for more free slots */
-#define ERROR_BACKOFF_MS      100 /* after a failed claim or outcome commit */
-#define REQUEUE_MAX           600 /* outcome commits tried before giving up on a job */
+#define PENDING_PER_BATCH     4    /* outcomes waiting for the completer: at most 4 batches */
+#define LINGER_MS             5    /* the completer waits this long for more outcomes */
+#define CLAIM_LINGER_MS       2    /* the dispatcher, for more free slots */
+#define CLAIM_MAX             1000 /* bus_store_claim takes at most this many */
+#define ERROR_BACKOFF_MS      100  /* after a failed claim or outcome commit */
+#define REQUEUE_MAX           600  /* outcome commits tried before giving up on a job */
 #define REQUEUE_MAX_STOPPING  20
 #define LISTENER_STOP_POLL_MS 10
 #define TOKEN_MAX             (UUID_STR_LEN + 24)
@@ -366,7 +367,7 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
     for (size_t i = 0; i < w->nq; i++)
         if (strcmp(w->queues[i]->name, queue) == 0)
             return err_set(e, F3_EINVAL, "bus worker: queue '%s' is already registered", queue);
-    wq **grown = realloc(w->queues, (w->nq + 1) * sizeof *grown);
+    wq **grown = realloc(w->queues, (w->nq + 1) * sizeof(wq *));
     if (!grown)
         return err_set(e, F3_ENOMEM, "out of memory registering queue '%s'", queue);
     w->queues = grown;
@@ -517,7 +518,10 @@ static void finish_with_tx(bus_worker *w, bus_delivery *dl, int hrc, const err *
             set_fail(dl, classify(hrc), hrc, he, NULL);
         return;
     }
-    if (dl->duplicate || hrc != 0 || dl->lost) {
+    pthread_mutex_lock(&w->mu);
+    bool lost = dl->lost; /* set by the maintenance thread */
+    pthread_mutex_unlock(&w->mu);
+    if (dl->duplicate || hrc != 0 || lost) {
         db_rollback(c, NULL);
         db_release(c);
         if (dl->duplicate)
@@ -634,7 +638,8 @@ static int apply_outcome(bus_worker *w, db_conn *c, bus_delivery *dl, int64_t no
     wq *q = dl->q;
     if (dl->outcome == DL_FAIL) {
         bus_fail_result res = BUS_RETRY_SCHEDULED;
-        int rc = bus_store_fail(w->s, c, q->name, dl->job->id, dl->token, dl->reason, dl->fail_kind,
+        const char *reason = dl->reason ? dl->reason : "handler failed (reason lost: no memory)";
+        int rc = bus_store_fail(w->s, c, q->name, dl->job->id, dl->token, reason, dl->fail_kind,
                                 now, &res, e);
         dl->dead = rc == 0 && res == BUS_DEAD_LETTERED;
         return rc;
@@ -790,7 +795,8 @@ static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
         return 0;
     if (q->drained && q->drained_gen == w->store_gen && mono - q->drained_at < w->poll_ms)
         return 0;
-    return q->concurrency - q->running;
+    int room = q->concurrency - q->running;
+    return room < CLAIM_MAX ? room : CLAIM_MAX;
 }
 
 /* Claims up to n jobs of q (outside w->mu) as deliveries appended to out. */
@@ -1181,7 +1187,7 @@ int bus_worker_start(bus_worker *w, err *e)
     free(w->pool);
     free(w->batch_items);
     w->pool = calloc((size_t)w->threads, sizeof *w->pool);
-    w->batch_items = calloc((size_t)w->batch_max, sizeof *w->batch_items);
+    w->batch_items = calloc((size_t)w->batch_max, sizeof(bus_delivery *));
     if (!w->pool || !w->batch_items)
         return err_set(e, F3_ENOMEM, "out of memory starting the bus worker");
     /* Threads are created in the order stop_rest/stop_claiming joins them back; a failure
