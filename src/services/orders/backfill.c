@@ -81,14 +81,15 @@ static int fetch_page(shopify_client *c, const shopify_order_query *q, const cha
 }
 
 int orders_backfill(db *d, bus *b, shopify_client *c, const char *tenant_id, int64_t since_ms,
-                    orders_backfill_progress progress, void *progress_ctx,
+                    int page_limit, orders_backfill_progress progress, void *progress_ctx,
                     orders_backfill_counts *out, err *e)
 {
     memset(out, 0, sizeof *out);
     db_conn *conn = db_acquire(d, e);
     if (!conn)
         return ORDERS_ERRCODE(e);
-    shopify_order_query q = {.status = "any", .updated_at_min_ms = since_ms > 0 ? since_ms : 1};
+    shopify_order_query q = {
+        .status = "any", .updated_at_min_ms = since_ms > 0 ? since_ms : 1, .limit = page_limit};
     char *next = NULL;
     int rc = 0;
     do {

@@ -34,11 +34,12 @@ typedef void (*orders_backfill_progress)(const orders_backfill_counts *c, void *
 #define ORDERS_BACKFILL_PAGE_ATTEMPTS 5
 
 /* Imports every order of the shop behind c updated at or after since_ms (epoch ms) into
- * tenant_id, publishing through b (a bus of the orders service). *out (zeroed first)
+ * tenant_id, publishing through b (a bus of the orders service), page_limit orders a
+ * page (0 = SHOPIFY_PAGE_LIMIT_MAX). *out (zeroed first)
  * receives the counts, also after an error. progress may be NULL. 0, or the client's or
  * the database's error code with e set. */
 int orders_backfill(db *d, bus *b, shopify_client *c, const char *tenant_id, int64_t since_ms,
-                    orders_backfill_progress progress, void *progress_ctx,
+                    int page_limit, orders_backfill_progress progress, void *progress_ctx,
                     orders_backfill_counts *out, err *e);
 
 #endif

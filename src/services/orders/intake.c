@@ -38,8 +38,8 @@ int orders_intake_backfill(orders_intake *in, const char *tenant_id, int64_t sin
         rc = err_set(e, F3_ENOTFOUND, "the Shopify connection of %s has no usable access token",
                      conn.shop_domain);
     else
-        rc = orders_backfill(in->db, in->bus, c, tenant_id, since_ms, progress, progress_ctx, out,
-                             e);
+        rc = orders_backfill(in->db, in->bus, c, tenant_id, since_ms, in->page_limit, progress,
+                             progress_ctx, out, e);
     if (rc == 0) {
         char counts[160];
         snprintf(counts, sizeof counts, "fetched=%lld created=%lld updated=%lld unchanged=%lld",
@@ -125,7 +125,8 @@ static int reconcile_shop(orders_intake *in, const char *domain, int64_t now, er
     shopify_client *client = conn.access_token ? shop_conn_client(&conn, e) : NULL;
     orders_backfill_counts n;
     if (client)
-        rc = orders_backfill(in->db, in->bus, client, conn.tenant_id, since, NULL, NULL, &n, e);
+        rc = orders_backfill(in->db, in->bus, client, conn.tenant_id, since, in->page_limit, NULL,
+                             NULL, &n, e);
     if (client && rc == 0) {
         rc = shop_conn_mark_reconciled(in->db, domain, now, e);
         char created[24], updated[24];
@@ -195,6 +196,7 @@ int orders_intake_start(orders_intake **out, const orders_intake_deps *deps, htt
     in->db = deps->db;
     in->bus = deps->bus;
     in->store = deps->store;
+    in->page_limit = deps->backfill_page_limit;
     atomic_init(&in->stopping, false);
     bool configured = false;
     int rc = shop_key_load(deps->config, in->key, e);

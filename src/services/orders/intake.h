@@ -45,6 +45,8 @@ typedef struct orders_intake_deps {
     /* The tenant the configured shop (SHOPIFY_SHOP_DOMAIN ...) belongs to; NULL = the
      * default tenant (slug "default", else the oldest, created if there is none). */
     const char *tenant_id;
+    /* Orders per page of backfill and reconciliation; 0 = 250 (tests use small pages). */
+    int backfill_page_limit;
     /* Only for one-off imports (the CLI): no queues, no repeatable job; r may be NULL. */
     bool import_only;
 } orders_intake_deps;

@@ -19,6 +19,7 @@ struct orders_intake {
     bus_store *store;
     uint8_t key[CRYPTO_KEY_LEN];
     char tenant_id[SHOP_TENANT_ID_MAX + 1];
+    int page_limit;
     atomic_bool stopping;
 };
 
