@@ -26,10 +26,10 @@
 #include <stdbool.h>
 
 /* Event log types written here (besides the catalog's event names). */
-#define ORDERS_LOG_CREATED           "order.created"
+#define ORDERS_LOG_CREATED           BUS_EV_ORDER_CREATED
 #define ORDERS_LOG_UPDATED           "order.updated"
 #define ORDERS_LOG_PAID              "order.paid"
-#define ORDERS_LOG_CANCELLED         "order.cancelled"
+#define ORDERS_LOG_CANCELLED         BUS_EV_ORDER_CANCELLED
 #define ORDERS_LOG_CANCEL_REQUESTED  "order.cancel-requested"
 #define ORDERS_LOG_REFUNDED          "order.refunded"
 #define ORDERS_LOG_NEEDS_MAPPING     "order.needs-mapping"
