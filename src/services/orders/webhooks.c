@@ -103,6 +103,7 @@ static int find_shop(orders_intake *in, const char *shop, shop_conn *conn, http_
 {
     err e;
     err_clear(&e);
+    memset(conn, 0, sizeof *conn);
     db_conn *c = db_acquire(in->db, &e);
     int rc = c ? shop_conn_find(c, in->key, shop, conn, &e) : ORDERS_ERRCODE(&e);
     db_release(c);
@@ -318,34 +319,57 @@ static int handle_uninstalled(db_conn *tx, const stored_delivery *d, err *e)
     return rc;
 }
 
+/* The work of one stored delivery, by topic, inside tx. */
+static int handle_delivery(orders_intake *in, db_conn *tx, const stored_delivery *d, err *e)
+{
+    int k = topic_kind_of(d->topic);
+    if (k >= 0 && is_order_topic((topic_kind)k))
+        return handle_order(in, tx, d, (topic_kind)k, e);
+    if (k == TOPIC_APP_UNINSTALLED)
+        return handle_uninstalled(tx, d, e);
+    if (k != TOPIC_REFUND_CREATE)
+        return 0;
+    json_error_t je;
+    json_t *refund = json_loads(d->body, 0, &je);
+    if (!refund) {
+        err_set(e, F3_EINVAL, "refund body is not JSON");
+        return F3_EINVAL;
+    }
+    int rc = order_ingest_refund(tx, d->tenant_id, refund, e);
+    json_decref(refund);
+    return rc;
+}
+
 int orders_webhook_job(bus_delivery *dl, void *ctx, err *e)
 {
     orders_intake *in = ctx;
     const bus_job *job = bus_delivery_job(dl);
+    stored_delivery d = {0};
     json_error_t je;
     json_t *data = json_loads(job->data ? job->data : "", 0, &je);
     const char *id = json_string_value(json_object_get(data, "deliveryId"));
-    int rc = id ? 0 : err_set(e, F3_EINVAL, "job data has no deliveryId");
-    db_conn *tx = rc ? NULL : bus_delivery_tx(dl, e);
-    if (rc == 0 && !tx)
+    int rc = F3_EINVAL;
+    if (!id) {
+        err_set(e, rc, "job data has no deliveryId");
+        goto out;
+    }
+    db_conn *tx = bus_delivery_tx(dl, e);
+    if (!tx) {
         rc = ORDERS_ERRCODE(e);
-    stored_delivery d = {0};
-    if (rc == 0)
-        rc = claim_delivery(tx, id, &d, e);
+        goto out;
+    }
+    rc = claim_delivery(tx, id, &d, e);
     if (rc == F3_ENOTFOUND) {
         rc = 0; /* handled before, by an earlier attempt that committed */
-    } else if (rc == 0) {
-        int k = topic_kind_of(d.topic);
-        if (k >= 0 && is_order_topic((topic_kind)k))
-            rc = handle_order(in, tx, &d, (topic_kind)k, e);
-        else if (k == TOPIC_REFUND_CREATE) {
-            json_t *refund = json_loads(d.body, 0, &je);
-            rc = refund ? order_ingest_refund(tx, d.tenant_id, refund, e)
-                        : err_set(e, F3_EINVAL, "refund body is not JSON");
-            json_decref(refund);
-        } else if (k == TOPIC_APP_UNINSTALLED)
-            rc = handle_uninstalled(tx, &d, e);
+        goto out;
     }
+    if (rc == 0 && !d.body) {
+        rc = F3_EIO;
+        err_set(e, rc, "delivery %s has no body", id);
+    }
+    if (rc == 0)
+        rc = handle_delivery(in, tx, &d, e);
+out:
     free(d.body);
     json_decref(data);
     return rc;
