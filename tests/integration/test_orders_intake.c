@@ -7,7 +7,8 @@
  * stored; one delivery sent five times at once handled once; orders/updated before
  * orders/create; cancellation fanned out to both subscribers; unmapped SKUs; refunds;
  * the topic in the path; backfill through the simulator's paginated order list twice
- * (over HTTP) and through the CLI binary; app/uninstalled disconnecting the shop.
+ * (over HTTP) and through the CLI binary; a reconciliation tick importing a missed order;
+ * 413 for an oversized body; app/uninstalled disconnecting the shop.
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -281,7 +282,8 @@ static int group_setup(void **state)
         return -1;
     }
     snprintf(env.tenant, sizeof env.tenant, "%s", orders_intake_tenant(env.in));
-    http_server_opts so = {.host = "127.0.0.1", .port = env.port, .threads = 8};
+    http_server_opts so = {
+        .host = "127.0.0.1", .port = env.port, .threads = 8, .max_body = 256 * 1024};
     env.server = http_server_start(env.router, &so, &e);
     if (!env.server) {
         fprintf(stderr, "server: %s\n", e.msg);
@@ -648,6 +650,48 @@ static void test_cli_backfill_through_the_binary(void **state)
     free(id);
 }
 
+static void test_reconciliation_job_imports_missed_orders(void **state)
+{
+    (void)state;
+    bus_repeatable_info *reps = NULL;
+    size_t n = 0;
+    err e;
+    assert_int_equal(bus_store_repeatables_list(env.tb.s, ORDERS_RECONCILE_QUEUE, &reps, &n, &e),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(reps[0].repeat_id, ORDERS_RECONCILE_REPEAT_ID);
+    assert_int_equal(reps[0].every_ms, 3600 * 1000);
+    bus_repeatables_free(reps, n);
+    char *id = sim_order(1, false, 0); /* a webhook that never arrived */
+    int64_t created_before = jobs(PRINT_CREATED_Q);
+    /* One tick of the repeatable, as the scheduler would enqueue it. */
+    bus_job_opts o = {.job_id = "shopify-reconcile:manual"};
+    assert_int_equal(bus_store_add(env.tb.s, NULL, ORDERS_RECONCILE_QUEUE, ORDERS_RECONCILE_JOB,
+                                   "{}", &o, clock_now_ms(), NULL, &e),
+                     0);
+    assert_true(f3test_bus_wait_state(env.tb.s, ORDERS_RECONCILE_QUEUE, "shopify-reconcile:manual",
+                                      BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(count(ORDER_BY_SHOPIFY_ID, id), 1);
+    assert_int_equal(jobs(PRINT_CREATED_Q), created_before + 1);
+    assert_int_equal(
+        count("SELECT COUNT(*) FROM shop_connections WHERE last_reconciled_at > 0", NULL), 1);
+    free(id);
+}
+
+static void test_oversized_body_is_413(void **state)
+{
+    (void)state;
+    int64_t before = deliveries();
+    f3test_http_response r = {0};
+    const char *raw = "POST /api/v1/webhooks/shopify HTTP/1.1\r\nHost: t\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 300000\r\n"
+                      "X-Shopify-Topic: orders/create\r\nConnection: close\r\n\r\n";
+    assert_int_equal(f3test_http_request(env.port, raw, &r), 0);
+    assert_int_equal(r.status, 413);
+    f3test_http_response_free(&r);
+    assert_int_equal(deliveries(), before);
+}
+
 static void test_app_uninstalled_disconnects_the_shop(void **state)
 {
     (void)state;
@@ -684,6 +728,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refund_and_topic_in_the_path),
         cmocka_unit_test(test_backfill_twice_is_idempotent),
         cmocka_unit_test(test_cli_backfill_through_the_binary),
+        cmocka_unit_test(test_reconciliation_job_imports_missed_orders),
+        cmocka_unit_test(test_oversized_body_is_413),
         cmocka_unit_test(test_app_uninstalled_disconnects_the_shop),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
