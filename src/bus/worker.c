@@ -10,7 +10,8 @@
  *
  * A claimed job is a bus_delivery on the `held` list from claim until its outcome is
  * committed (or given up); the maintenance thread renews exactly those leases. All
- * shared state is under one mutex, which is never held across a store or db call.
+ * shared state is under one mutex, which is never held across a store or db call. On
+ * SQLite, writers additionally take turns on a per-database gate (see writer_lock).
  * This file must not know about event envelopes or the catalog (bus.c does).
  */
 #include "bus/worker.h"
@@ -90,6 +91,8 @@ struct bus_delivery {
     bus_delivery *link;        /* ready or pending list */
 };
 
+typedef struct writer_gate writer_gate;
+
 typedef struct dl_list {
     bus_delivery *head, *tail;
     size_t n;
@@ -106,8 +109,7 @@ struct bus_worker {
     size_t nq;
 
     pthread_mutex_t mu;
-    pthread_mutex_t write_mu; /* SQLite: this worker's own writers take turns (writer_lock) */
-    bool serialize_writes;
+    writer_gate *gate;       /* SQLite: writers of every worker on the database take turns */
     pthread_cond_t work_cv;  /* handlers: ready list or stop */
     pthread_cond_t disp_cv;  /* dispatcher: gen changed */
     pthread_cond_t comp_cv;  /* completer: pending list or stop */
@@ -233,21 +235,70 @@ static void poke_dispatcher(bus_worker *w)
     pthread_cond_signal(&w->disp_cv);
 }
 
-/* SQLite has one write lock per file, and a writer that finds it taken sleeps in SQLite's
- * busy handler (1, 2, 5, 10 ms ...) rather than waking when it is released. This worker's
- * own writers (claims, outcome batches, maintenance) therefore queue on a mutex instead
- * and hand the lock over without those sleeps. PostgreSQL locks rows, not the file: no
- * turns there. */
+/* ---- taking turns at the SQLite write lock ---------------------------------------------------
+ * SQLite has one write lock per file, and a writer that finds it taken sleeps in SQLite's
+ * busy handler (1, 2, 5, 10, ... ms) instead of waking when it is released; with a
+ * dispatcher, a completer and handler transactions all writing, those sleeps, not the
+ * fsyncs, would set the pace. So every writer of every worker on one SQLite database
+ * (claims, outcome batches, maintenance, delivery transactions) first queues on one
+ * mutex per database - a "gate" - and the lock passes from one to the next at once.
+ * Writers outside the bus still meet SQLite's busy handler. PostgreSQL locks rows, not
+ * the file: no gate there. */
+struct writer_gate {
+    db *d;
+    int refs;
+    pthread_mutex_t mu;
+    struct writer_gate *next;
+};
+
+static pthread_mutex_t gates_mu = PTHREAD_MUTEX_INITIALIZER;
+static writer_gate *gates;
+
+/* The gate of d (made on first use), or NULL if out of memory (then no turns are taken). */
+static writer_gate *gate_get(db *d)
+{
+    pthread_mutex_lock(&gates_mu);
+    writer_gate *g = gates;
+    while (g && g->d != d)
+        g = g->next;
+    if (!g && (g = calloc(1, sizeof *g)) != NULL) {
+        g->d = d;
+        pthread_mutex_init(&g->mu, NULL);
+        g->next = gates;
+        gates = g;
+    }
+    if (g)
+        g->refs++;
+    pthread_mutex_unlock(&gates_mu);
+    return g;
+}
+
+static void gate_put(writer_gate *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&gates_mu);
+    if (--g->refs == 0) {
+        writer_gate **p = &gates;
+        while (*p != g)
+            p = &(*p)->next;
+        *p = g->next;
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+    }
+    pthread_mutex_unlock(&gates_mu);
+}
+
 static void writer_lock(bus_worker *w)
 {
-    if (w->serialize_writes)
-        pthread_mutex_lock(&w->write_mu);
+    if (w->gate)
+        pthread_mutex_lock(&w->gate->mu);
 }
 
 static void writer_unlock(bus_worker *w)
 {
-    if (w->serialize_writes)
-        pthread_mutex_unlock(&w->write_mu);
+    if (w->gate)
+        pthread_mutex_unlock(&w->gate->mu);
 }
 
 /* Outcomes the completer may have waiting before the dispatcher stops claiming. */
@@ -320,8 +371,8 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
         return NULL;
     }
     pthread_mutex_init(&w->mu, NULL);
-    pthread_mutex_init(&w->write_mu, NULL);
-    w->serialize_writes = strcmp(db_backend(d), "sqlite") == 0;
+    if (strcmp(db_backend(d), "sqlite") == 0)
+        w->gate = gate_get(d);
     return w;
 }
 
@@ -439,6 +490,22 @@ int bus_delivery_set_event(bus_delivery *dl, const char *event_id, void *decoded
     return 0;
 }
 
+/* Ends the delivery transaction: commits (returning the commit's result) or rolls back,
+ * releases the connection and the writer gate. */
+static int end_tx(bus_delivery *dl, bool commit, err *e)
+{
+    db_conn *c = dl->tx;
+    dl->tx = NULL;
+    int rc = 0;
+    if (commit && db_in_transaction(c))
+        rc = db_commit(c, e);
+    if (!commit || rc != 0)
+        db_rollback(c, NULL); /* harmless when COMMIT already ended it */
+    db_release(c);
+    writer_unlock(dl->w);
+    return rc;
+}
+
 db_conn *bus_delivery_tx(bus_delivery *dl, err *e)
 {
     if (dl->duplicate) {
@@ -457,28 +524,27 @@ db_conn *bus_delivery_tx(bus_delivery *dl, err *e)
         db_release(c);
         return NULL;
     }
+    writer_lock(dl->w); /* until the transaction ends (end_tx) */
+    dl->tx = c;
     if (db_begin(c, e) != 0) {
-        db_release(c);
+        end_tx(dl, false, NULL);
         return NULL;
     }
     if (dl->q->flags & BUS_QUEUE_INBOX) {
         bool recorded = false;
         if (bus_inbox_record(c, dl->q->consumer, delivery_event(dl), clock_now_ms(), &recorded,
                              e) != 0) {
-            db_rollback(c, NULL);
-            db_release(c);
+            end_tx(dl, false, NULL);
             return NULL;
         }
         if (!recorded) {
             dl->duplicate = true;
-            db_rollback(c, NULL);
-            db_release(c);
+            end_tx(dl, false, NULL);
             err_set(e, F3_ECONFLICT, "event %s was already handled by consumer '%s'",
                     delivery_event(dl), dl->q->consumer);
             return NULL;
         }
     }
-    dl->tx = c;
     return c;
 }
 
@@ -504,14 +570,12 @@ static void set_fail(bus_delivery *dl, bus_fail_kind kind, int rc, const err *e,
  * everything back. */
 static void finish_with_tx(bus_worker *w, bus_delivery *dl, int hrc, const err *he)
 {
-    db_conn *c = dl->tx;
-    dl->tx = NULL;
     err e = {0};
-    if (!db_in_transaction(c)) {
+    if (!db_in_transaction(dl->tx)) {
         log_error("handler ended the delivery transaction itself; its writes were not atomic "
                   "with the job's completion",
                   "queue", dl->q->name, "jobId", dl->job->id);
-        db_release(c);
+        end_tx(dl, false, NULL);
         if (hrc == 0)
             dl->outcome = DL_COMPLETE;
         else
@@ -521,24 +585,20 @@ static void finish_with_tx(bus_worker *w, bus_delivery *dl, int hrc, const err *
     pthread_mutex_lock(&w->mu);
     bool lost = dl->lost; /* set by the maintenance thread */
     pthread_mutex_unlock(&w->mu);
-    if (dl->duplicate || hrc != 0 || lost) {
-        db_rollback(c, NULL);
-        db_release(c);
-        if (dl->duplicate)
-            dl->outcome = DL_ACK;
-        else if (hrc != 0)
+    if (hrc != 0 || lost) {
+        end_tx(dl, false, NULL);
+        if (hrc != 0)
             set_fail(dl, classify(hrc), hrc, he, NULL);
         else
             dl->outcome = DL_DONE; /* lease lost: another claimer has the job now */
         return;
     }
-    int rc = bus_store_complete(w->s, c, dl->q->name, dl->job->id, dl->token, dl->return_value,
+    int rc = bus_store_complete(w->s, dl->tx, dl->q->name, dl->job->id, dl->token, dl->return_value,
                                 clock_now_ms(), &e);
     if (rc == 0)
-        rc = db_commit(c, &e);
-    if (rc != 0)
-        db_rollback(c, NULL);
-    db_release(c);
+        rc = end_tx(dl, true, &e);
+    else
+        end_tx(dl, false, NULL);
     if (rc == 0) {
         dl->outcome = DL_DONE;
     } else if (rc == F3_ENOTFOUND) {
@@ -1280,5 +1340,6 @@ void bus_worker_free(bus_worker *w)
     pthread_cond_destroy(&w->idle_cv);
     pthread_cond_destroy(&w->maint_cv);
     pthread_mutex_destroy(&w->mu);
+    gate_put(w->gate);
     free(w);
 }

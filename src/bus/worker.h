@@ -29,7 +29,11 @@
  * Handlers MUST do slow external I/O (HTTP calls to providers) BEFORE asking for the
  * transaction: on SQLite the transaction holds the database's single write lock from
  * bus_delivery_tx until the handler returns, and every other writer (claims,
- * completions, other handlers, HTTP requests) waits for it meanwhile.
+ * completions, other handlers, HTTP requests) waits for it meanwhile. On SQLite all
+ * writers of the bus workers of one database take turns on an in-process mutex rather
+ * than in SQLite's sleeping busy handler; a handler that writes still costs one commit
+ * (one fsync) per job. For the same reason a handler must never wait, with its
+ * transaction open, for other bus work of this process (another job, a drain).
  *
  * Exactly once in effect (BUS_QUEUE_INBOX): before the handler runs, the runtime looks
  * the event up in the inbox under the queue's consumer name; an event already handled
