@@ -21,8 +21,10 @@ CREATE TABLE shop_connections (
 );
 CREATE INDEX shop_connections_tenant_idx ON shop_connections (tenant_id, provider);
 
--- Every accepted webhook delivery, deduplicated by the provider's delivery id; the work is
--- done from the queue, which finds the body here.
+-- Every accepted webhook delivery, deduplicated by the provider's delivery id (Shopify:
+-- X-Shopify-Event-Id, else X-Shopify-Webhook-Id) within its topic: one merchant action can
+-- fan out to several topics under one event id, and each of those must be handled. The
+-- work is done from the queue, which finds the body here.
 CREATE TABLE webhook_deliveries (
     id             TEXT   NOT NULL PRIMARY KEY,
     tenant_id      TEXT   NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -35,7 +37,7 @@ CREATE TABLE webhook_deliveries (
     status         TEXT   NOT NULL DEFAULT 'RECEIVED'
         CHECK (status IN ('RECEIVED', 'PROCESSED', 'IGNORED')),
     processed_at   BIGINT,
-    UNIQUE (tenant_id, provider, delivery_id)
+    UNIQUE (tenant_id, provider, topic, delivery_id)
 );
 CREATE INDEX webhook_deliveries_tenant_received_idx ON webhook_deliveries (tenant_id, received_at);
 

@@ -165,9 +165,11 @@ static char *sim_order_json(const char *id)
 }
 
 /* Posts a webhook as Shopify would; hmac NULL = sign with SECRET, "" = no header;
- * topic NULL = no topic header. Returns the status; *body_out (may be NULL) the body. */
-static int post_webhook(const char *path, const char *topic, const char *shop, const char *event_id,
-                        const char *hmac, const char *body, char **body_out)
+ * topic NULL = no topic header; event_id NULL = no X-Shopify-Event-Id (webhook_id is
+ * always sent). Returns the status; *body_out (may be NULL) the body. */
+static int post_webhook_ex(const char *path, const char *topic, const char *shop,
+                           const char *event_id, const char *webhook_id, const char *hmac,
+                           const char *body, char **body_out)
 {
     buf sig, raw;
     buf_init(&sig, 0);
@@ -177,9 +179,10 @@ static int post_webhook(const char *path, const char *topic, const char *shop, c
     buf_printf(&raw,
                "POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                "Content-Length: %zu\r\nConnection: close\r\nX-Shopify-Shop-Domain: %s\r\n"
-               "X-Shopify-Event-Id: %s\r\nX-Shopify-Webhook-Id: w-%s\r\n"
-               "X-Shopify-API-Version: 2025-10\r\n",
-               path, strlen(body), shop, event_id, event_id);
+               "X-Shopify-Webhook-Id: %s\r\nX-Shopify-API-Version: 2025-10\r\n",
+               path, strlen(body), shop, webhook_id);
+    if (event_id)
+        buf_printf(&raw, "X-Shopify-Event-Id: %s\r\n", event_id);
     if (topic)
         buf_printf(&raw, "X-Shopify-Topic: %s\r\n", topic);
     if (!hmac || *hmac)
@@ -194,6 +197,14 @@ static int post_webhook(const char *path, const char *topic, const char *shop, c
     buf_free(&sig);
     buf_free(&raw);
     return status;
+}
+
+static int post_webhook(const char *path, const char *topic, const char *shop, const char *event_id,
+                        const char *hmac, const char *body, char **body_out)
+{
+    char webhook_id[128];
+    snprintf(webhook_id, sizeof webhook_id, "w-%s", event_id);
+    return post_webhook_ex(path, topic, shop, event_id, webhook_id, hmac, body, body_out);
 }
 
 /* ---- environment -------------------------------------------------------------------- */
@@ -465,6 +476,36 @@ static void test_same_delivery_five_times_at_once(void **state)
     free(id);
 }
 
+/* One merchant action fans out to several topics under one event id: each is handled.
+ * Without an event id, the webhook id is the key. */
+static void test_event_ids_are_scoped_by_topic(void **state)
+{
+    (void)state;
+    char *id = sim_order(1, false, 0);
+    char *body = sim_order_json(id);
+    const char *path = "/api/v1/webhooks/shopify";
+    int64_t before = deliveries();
+    assert_int_equal(post_webhook(path, "orders/create", SHOP, "fan-out", NULL, body, NULL), 200);
+    assert_int_equal(post_webhook(path, "orders/paid", SHOP, "fan-out", NULL, body, NULL), 200);
+    assert_int_equal(post_webhook(path, "orders/paid", SHOP, "fan-out", NULL, body, NULL), 200);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(post_webhook_ex(path, "orders/updated", SHOP, NULL, "only-webhook-id",
+                                         NULL, body, NULL),
+                         200);
+    assert_int_equal(deliveries(), before + 3);
+    assert_int_equal(
+        count("SELECT COUNT(*) FROM webhook_deliveries WHERE delivery_id = $1", "only-webhook-id"),
+        1);
+    wait_idle();
+    assert_int_equal(count("SELECT COUNT(*) FROM webhook_deliveries WHERE delivery_id = $1 AND"
+                           " status = 'PROCESSED'",
+                           "fan-out"),
+                     2);
+    assert_int_equal(count(ORDER_BY_SHOPIFY_ID, id), 1);
+    free(body);
+    free(id);
+}
+
 static void test_updated_before_created(void **state)
 {
     (void)state;
@@ -722,6 +763,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_order_created_once_with_event_and_log),
         cmocka_unit_test(test_bad_signatures_unknown_shops_and_bad_bodies_store_nothing),
         cmocka_unit_test(test_same_delivery_five_times_at_once),
+        cmocka_unit_test(test_event_ids_are_scoped_by_topic),
         cmocka_unit_test(test_updated_before_created),
         cmocka_unit_test(test_cancelled_reaches_both_subscribers),
         cmocka_unit_test(test_unmapped_sku_needs_mapping),

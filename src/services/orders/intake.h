@@ -8,7 +8,7 @@
  *   POST /api/v1/webhooks/shopify/<topic>  public; e.g. .../shopify/orders/create
  *   POST /api/v1/orders/backfill           permission orders.write; {"since": ISO date}
  * A delivery is checked (signature first, in constant time, with the secret of the shop
- * it names), deduplicated by its delivery id and stored with a job on
+ * it names), deduplicated by its delivery id within its topic and stored with a job on
  * ORDERS_WEBHOOK_QUEUE in one transaction, and answered 200 at once; the job does the
  * work (ingest.h). Queues are registered on bus_worker_of(deps->bus): call
  * orders_intake_start before bus_start.

@@ -9,6 +9,7 @@
  */
 #include "services/orders/intake_internal.h"
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -141,7 +142,7 @@ static int store_delivery(db_conn *c, void *ctx, err *e)
                              "INSERT INTO webhook_deliveries (id, tenant_id, provider, delivery_id,"
                              " topic, shop_domain, received_at, body, status) VALUES ($1, $2,"
                              " 'shopify', $3, $4, $5, CAST($6 AS BIGINT), $7, $8)"
-                             " ON CONFLICT (tenant_id, provider, delivery_id) DO NOTHING",
+                             " ON CONFLICT (tenant_id, provider, topic, delivery_id) DO NOTHING",
                              t, 8, &n, e);
     d->stored = rc == 0 && n > 0;
     if (rc || !d->stored || d->ignored)
@@ -152,9 +153,17 @@ static int store_delivery(db_conn *c, void *ctx, err *e)
     json_decref(data);
     if (!text)
         return err_set(e, F3_ENOMEM, "out of memory");
-    bus_job_opts o = {.job_id = d->delivery_id};
-    rc = bus_store_add(d->store, c, ORDERS_WEBHOOK_QUEUE, d->topic, text, &o, clock_now_ms(), NULL,
-                       e);
+    /* The job id is the delivery's key too: "<topic>:<delivery id>". */
+    buf job_id;
+    buf_init(&job_id, 0);
+    rc = buf_printf(&job_id, "%s:%s", d->topic, d->delivery_id)
+             ? err_set(e, F3_ENOMEM, "out of memory")
+             : 0;
+    bus_job_opts o = {.job_id = buf_cstr(&job_id)};
+    if (rc == 0)
+        rc = bus_store_add(d->store, c, ORDERS_WEBHOOK_QUEUE, d->topic, text, &o, clock_now_ms(),
+                           NULL, e);
+    buf_free(&job_id);
     free(text);
     return rc;
 }
