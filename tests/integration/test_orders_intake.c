@@ -691,6 +691,23 @@ static void test_cli_backfill_through_the_binary(void **state)
     free(id);
 }
 
+static void expect_access(const char *path, const char *access)
+{
+    http_match m;
+    assert_int_equal(http_router_match(env.router, "POST", path, &m), 200);
+    assert_string_equal(m.route->access, access);
+    http_match_free(&m);
+}
+
+/* Webhooks are public (their signature is the check); backfill needs orders.write. */
+static void test_routes_declare_their_access(void **state)
+{
+    (void)state;
+    expect_access("/api/v1/webhooks/shopify", HTTP_ACCESS_PUBLIC);
+    expect_access("/api/v1/webhooks/shopify/orders/create", HTTP_ACCESS_PUBLIC);
+    expect_access("/api/v1/orders/backfill", "orders.write");
+}
+
 static void test_reconciliation_job_imports_missed_orders(void **state)
 {
     (void)state;
@@ -770,6 +787,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refund_and_topic_in_the_path),
         cmocka_unit_test(test_backfill_twice_is_idempotent),
         cmocka_unit_test(test_cli_backfill_through_the_binary),
+        cmocka_unit_test(test_routes_declare_their_access),
         cmocka_unit_test(test_reconciliation_job_imports_missed_orders),
         cmocka_unit_test(test_oversized_body_is_413),
         cmocka_unit_test(test_app_uninstalled_disconnects_the_shop),
