@@ -195,9 +195,13 @@ static void test_repeatable_fires_once_per_tick_across_instances(void **state)
 
 /* ---- a locked database --------------------------------------------------------------------- */
 
+#define LOCK_ROUNDS 3
+
+/* Holds the database's write lock (SQLite) or an exclusive lock on bus_jobs (PostgreSQL)
+ * for 600 ms, LOCK_ROUNDS times; a round PostgreSQL picks as a deadlock victim is tried
+ * again, so the workers always meet every round. */
 typedef struct locker {
     const char *url;
-    atomic_bool stop;
     atomic_int held;
 } locker;
 
@@ -209,7 +213,8 @@ static void *locker_main(void *arg)
     if (db_open(l->url, NULL, &d, &e) != 0)
         return NULL;
     bool pg = strcmp(db_backend(d), "postgres") == 0;
-    for (int round = 0; round < 3 && !atomic_load(&l->stop); round++) {
+    int64_t end = clock_mono_ms() + 30000;
+    while (atomic_load(&l->held) < LOCK_ROUNDS && clock_mono_ms() < end) {
         db_conn *c = db_acquire(d, &e);
         if (!c)
             break;
@@ -242,19 +247,20 @@ static void test_locked_database_loses_and_doubles_nothing(void **state)
     locker l = {.url = f->url};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, locker_main, &l), 0);
-    while (atomic_load(&l.held) == 0)
+    int64_t until = clock_mono_ms() + 10000;
+    while (atomic_load(&l.held) == 0 && clock_mono_ms() < until)
         f3test_sleep_ms(5);
+    assert_true(atomic_load(&l.held) > 0); /* the workers start against a locked database */
     bus_worker_opts wo = FAST_OPT;
     wo.threads = 4;
     bus_queue_opts qo = {.flags = BUS_QUEUE_INBOX, .concurrency = 8};
     bus_worker *w = worker_on(busy.s, busy.d, &wo, Q, tally_handler, &a, &qo);
     bool done = f3test_bus_wait_count(f->s, Q, BUS_STATE_COMPLETED, MANY, 40000);
-    atomic_store(&l.stop, true);
     pthread_join(th, NULL);
     assert_int_equal(bus_worker_drain(w, 10000), 0);
     bus_worker_free(w);
     assert_true(done);
-    assert_int_equal(atomic_load(&l.held), 3);
+    assert_int_equal(atomic_load(&l.held), LOCK_ROUNDS);
     assert_each_once(f, t);
     free(t);
     f3test_bus_close(&busy);
