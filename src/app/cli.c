@@ -88,6 +88,15 @@ static const cli_verb cli_verbs[] = {
      "and rate limiting like Shopify (bucket 40, 2/s). Webhooks go to --webhook-url,\n"
      "signed with S, retried 8 times with backoff starting at --retry-base-ms (60000).\n"
      "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"},
+    {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
+     "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"
+     "\n"
+     "Imports every order of the configured shop (SHOPIFY_SHOP_DOMAIN, SHOPIFY_API_SECRET,\n"
+     "SHOPIFY_ACCESS_TOKEN) updated since DATE (ISO-8601, e.g. 2026-11-01) through the\n"
+     "Admin API, the way the orders service stores webhooks: new orders are stored and\n"
+     "announced once, known ones updated or left alone, so running it again is safe.\n"
+     "Prints the counts (fetched, created, updated, unchanged); shows progress on a\n"
+     "terminal.\n"},
     {"version", cmd_version, "print the version", "usage: f3connect version\n"},
     {"help", cmd_help, "show help for a command", "usage: f3connect help [COMMAND]\n"},
 };

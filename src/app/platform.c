@@ -104,6 +104,18 @@ static int platform_routes(platform *p, err *e)
     return rc ? rc : orders_api_add_routes(p->router, &p->orders_api, e);
 }
 
+/* The services that run in this process, with their queues and routes. */
+static int platform_services(platform *p, err *e)
+{
+    p->orders_bus = bus_new(p->store, p->queues, BUS_SVC_ORDER, e);
+    if (!p->orders_bus)
+        return e->code ? e->code : F3_ENOMEM;
+    orders_intake_deps od = {
+        .db = p->store, .bus = p->orders_bus, .store = p->queues, .config = p->cfg};
+    int rc = orders_intake_start(&p->intake, &od, p->router, e);
+    return rc ? rc : bus_start(p->orders_bus, e);
+}
+
 int platform_open(platform *p, const config *c, err *e)
 {
     memset(p, 0, sizeof *p);
@@ -120,6 +132,7 @@ int platform_open(platform *p, const config *c, err *e)
         p->orders_api.db = p->store;
         rc = platform_routes(p, e);
     }
+    rc = rc ? rc : platform_services(p, e);
     if (rc)
         platform_close(p);
     return rc;
@@ -144,8 +157,20 @@ http_server_opts platform_http_opts(const platform *p)
     return o;
 }
 
+void platform_stop(platform *p, int timeout_ms)
+{
+    if (p->intake)
+        orders_intake_stop(p->intake);
+    if (p->orders_bus && bus_drain(p->orders_bus, timeout_ms) != 0)
+        log_warn("shutdown timeout reached with queue handlers still running");
+}
+
 void platform_close(platform *p)
 {
+    bus_free(p->orders_bus);
+    p->orders_bus = NULL;
+    orders_intake_free(p->intake);
+    p->intake = NULL;
     http_router_free(p->router);
     p->router = NULL;
     platform_gateway_close(&p->gw);

@@ -11,6 +11,7 @@
 #define F3_APP_PLATFORM_H
 
 #include "bus/admin_http.h"
+#include "bus/bus.h"
 #include "bus/queue.h"
 #include "core/config.h"
 #include "db/db.h"
@@ -18,6 +19,7 @@
 #include "http/server.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
+#include "services/orders/intake.h"
 #include "services/orders/orders_api.h"
 
 /* The gateway's parts in this process: sessions in the database, limits in memory
@@ -36,19 +38,27 @@ typedef struct platform {
     health_ctx health;
     bus_admin queue_admin;
     orders_api_deps orders_api;
+    bus *orders_bus; /* the order service's events and jobs */
+    orders_intake *intake;
     http_router *router;
 } platform;
 
 /* Opens the database (applying pending migrations), creates the first administrator
  * on a first start, and builds the gateway and every route. On error everything
- * opened so far is closed again and e says what failed. */
+ * opened so far is closed again and e says what failed. Then starts the services'
+ * background work (queue workers, repeatable jobs). */
 int platform_open(platform *p, const config *c, err *e);
+
+/* Stops the services' background work: no new jobs start, running handlers finish
+ * within timeout_ms. Call after the HTTP server has stopped. */
+void platform_stop(platform *p, int timeout_ms);
 
 /* The HTTP server options from the configuration, with the gateway's guard and
  * security headers. */
 http_server_opts platform_http_opts(const platform *p);
 
-/* Closes what platform_open opened (the HTTP server must be stopped first). */
+/* Closes what platform_open opened (the HTTP server must be stopped first, and
+ * platform_stop called when platform_open succeeded). */
 void platform_close(platform *p);
 
 #endif

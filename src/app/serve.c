@@ -54,6 +54,7 @@ static int serve_run(const config *c, sigset_t *signals)
     log_info("f3connect started", "version", F3_VERSION, "host", opts.host, "port", port,
              "database", db_backend(p.store));
     serve_until_signal(server, signals);
+    platform_stop(&p, (int)config_get_int(c, "SHUTDOWN_TIMEOUT"));
     platform_close(&p);
     log_info("f3connect stopped");
     return 0;

@@ -166,6 +166,10 @@ const config_key config_keys[] = {
      "e.g. `http://127.0.0.1:8081` for the Shopify simulator (`f3connect sim shopify`). Unset "
      "in production.",
      "http|https", 0, 0, false},
+    {"SHOPIFY_RECONCILE_INTERVAL", CONFIG_DURATION_MS, "1h", "shopify",
+     "How often the orders service asks Shopify for orders changed recently (since its last "
+     "successful run, at most 7 days back) and imports any a webhook missed.",
+     NULL, 1 * MIN, 24 * HOUR, false},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

@@ -1,0 +1,52 @@
+/*
+ * sql.c - statement helpers of the orders service's intake (see sql.h).
+ */
+#include "services/orders/sql.h"
+
+#include <stdio.h>
+
+int orders_err_code(const err *e)
+{
+    return e && e->code ? e->code : F3_EIO;
+}
+
+db_stmt *orders_sql_prepare(db_conn *c, const char *sql, const char *const *texts, int n, err *e)
+{
+    db_stmt *s = db_prepare(c, sql, e);
+    if (!s)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (db_bind_text(s, i + 1, texts[i]) != 0) {
+            err_set(e, F3_ENOMEM, "cannot bind parameter %d", i + 1);
+            db_finalize(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+int orders_sql_exec(db_conn *c, const char *sql, const char *const *texts, int n, int64_t *changes,
+                    err *e)
+{
+    db_stmt *s = orders_sql_prepare(c, sql, texts, n, e);
+    if (!s)
+        return ORDERS_ERRCODE(e);
+    int rc;
+    while ((rc = db_step(s, e)) == DB_ROW) {
+    }
+    if (rc == DB_DONE && changes)
+        *changes = db_changes(s);
+    db_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+void orders_sql_col_copy(db_stmt *s, int col, char *out, size_t size)
+{
+    const char *v = db_col_text(s, col);
+    snprintf(out, size, "%s", v ? v : "");
+}
+
+void orders_sql_ms(int64_t ms, char out[24])
+{
+    snprintf(out, 24, "%lld", (long long)ms);
+}
