@@ -19,8 +19,8 @@
 #include "services/gateway/accounts.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
-#include "services/gateway/permissions.h"
-#include "services/gateway/user_context.h"
+#include "services/access/permissions.h"
+#include "services/access/user_context.h"
 
 #include <jansson.h>
 #include <sodium.h>

@@ -19,7 +19,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "http/server.h"
-#include "services/gateway/user_context.h"
+#include "services/access/user_context.h"
 #include "services/orders/orders_api.h"
 
 #include <jansson.h>

@@ -7,10 +7,10 @@
 
 #include "core/buf.h"
 #include "services/gateway/auth.h"
-#include "services/gateway/permissions.h"
+#include "services/access/permissions.h"
 #include "services/gateway/ratelimit.h"
 #include "services/gateway/session_store.h"
-#include "services/gateway/user_context.h"
+#include "services/access/user_context.h"
 
 #include <sodium.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "core/uuid.h"
-#include "services/gateway/permissions.h"
+#include "services/access/permissions.h"
 
 #include <ctype.h>
 #include <stdio.h>

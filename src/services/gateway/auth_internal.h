@@ -7,7 +7,7 @@
 #define F3_GATEWAY_AUTH_INTERNAL_H
 
 #include "services/gateway/auth.h"
-#include "services/gateway/user_context.h"
+#include "services/access/user_context.h"
 
 #include "http/request.h"
 #include "http/response.h"

@@ -11,7 +11,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "services/gateway/user_context.h"
+#include "services/access/user_context.h"
 
 #include <ctype.h>
 #include <stdlib.h>

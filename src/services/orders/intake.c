@@ -7,8 +7,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "services/gateway/permissions.h"
-#include "services/gateway/user_context.h"
+#include "services/access/permissions.h"
+#include "services/access/user_context.h"
 #include "services/orders/sql.h"
 
 #include <stdio.h>

@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/uuid.h"
-#include "services/gateway/user_context.h"
+#include "services/access/user_context.h"
 #include "services/orders/eventlog.h"
 
 #include <stdlib.h>

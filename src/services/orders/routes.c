@@ -6,7 +6,7 @@
  */
 #include "services/orders/api_internal.h"
 
-#include "services/gateway/permissions.h"
+#include "services/access/permissions.h"
 
 int orders_api_add_routes(http_router *r, const orders_api_deps *deps, err *e)
 {

@@ -2,7 +2,7 @@
  * user_context.c - building, reading and writing the caller's identity
  * (see user_context.h). No database, no logging.
  */
-#include "services/gateway/user_context.h"
+#include "services/access/user_context.h"
 
 #include <stdlib.h>
 #include <string.h>

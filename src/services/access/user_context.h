@@ -7,13 +7,16 @@
  * service as x-user-* headers (user_ctx_from_headers). The header names live
  * here and nowhere else. A service trusting these headers must only accept them
  * from the gateway (internal network plus X-Internal-Key).
+ *
+ * services/access/ is not a service: it is the contract between the gateway and
+ * every service (who is calling, what they may do), so any service may include it.
  */
-#ifndef F3_GATEWAY_USER_CONTEXT_H
-#define F3_GATEWAY_USER_CONTEXT_H
+#ifndef F3_ACCESS_USER_CONTEXT_H
+#define F3_ACCESS_USER_CONTEXT_H
 
 #include "core/buf.h"
 #include "http/request.h"
-#include "services/gateway/permissions.h"
+#include "services/access/permissions.h"
 
 #include <jansson.h>
 #include <stdbool.h>

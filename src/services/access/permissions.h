@@ -4,11 +4,11 @@
  *
  * A permission is a "<resource>.<action>" name; a role is a named set of
  * permissions; a super-admin holds every permission. Routes name the
- * permission they need in http_route.access. Nothing here touches a database
- * or a request.
+ * permission they need in http_route.access (services use the PERM_* names, never
+ * string literals). Nothing here touches a database or a request.
  */
-#ifndef F3_GATEWAY_PERMISSIONS_H
-#define F3_GATEWAY_PERMISSIONS_H
+#ifndef F3_ACCESS_PERMISSIONS_H
+#define F3_ACCESS_PERMISSIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,7 +4,7 @@
  * Adding a permission is adding a row to perms[] and naming it in the roles
  * that get it; nothing else changes. Only data and lookups here.
  */
-#include "services/gateway/permissions.h"
+#include "services/access/permissions.h"
 
 #include <string.h>
 
