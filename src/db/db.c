@@ -173,10 +173,24 @@ db_conn *db_acquire(db *d, err *e)
     return d->ops->acquire(d, e);
 }
 
+/* Releases the writer lock once the connection's transaction is over. */
+static void db_writer_settle(db_conn *c)
+{
+    if (c->writer_held && !db_in_transaction(c)) {
+        c->writer_held = false;
+        c->owner->ops->writer_leave(c->owner);
+    }
+}
+
 void db_release(db_conn *c)
 {
-    if (c)
-        c->owner->ops->release(c);
+    if (!c)
+        return;
+    c->owner->ops->release(c);
+    /* Only SQLite holds a writer lock, and its connection stays with this thread, so
+     * looking at it after the release is safe. */
+    if (c->writer_held)
+        db_writer_settle(c);
 }
 
 db *db_conn_db(const db_conn *c)
@@ -203,8 +217,15 @@ int db_begin(db_conn *c, err *e)
 {
     if (db_in_transaction(c))
         return err_set(e, F3_EINVAL, "db_begin: a transaction is already open on this connection");
-    int rc = c->owner->ops->exec(c, c->owner->ops->begin_sql, e);
+    const db_backend_ops *ops = c->owner->ops;
+    db_writer_settle(c); /* SQLite may have ended the last transaction by itself */
+    if (ops->writer_enter) {
+        ops->writer_enter(c->owner);
+        c->writer_held = true;
+    }
+    int rc = ops->exec(c, ops->begin_sql, e);
     c->tx_failed = 0;
+    db_writer_settle(c);
     return rc;
 }
 
@@ -219,6 +240,7 @@ int db_commit(db_conn *c, err *e)
                        err_name(code));
     }
     int rc = db_note(c, c->owner->ops->exec(c, "COMMIT", e));
+    db_writer_settle(c); /* a COMMIT refused as busy leaves the transaction open */
     if (rc == 0 && !c->owner->ops->fires_commit_hooks)
         db_fire_commit(c->owner);
     return rc;
@@ -227,9 +249,13 @@ int db_commit(db_conn *c, err *e)
 int db_rollback(db_conn *c, err *e)
 {
     c->tx_failed = 0;
-    if (!db_in_transaction(c))
+    if (!db_in_transaction(c)) {
+        db_writer_settle(c);
         return 0;
-    return c->owner->ops->exec(c, "ROLLBACK", e);
+    }
+    int rc = c->owner->ops->exec(c, "ROLLBACK", e);
+    db_writer_settle(c);
+    return rc;
 }
 
 /* Sleeps 2^attempt ms times a random factor in [1, 2): spreads retrying writers apart.

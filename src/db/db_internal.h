@@ -54,6 +54,10 @@ typedef struct db_backend_ops {
     int64_t (*changes)(db_stmt *s);
     /* The backend calls db_fire_commit itself (SQLite's WAL hook); otherwise db.c does. */
     bool fires_commit_hooks;
+    /* One writer at a time in this process (SQLite): taken before BEGIN, released when
+     * the transaction ends; NULL where the database locks rows instead. */
+    void (*writer_enter)(db *d);
+    void (*writer_leave)(db *d);
     const char *skip_locked_sql;
     /* NOTIFY and LISTEN; NULL where the backend has no notifications. */
     int (*notify)(db_conn *c, const char *channel, err *e);
@@ -87,6 +91,7 @@ struct db_conn {
     /* A statement failed inside the open transaction: COMMIT must not go through.
      * (PostgreSQL enforces this itself; SQLite would commit the rest.) */
     int tx_failed;
+    bool writer_held; /* this connection's transaction holds the writer lock */
 };
 
 /* Backends embed this as the first member of their listener. */

@@ -312,6 +312,40 @@ static void test_reprepared_statements_start_fresh(void **state)
     db_finalize(s);
 }
 
+/* A transaction abandoned by releasing its connection is rolled back, and the next
+ * writer (this thread or another) can begin: nothing stays locked. */
+static void *begin_and_commit(void *arg)
+{
+    fx *f = arg;
+    err e = {0};
+    db_conn *c = db_acquire(f->d, &e);
+    intptr_t ok = c && db_begin(c, &e) == 0 && db_commit(c, &e) == 0;
+    db_release(c);
+    return (void *)ok;
+}
+
+static void test_abandoned_transaction_frees_the_writer(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    db_release(f->c);
+    db_conn *c = db_acquire(f->d, &e);
+    assert_int_equal(db_begin(c, &e), 0);
+    db_release(c); /* logged as a programming error, rolled back */
+    c = db_acquire(f->d, &e);
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(db_commit(c, &e), 0);
+    assert_int_equal(db_begin(c, &e), 0);
+    db_release(c);
+    pthread_t t;
+    void *ok = NULL;
+    assert_int_equal(pthread_create(&t, NULL, begin_and_commit, f), 0);
+    pthread_join(t, &ok);
+    assert_true(ok != NULL);
+    f->c = db_acquire(f->d, &e);
+    assert_non_null(f->c);
+}
+
 static void test_returning(void **state)
 {
     fx *f = *state;
@@ -1009,6 +1043,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_every_type_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parameters_by_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reprepared_statements_start_fresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abandoned_transaction_frees_the_writer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_returning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_counts_rows, setup, teardown),
