@@ -225,3 +225,52 @@ json_t *orders_api_col_json(db_stmt *s, int col)
     json_t *j = v ? json_loads(v, JSON_DECODE_ANY, NULL) : NULL;
     return j ? j : json_null();
 }
+
+int orders_api_page(http_response *res, db *d, orders_api_query *q, int64_t limit, const char *what,
+                    orders_api_row_fn row, orders_api_row_fn cursor, const void *arg)
+{
+    err e;
+    err_clear(&e);
+    db_conn *c = NULL;
+    db_stmt *s = NULL;
+    json_t *data = json_array(), *next = NULL;
+    int rc = 0;
+    if (!data)
+        goto oom;
+    if (!(c = db_acquire(d, &e)) || !(s = orders_api_query_prepare(q, c, &e))) {
+        orders_api_db_failed(res, what, &e);
+        goto out;
+    }
+    int64_t n = 0;
+    while ((rc = db_step(s, &e)) == DB_ROW) {
+        if (n++ == limit)
+            break;
+        json_t *j = row(s, arg);
+        if (!j || json_array_append_new(data, j))
+            goto oom;
+        json_decref(next);
+        if (!(next = cursor(s, arg)))
+            goto oom;
+    }
+    if (rc < 0) {
+        orders_api_db_failed(res, what, &e);
+        goto out;
+    }
+    if (n <= limit) { /* no row past the page: this is the last one */
+        json_decref(next);
+        next = NULL;
+    }
+    json_t *body = json_pack("{s:O s:O}", "data", data, "nextCursor", next ? next : json_null());
+    if (!body)
+        goto oom;
+    http_res_json(res, 200, body);
+    goto out;
+oom:
+    http_res_error(res, 500, "Internal server error");
+out:
+    db_finalize(s);
+    db_release(c);
+    json_decref(data);
+    json_decref(next);
+    return 0;
+}

@@ -56,6 +56,16 @@ db_stmt *orders_api_query_prepare(orders_api_query *q, db_conn *c, err *e);
  * Caller frees; NULL when out of memory. */
 char *orders_api_like_pattern(const char *q);
 
+/* The JSON of one row of a page query, and the cursor that resumes after that row; arg is
+ * the list's own context. NULL when out of memory. */
+typedef json_t *(*orders_api_row_fn)(db_stmt *s, const void *arg);
+
+/* Runs a keyset-paged query q that asks for limit + 1 rows and answers 200
+ * {"data": [rows...], "nextCursor": cursor after the last row, or null on the last page},
+ * or the error (`what` names the list in the log). Returns 0: the response is written. */
+int orders_api_page(http_response *res, db *d, orders_api_query *q, int64_t limit, const char *what,
+                    orders_api_row_fn row, orders_api_row_fn cursor, const void *arg);
+
 /* ---- requests --------------------------------------------------------------------------- */
 
 /* The caller's tenant from the guard's user context; NULL after answering 401 when the

@@ -80,8 +80,9 @@ static void build_query(const event_filter *f, const char *tenant, orders_api_qu
                orders_api_query_int(q, f->limit + 1));
 }
 
-static json_t *cursor_after(db_stmt *s)
+static json_t *cursor_after(db_stmt *s, const void *arg)
 {
+    (void)arg;
     char key[32];
     snprintf(key, sizeof key, "%" PRId64, db_col_int64(s, 10));
     buf b;
@@ -91,6 +92,12 @@ static json_t *cursor_after(db_stmt *s)
         j = json_string(buf_cstr(&b));
     buf_free(&b);
     return j;
+}
+
+static json_t *event_row(db_stmt *s, const void *arg)
+{
+    (void)arg;
+    return orders_api_event_json(s);
 }
 
 int orders_api_events_list(http_request *req, http_response *res, void *ctx)
@@ -104,52 +111,15 @@ int orders_api_events_list(http_request *req, http_response *res, void *ctx)
     event_filter f;
     orders_api_query q;
     orders_api_query_init(&q);
-    db_conn *c = NULL;
-    db_stmt *s = NULL;
-    json_t *data = json_array(), *next = NULL;
     int rc = parse_filter(req, &f, &e);
     if (rc) {
         http_res_error(res, rc == F3_EINVAL ? 400 : 500, "%s", e.msg);
-        goto out;
+    } else {
+        build_query(&f, tenant, &q);
+        orders_api_page(res, deps->db, &q, f.limit, "event list", event_row, cursor_after, NULL);
     }
-    build_query(&f, tenant, &q);
-    if (!(c = db_acquire(deps->db, &e)) || !(s = orders_api_query_prepare(&q, c, &e))) {
-        orders_api_db_failed(res, "event list", &e);
-        goto out;
-    }
-    int64_t n = 0;
-    while ((rc = db_step(s, &e)) == DB_ROW) {
-        if (n++ == f.limit)
-            break;
-        json_t *ev = orders_api_event_json(s);
-        if (!ev || json_array_append_new(data, ev))
-            goto oom;
-        json_decref(next);
-        if (!(next = cursor_after(s)))
-            goto oom;
-    }
-    if (rc < 0) {
-        orders_api_db_failed(res, "event list", &e);
-        goto out;
-    }
-    if (n <= f.limit) {
-        json_decref(next);
-        next = NULL;
-    }
-    json_t *body = json_pack("{s:O s:O}", "data", data, "nextCursor", next ? next : json_null());
-    if (!body)
-        goto oom;
-    http_res_json(res, 200, body);
-    goto out;
-oom:
-    http_res_error(res, 500, "Internal server error");
-out:
-    db_finalize(s);
-    db_release(c);
     orders_api_query_free(&q);
     free(f.key);
     free(f.id);
-    json_decref(data);
-    json_decref(next);
     return 0;
 }

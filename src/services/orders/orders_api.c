@@ -153,8 +153,9 @@ static void build_query(const order_filter *f, const char *tenant, orders_api_qu
 }
 
 /* The cursor after the current row. */
-static json_t *cursor_after(db_stmt *s, const order_sort *sort)
+static json_t *cursor_after(db_stmt *s, const void *arg)
 {
+    const order_sort *sort = arg;
     char num[32];
     const char *key = db_col_text(s, sort->col);
     if (!sort->text) {
@@ -170,6 +171,12 @@ static json_t *cursor_after(db_stmt *s, const order_sort *sort)
     return j;
 }
 
+static json_t *order_row(db_stmt *s, const void *arg)
+{
+    (void)arg;
+    return orders_api_order_summary(s);
+}
+
 int orders_api_orders_list(http_request *req, http_response *res, void *ctx)
 {
     const orders_api_deps *deps = ctx;
@@ -181,53 +188,15 @@ int orders_api_orders_list(http_request *req, http_response *res, void *ctx)
     order_filter f;
     orders_api_query q;
     orders_api_query_init(&q);
-    db_conn *c = NULL;
-    db_stmt *s = NULL;
-    json_t *data = json_array(), *next = NULL;
     int rc = parse_filter(req, &f, &e);
     if (rc) {
         http_res_error(res, rc == F3_EINVAL ? 400 : 500, "%s", e.msg);
-        goto out;
+    } else {
+        build_query(&f, tenant, &q);
+        orders_api_page(res, deps->db, &q, f.limit, "order list", order_row, cursor_after, f.sort);
     }
-    build_query(&f, tenant, &q);
-    if (!(c = db_acquire(deps->db, &e)) || !(s = orders_api_query_prepare(&q, c, &e))) {
-        orders_api_db_failed(res, "order list", &e);
-        goto out;
-    }
-    int64_t n = 0;
-    while ((rc = db_step(s, &e)) == DB_ROW) {
-        if (n++ == f.limit)
-            break;
-        json_t *o = orders_api_order_summary(s);
-        if (!o || json_array_append_new(data, o))
-            goto oom;
-        json_decref(next);
-        next = cursor_after(s, f.sort);
-        if (!next)
-            goto oom;
-    }
-    if (rc < 0) {
-        orders_api_db_failed(res, "order list", &e);
-        goto out;
-    }
-    if (n <= f.limit) {
-        json_decref(next);
-        next = NULL;
-    }
-    json_t *body = json_pack("{s:O s:O}", "data", data, "nextCursor", next ? next : json_null());
-    if (!body)
-        goto oom;
-    http_res_json(res, 200, body);
-    goto out;
-oom:
-    http_res_error(res, 500, "Internal server error");
-out:
-    db_finalize(s);
-    db_release(c);
     orders_api_query_free(&q);
     filter_free(&f);
-    json_decref(data);
-    json_decref(next);
     return 0;
 }
 
