@@ -242,22 +242,7 @@ static int start_sim(void)
     const char *envp[] = {"LOG_LEVEL=warn", NULL};
     if (f3test_proc_start(&env.sim, env.dir, argv, envp))
         return -1;
-    for (int i = 0; i < 750; i++) {
-        f3test_http_response r = {0};
-        int ok = f3test_http_request(env.sim_port, "GET /_sim/health HTTP/1.1\r\nHost: t\r\n\r\n",
-                                     &r) == 0 &&
-                 r.status == 200;
-        f3test_http_response_free(&r);
-        if (ok)
-            return 0;
-        if (f3test_proc_wait(&env.sim, 0))
-            break;
-        f3test_sleep_ms(20);
-    }
-    char *text = f3test_slurp(env.sim.err_path);
-    fprintf(stderr, "simulator did not start: %s\n", text);
-    free(text);
-    return -1;
+    return f3test_wait_http_ok(env.sim_port, "/_sim/health", &env.sim, 15000);
 }
 
 static int group_setup(void **state)

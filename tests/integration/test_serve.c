@@ -28,21 +28,6 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Polls /health until it answers 200; returns the time it took in ms, or -1. */
-static int wait_healthy(int port, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 20) {
-        f3test_http_response r = {0};
-        int ok = f3test_http_request(port, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n", &r) == 0 &&
-                 r.status == 200;
-        f3test_http_response_free(&r);
-        if (ok)
-            return waited;
-        sleep_ms(20);
-    }
-    return -1;
-}
-
 /* Starts `f3connect serve` in a fresh directory with no DATABASE_URL (embedded default). */
 static void server_start(server *s)
 {
@@ -59,7 +44,7 @@ static void server_start(server *s)
                          "SHUTDOWN_TIMEOUT=5s",
                          NULL};
     assert_int_equal(f3test_proc_start(&s->proc, s->dir, argv, env), 0);
-    assert_true(wait_healthy(s->port, 15000) >= 0);
+    assert_int_equal(f3test_wait_http_ok(s->port, "/health", &s->proc, 15000), 0);
 }
 
 static void server_finish(server *s)

@@ -167,20 +167,7 @@ static int group_setup(void **state)
     const char *envp[] = {"LOG_LEVEL=warn", NULL};
     if (!env.dir || f3test_proc_start(&env.proc, env.dir, argv, envp))
         return -1;
-    for (int i = 0; i < 750; i++) {
-        f3test_http_response r = {0};
-        int ok = f3test_http_request(env.port, "GET /_sim/health HTTP/1.1\r\nHost: t\r\n\r\n",
-                                     &r) == 0 &&
-                 r.status == 200;
-        f3test_http_response_free(&r);
-        if (ok)
-            return 0;
-        if (f3test_proc_wait(&env.proc, 0))
-            break;
-        sleep_ms(20);
-    }
-    fprintf(stderr, "simulator did not start: %s\n", f3test_slurp(env.proc.err_path));
-    return -1;
+    return f3test_wait_http_ok(env.port, "/_sim/health", &env.proc, 15000);
 }
 
 static int group_teardown(void **state)

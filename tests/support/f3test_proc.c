@@ -3,6 +3,8 @@
  */
 #include "support/f3test_proc.h"
 
+#include "support/f3test_http.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -138,4 +140,27 @@ int f3test_free_port(void)
     if (fd >= 0)
         close(fd);
     return port;
+}
+
+int f3test_wait_http_ok(int port, const char *path, f3test_proc *p, int timeout_ms)
+{
+    char req[512];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        f3test_http_response r = {0};
+        int ok = f3test_http_request(port, req, &r) == 0 && r.status == 200;
+        f3test_http_response_free(&r);
+        if (ok)
+            return 0;
+        if (p && f3test_proc_wait(p, 0))
+            break;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (p) {
+        char *text = f3test_slurp(p->err_path);
+        fprintf(stderr, "process did not answer %s on port %d: %s\n", path, port, text);
+        free(text);
+    }
+    return -1;
 }

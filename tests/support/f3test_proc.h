@@ -37,6 +37,11 @@ int f3test_run(const char *cwd, const char *const *argv, const char *const *env,
 /* Contents of a captured file; caller frees. Never NULL ("" if unreadable). */
 char *f3test_slurp(const char *path);
 
+/* Polls GET path on 127.0.0.1:port until it answers 200, for at most timeout_ms.
+ * 0 once it does; -1 if it never did or p (may be NULL) exited first, after printing
+ * p's stderr so the test log says why. */
+int f3test_wait_http_ok(int port, const char *path, f3test_proc *p, int timeout_ms);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int f3test_free_port(void);
 
