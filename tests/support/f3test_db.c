@@ -149,3 +149,26 @@ const char *f3test_backend_arg(int argc, char **argv)
     fprintf(stderr, "usage: %s sqlite|postgres\n", argc > 0 ? argv[0] : "test");
     exit(2);
 }
+
+f3test_dbfx *f3test_dbfx_open(const char *backend, bool migrate)
+{
+    f3test_dbfx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->url = f3test_db_url(backend);
+    err e = {0};
+    if (db_open(f->url, NULL, &f->d, &e) != 0 || (migrate && db_migrate(f->d, NULL, &e) != 0))
+        fail_msg("%s: %s", f->url, e.msg);
+    f->c = db_acquire(f->d, &e);
+    if (!f->c)
+        fail_msg("db_acquire: %s", e.msg);
+    return f;
+}
+
+void f3test_dbfx_close(f3test_dbfx *f)
+{
+    db_release(f->c);
+    db_close(f->d);
+    f3test_db_drop(f->url);
+    free(f->url);
+    free(f);
+}

@@ -38,34 +38,17 @@ static const char *const cross_tenant_indexes[] = {
     "retry_queue_due_idx",
 };
 
-typedef struct fx {
-    char *url;
-    db *d;
-    db_conn *c;
-} fx;
+typedef f3test_dbfx fx;
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f->url = f3test_db_url(backend);
-    err e = {0};
-    if (db_open(f->url, NULL, &f->d, &e) != 0 || db_migrate(f->d, NULL, &e) != 0)
-        fail_msg("%s: %s", f->url, e.msg);
-    f->c = db_acquire(f->d, &e);
-    assert_non_null(f->c);
-    *state = f;
+    *state = f3test_dbfx_open(backend, true);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    db_release(f->c);
-    db_close(f->d);
-    f3test_db_drop(f->url);
-    free(f->url);
-    free(f);
+    f3test_dbfx_close(*state);
     return 0;
 }
 

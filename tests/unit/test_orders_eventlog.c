@@ -16,21 +16,12 @@
 
 static const char *backend;
 
-typedef struct fx {
-    char *url;
-    db *d;
-    db_conn *c;
-} fx;
+typedef f3test_dbfx fx;
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
+    fx *f = f3test_dbfx_open(backend, true);
     err e = {0};
-    f->url = f3test_db_url(backend);
-    if (db_open(f->url, NULL, &f->d, &e) || db_migrate(f->d, NULL, &e))
-        fail_msg("%s", e.msg);
-    f->c = db_acquire(f->d, &e);
-    assert_non_null(f->c);
     assert_int_equal(db_exec(f->c,
                              "INSERT INTO tenants (id, name, slug, created_at, updated_at) "
                              "VALUES ('t1', 'Shop', 'shop', 0, 0)",
@@ -42,12 +33,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    db_release(f->c);
-    db_close(f->d);
-    f3test_db_drop(f->url);
-    free(f->url);
-    free(f);
+    f3test_dbfx_close(*state);
     return 0;
 }
 
