@@ -11,7 +11,8 @@
  * A claimed job is a bus_delivery on the `held` list from claim until its outcome is
  * committed (or given up); the maintenance thread renews exactly those leases. All
  * shared state is under one mutex, which is never held across a store or db call. On
- * SQLite, writers additionally take turns on a per-database gate (see writer_lock).
+ * SQLite, writers take turns on the database's writer lock (db/sqlite.c), not in
+ * SQLite's busy handler.
  * This file must not know about event envelopes or the catalog (bus.c does).
  */
 #include "bus/worker.h"
@@ -91,8 +92,6 @@ struct bus_delivery {
     bus_delivery *link;        /* ready or pending list */
 };
 
-typedef struct writer_gate writer_gate;
-
 typedef struct dl_list {
     bus_delivery *head, *tail;
     size_t n;
@@ -109,7 +108,6 @@ struct bus_worker {
     size_t nq;
 
     pthread_mutex_t mu;
-    writer_gate *gate;       /* SQLite: writers of every worker on the database take turns */
     pthread_cond_t work_cv;  /* handlers: ready list or stop */
     pthread_cond_t disp_cv;  /* dispatcher: gen changed */
     pthread_cond_t comp_cv;  /* completer: pending list or stop */
@@ -235,72 +233,6 @@ static void poke_dispatcher(bus_worker *w)
     pthread_cond_signal(&w->disp_cv);
 }
 
-/* ---- taking turns at the SQLite write lock ---------------------------------------------------
- * SQLite has one write lock per file, and a writer that finds it taken sleeps in SQLite's
- * busy handler (1, 2, 5, 10, ... ms) instead of waking when it is released; with a
- * dispatcher, a completer and handler transactions all writing, those sleeps, not the
- * fsyncs, would set the pace. So every writer of every worker on one SQLite database
- * (claims, outcome batches, maintenance, delivery transactions) first queues on one
- * mutex per database - a "gate" - and the lock passes from one to the next at once.
- * Writers outside the bus still meet SQLite's busy handler. PostgreSQL locks rows, not
- * the file: no gate there. */
-struct writer_gate {
-    db *d;
-    int refs;
-    pthread_mutex_t mu;
-    struct writer_gate *next;
-};
-
-static pthread_mutex_t gates_mu = PTHREAD_MUTEX_INITIALIZER;
-static writer_gate *gates;
-
-/* The gate of d (made on first use), or NULL if out of memory (then no turns are taken). */
-static writer_gate *gate_get(db *d)
-{
-    pthread_mutex_lock(&gates_mu);
-    writer_gate *g = gates;
-    while (g && g->d != d)
-        g = g->next;
-    if (!g && (g = calloc(1, sizeof *g)) != NULL) {
-        g->d = d;
-        pthread_mutex_init(&g->mu, NULL);
-        g->next = gates;
-        gates = g;
-    }
-    if (g)
-        g->refs++;
-    pthread_mutex_unlock(&gates_mu);
-    return g;
-}
-
-static void gate_put(writer_gate *g)
-{
-    if (!g)
-        return;
-    pthread_mutex_lock(&gates_mu);
-    if (--g->refs == 0) {
-        writer_gate **p = &gates;
-        while (*p != g)
-            p = &(*p)->next;
-        *p = g->next;
-        pthread_mutex_destroy(&g->mu);
-        free(g);
-    }
-    pthread_mutex_unlock(&gates_mu);
-}
-
-static void writer_lock(bus_worker *w)
-{
-    if (w->gate)
-        pthread_mutex_lock(&w->gate->mu);
-}
-
-static void writer_unlock(bus_worker *w)
-{
-    if (w->gate)
-        pthread_mutex_unlock(&w->gate->mu);
-}
-
 /* Outcomes the completer may have waiting before the dispatcher stops claiming. */
 static int pending_cap(const bus_worker *w)
 {
@@ -371,8 +303,6 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
         return NULL;
     }
     pthread_mutex_init(&w->mu, NULL);
-    if (strcmp(db_backend(d), "sqlite") == 0)
-        w->gate = gate_get(d);
     return w;
 }
 
@@ -491,7 +421,7 @@ int bus_delivery_set_event(bus_delivery *dl, const char *event_id, void *decoded
 }
 
 /* Ends the delivery transaction: commits (returning the commit's result) or rolls back,
- * releases the connection and the writer gate. */
+ * releases the connection. */
 static int end_tx(bus_delivery *dl, bool commit, err *e)
 {
     db_conn *c = dl->tx;
@@ -502,7 +432,6 @@ static int end_tx(bus_delivery *dl, bool commit, err *e)
     if (!commit || rc != 0)
         db_rollback(c, NULL); /* harmless when COMMIT already ended it */
     db_release(c);
-    writer_unlock(dl->w);
     return rc;
 }
 
@@ -524,7 +453,6 @@ db_conn *bus_delivery_tx(bus_delivery *dl, err *e)
         db_release(c);
         return NULL;
     }
-    writer_lock(dl->w); /* until the transaction ends (end_tx) */
     dl->tx = c;
     if (db_begin(c, e) != 0) {
         end_tx(dl, false, NULL);
@@ -804,9 +732,7 @@ static void *completer_main(void *arg)
         while (n < cap && w->pending.head)
             items[n++] = list_pop(&w->pending);
         pthread_mutex_unlock(&w->mu);
-        writer_lock(w);
         commit_batch(w, items, n);
-        writer_unlock(w);
         for (size_t i = 0; i < n; i++)
             if (items[i]->commit_rc == 0)
                 report_outcome(items[i]);
@@ -866,9 +792,7 @@ static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, dl_list *out, e
     snprintf(token, sizeof token, "%s:%llu", w->instance, (unsigned long long)seq);
     bus_job **jobs = NULL;
     size_t got = 0;
-    writer_lock(w);
     int rc = bus_store_claim(w->s, q->name, n, token, q->lease_ms, clock_now_ms(), &jobs, &got, e);
-    writer_unlock(w);
     if (rc)
         return rc;
     int64_t mono = clock_mono_ms();
@@ -1039,10 +963,8 @@ static void renew_leases(bus_worker *w)
     for (size_t i = 0; i < k; i++) {
         err e = {0};
         renewal *r = &rs[i];
-        writer_lock(w);
         int rc =
             bus_store_extend(w->s, r->q->name, r->id, r->token, r->q->lease_ms, clock_now_ms(), &e);
-        writer_unlock(w);
         if (rc) {
             pthread_mutex_lock(&w->mu);
             bus_delivery *dl = held_find(w, r);
@@ -1081,9 +1003,7 @@ static void recover_stalled(bus_worker *w)
 {
     err e = {0};
     int recovered = 0, failed = 0;
-    writer_lock(w);
     int rc = bus_store_recover_stalled(w->s, clock_now_ms(), &recovered, &failed, &e);
-    writer_unlock(w);
     if (rc) {
         log_warn("stalled job recovery failed", "error", e.msg);
     } else if (recovered || failed) {
@@ -1099,9 +1019,7 @@ static void tick_repeatables(bus_worker *w)
 {
     err e = {0};
     int enqueued = 0;
-    writer_lock(w);
     int rc = bus_store_repeatables_tick(w->s, clock_now_ms(), &enqueued, &e);
-    writer_unlock(w);
     if (rc)
         log_warn("repeatable jobs tick failed", "error", e.msg);
     else if (enqueued)
@@ -1113,16 +1031,12 @@ static void trim(bus_worker *w)
     err e = {0};
     for (size_t i = 0; i < w->nq; i++) {
         err_clear(&e);
-        writer_lock(w);
         int rc = bus_store_trim(w->s, w->queues[i]->name, &e);
-        writer_unlock(w);
         if (rc)
             log_warn("trimming finished jobs failed", "queue", w->queues[i]->name, "error", e.msg);
     }
     err_clear(&e);
-    writer_lock(w);
     int rc = bus_inbox_trim(w->d, clock_now_ms() - w->inbox_keep_ms, NULL, &e);
-    writer_unlock(w);
     if (rc)
         log_warn("pruning the inbox failed", "error", e.msg);
 }
@@ -1340,6 +1254,5 @@ void bus_worker_free(bus_worker *w)
     pthread_cond_destroy(&w->idle_cv);
     pthread_cond_destroy(&w->maint_cv);
     pthread_mutex_destroy(&w->mu);
-    gate_put(w->gate);
     free(w);
 }
