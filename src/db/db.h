@@ -157,6 +157,27 @@ void db_reset(db_stmt *s);
 /* Frees the statement. NULL is ignored. */
 void db_finalize(db_stmt *s);
 
+/* ---- conveniences for text parameters ------------------------------------------------- */
+
+/* The code an err carries, F3_EIO when it carries none (e may be NULL): for a caller that
+ * got NULL from db_prepare / db_prepare_texts and must return a code. */
+int db_err_code(const err *e);
+
+/* db_prepare, then texts[0..n-1] bound to $1..$n (NULL binds SQL NULL). NULL on error
+ * with e set. Caller finalizes with db_finalize. */
+db_stmt *db_prepare_texts(db_conn *c, const char *sql, const char *const *texts, int n, err *e);
+
+/* Prepares, binds and steps sql to the end. *changes (may be NULL) = rows changed.
+ * 0 or the db error. */
+int db_exec_texts(db_conn *c, const char *sql, const char *const *texts, int n, int64_t *changes,
+                  err *e);
+
+/* Copies column col of the current row into out (size bytes, truncated; "" for NULL). */
+void db_col_copy(db_stmt *s, int col, char *out, size_t size);
+
+/* The epoch-ms value as decimal text, for binding through CAST($n AS BIGINT). */
+void db_ms_text(int64_t ms, char out[24]);
+
 /* ---- backend differences a caller's SQL text needs ------------------------------------- */
 
 /* The row-locking clause to append to a SELECT that picks rows to claim:

@@ -6,7 +6,6 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "services/orders/ingest.h"
-#include "services/orders/sql.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,7 +86,7 @@ int orders_backfill(db *d, bus *b, shopify_client *c, const char *tenant_id, int
     memset(out, 0, sizeof *out);
     db_conn *conn = db_acquire(d, e);
     if (!conn)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     shopify_order_query q = {
         .status = "any", .updated_at_min_ms = since_ms > 0 ? since_ms : 1, .limit = page_limit};
     char *next = NULL;

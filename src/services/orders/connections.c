@@ -8,7 +8,6 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/uuid.h"
-#include "services/orders/sql.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -112,12 +111,12 @@ int shop_key_load(const config *c, uint8_t key[CRYPTO_KEY_LEN], err *e)
 static int first_id(db_conn *c, const char *sql, const char *param, char out[65], err *e)
 {
     const char *t[] = {param};
-    db_stmt *s = orders_sql_prepare(c, sql, t, param ? 1 : 0, e);
+    db_stmt *s = db_prepare_texts(c, sql, t, param ? 1 : 0, e);
     if (!s)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     int rc = db_step(s, e);
     if (rc == DB_ROW)
-        orders_sql_col_copy(s, 0, out, 65);
+        db_col_copy(s, 0, out, 65);
     db_finalize(s);
     return rc == DB_ROW ? 0 : rc == DB_DONE ? F3_ENOTFOUND : rc;
 }
@@ -126,7 +125,7 @@ int shop_default_tenant(db *d, char tenant_id[SHOP_TENANT_ID_MAX + 1], err *e)
 {
     db_conn *c = db_acquire(d, e);
     if (!c)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     int rc = first_id(c, "SELECT id FROM tenants WHERE slug = $1", "default", tenant_id, e);
     if (rc == F3_ENOTFOUND)
         rc = first_id(c, "SELECT id FROM tenants ORDER BY created_at, id LIMIT 1", NULL, tenant_id,
@@ -134,13 +133,13 @@ int shop_default_tenant(db *d, char tenant_id[SHOP_TENANT_ID_MAX + 1], err *e)
     if (rc == F3_ENOTFOUND) {
         char id[UUID_STR_LEN], now[24];
         uuid_v4(id);
-        orders_sql_ms(clock_now_ms(), now);
+        db_ms_text(clock_now_ms(), now);
         const char *t[] = {id, now};
-        rc = orders_sql_exec(c,
-                             "INSERT INTO tenants (id, name, slug, created_at, updated_at)"
-                             " VALUES ($1, 'Default', 'default', CAST($2 AS BIGINT),"
-                             " CAST($2 AS BIGINT)) ON CONFLICT (slug) DO NOTHING",
-                             t, 2, NULL, e);
+        rc = db_exec_texts(c,
+                           "INSERT INTO tenants (id, name, slug, created_at, updated_at)"
+                           " VALUES ($1, 'Default', 'default', CAST($2 AS BIGINT),"
+                           " CAST($2 AS BIGINT)) ON CONFLICT (slug) DO NOTHING",
+                           t, 2, NULL, e);
         if (rc == 0)
             rc = first_id(c, "SELECT id FROM tenants WHERE slug = $1", "default", tenant_id, e);
     }
@@ -179,8 +178,8 @@ static char *open_sealed(const uint8_t key[CRYPTO_KEY_LEN], const char *sealed, 
 static int conn_read_row(db_stmt *s, const uint8_t key[CRYPTO_KEY_LEN], shop_conn *out, err *e)
 {
     int rc = 0;
-    orders_sql_col_copy(s, 0, out->tenant_id, sizeof out->tenant_id);
-    orders_sql_col_copy(s, 1, out->shop_domain, sizeof out->shop_domain);
+    db_col_copy(s, 0, out->tenant_id, sizeof out->tenant_id);
+    db_col_copy(s, 1, out->shop_domain, sizeof out->shop_domain);
     out->connected = str_eq(db_col_text(s, 2), "CONNECTED");
     out->api_secret = open_sealed(key, db_col_text(s, 3), &rc, e);
     if (rc == 0)
@@ -200,9 +199,9 @@ static int conn_query(db_conn *c, const uint8_t key[CRYPTO_KEY_LEN], const char 
 {
     memset(out, 0, sizeof *out);
     const char *t[] = {param};
-    db_stmt *s = orders_sql_prepare(c, sql, t, 1, e);
+    db_stmt *s = db_prepare_texts(c, sql, t, 1, e);
     if (!s)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     int rc = db_step(s, e);
     if (rc == DB_ROW)
         rc = conn_read_row(s, key, out, e);
@@ -233,7 +232,7 @@ int shop_conn_of_tenant(db *d, const uint8_t key[CRYPTO_KEY_LEN], const char *te
     db_conn *c = db_acquire(d, e);
     if (!c) {
         memset(out, 0, sizeof *out);
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     }
     int rc = conn_query(c, key,
                         CONN_COLUMNS " WHERE tenant_id = $1 AND provider = 'shopify' AND"
@@ -249,12 +248,12 @@ int shop_conn_connected_domains(db *d, char ***domains, size_t *n, err *e)
     *n = 0;
     db_conn *c = db_acquire(d, e);
     if (!c)
-        return ORDERS_ERRCODE(e);
-    db_stmt *s = orders_sql_prepare(c,
-                                    "SELECT shop_domain FROM shop_connections WHERE"
-                                    " status = 'CONNECTED' ORDER BY shop_domain",
-                                    NULL, 0, e);
-    int rc = s ? 0 : ORDERS_ERRCODE(e);
+        return db_err_code(e);
+    db_stmt *s = db_prepare_texts(c,
+                                  "SELECT shop_domain FROM shop_connections WHERE"
+                                  " status = 'CONNECTED' ORDER BY shop_domain",
+                                  NULL, 0, e);
+    int rc = s ? 0 : db_err_code(e);
     while (rc == 0 && (rc = db_step(s, e)) == DB_ROW) {
         char **grown = realloc(*domains, (*n + 1) * sizeof *grown);
         char *one = grown ? str_dup(db_col_text(s, 0)) : NULL;
@@ -329,7 +328,7 @@ static int bootstrap_tx(db_conn *c, void *ctx, err *e)
     rc = seal_text(b->key, b->secret, &secret, e);
     rc = rc ? rc : seal_text(b->key, b->token, &token, e);
     char now[24];
-    orders_sql_ms(clock_now_ms(), now);
+    db_ms_text(clock_now_ms(), now);
     const char *t[] = {b->domain,
                        b->tenant_id,
                        buf_cstr(&secret),
@@ -339,7 +338,7 @@ static int bootstrap_tx(db_conn *c, void *ctx, err *e)
                        now,
                        reconnect ? "1" : "0"};
     if (rc == 0)
-        rc = orders_sql_exec(
+        rc = db_exec_texts(
             c,
             "INSERT INTO shop_connections (shop_domain, tenant_id, provider, api_secret_sealed,"
             " access_token_sealed, api_version, api_url, status, created_at, updated_at)"
@@ -381,7 +380,7 @@ int shop_conn_bootstrap(db *d, const uint8_t key[CRYPTO_KEY_LEN], const config *
                        .url = config_get(c, "SHOPIFY_API_URL")};
     db_conn *conn = db_acquire(d, e);
     if (!conn)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     int rc = db_tx(conn, bootstrap_tx, &b, e);
     db_release(conn);
     if (rc == 0) {
@@ -395,15 +394,14 @@ int shop_conn_disconnect(db_conn *tx, const char *tenant_id, const char *shop_do
                          err *e)
 {
     char now[24];
-    orders_sql_ms(clock_now_ms(), now);
+    db_ms_text(clock_now_ms(), now);
     const char *t[] = {tenant_id, shop_domain, now};
     int64_t n = 0;
-    int rc =
-        orders_sql_exec(tx,
-                        "UPDATE shop_connections SET status = 'DISCONNECTED',"
-                        " disconnected_at = CAST($3 AS BIGINT), updated_at = CAST($3 AS BIGINT)"
-                        " WHERE tenant_id = $1 AND shop_domain = $2 AND status = 'CONNECTED'",
-                        t, 3, &n, e);
+    int rc = db_exec_texts(tx,
+                           "UPDATE shop_connections SET status = 'DISCONNECTED',"
+                           " disconnected_at = CAST($3 AS BIGINT), updated_at = CAST($3 AS BIGINT)"
+                           " WHERE tenant_id = $1 AND shop_domain = $2 AND status = 'CONNECTED'",
+                           t, 3, &n, e);
     if (changed)
         *changed = n > 0;
     return rc;
@@ -413,14 +411,14 @@ int shop_conn_mark_reconciled(db *d, const char *shop_domain, int64_t at_ms, err
 {
     db_conn *c = db_acquire(d, e);
     if (!c)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     char at[24];
-    orders_sql_ms(at_ms, at);
+    db_ms_text(at_ms, at);
     const char *t[] = {shop_domain, at};
-    int rc = orders_sql_exec(c,
-                             "UPDATE shop_connections SET last_reconciled_at = CAST($2 AS BIGINT)"
-                             " WHERE shop_domain = $1",
-                             t, 2, NULL, e);
+    int rc = db_exec_texts(c,
+                           "UPDATE shop_connections SET last_reconciled_at = CAST($2 AS BIGINT)"
+                           " WHERE shop_domain = $1",
+                           t, 2, NULL, e);
     db_release(c);
     return rc;
 }

@@ -10,7 +10,6 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "services/orders/eventlog.h"
-#include "services/orders/sql.h"
 #include "services/orders/status.h"
 
 #include <stdarg.h>
@@ -32,19 +31,19 @@ static int find_order(db_conn *tx, const char *tenant_id, const char *shopify_id
 {
     memset(out, 0, sizeof *out);
     const char *t[] = {tenant_id, shopify_id};
-    db_stmt *s = orders_sql_prepare(tx,
-                                    "SELECT id, status, shopify_updated_at, shopify_order_number"
-                                    " FROM orders WHERE tenant_id = $1 AND shopify_order_id = $2",
-                                    t, 2, e);
+    db_stmt *s = db_prepare_texts(tx,
+                                  "SELECT id, status, shopify_updated_at, shopify_order_number"
+                                  " FROM orders WHERE tenant_id = $1 AND shopify_order_id = $2",
+                                  t, 2, e);
     if (!s)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     int rc = db_step(s, e);
     if (rc == DB_ROW) {
         out->found = true;
-        orders_sql_col_copy(s, 0, out->id, sizeof out->id);
+        db_col_copy(s, 0, out->id, sizeof out->id);
         out->status = order_status_parse(db_col_text(s, 1));
         out->shopify_updated_at = db_col_int64(s, 2);
-        orders_sql_col_copy(s, 3, out->number, sizeof out->number);
+        db_col_copy(s, 3, out->number, sizeof out->number);
         rc = 0;
     } else if (rc == DB_DONE) {
         rc = 0;
@@ -154,15 +153,15 @@ static int mapping_of(db_conn *tx, const char *tenant_id, const char *sku, char 
     if (!sku)
         return 0;
     const char *t[] = {tenant_id, sku};
-    db_stmt *s = orders_sql_prepare(tx,
-                                    "SELECT id FROM product_mappings WHERE tenant_id = $1 AND"
-                                    " sku = $2 AND active = TRUE",
-                                    t, 2, e);
+    db_stmt *s = db_prepare_texts(tx,
+                                  "SELECT id FROM product_mappings WHERE tenant_id = $1 AND"
+                                  " sku = $2 AND active = TRUE",
+                                  t, 2, e);
     if (!s)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     int rc = db_step(s, e);
     if (rc == DB_ROW)
-        orders_sql_col_copy(s, 0, id, UUID_STR_LEN);
+        db_col_copy(s, 0, id, UUID_STR_LEN);
     db_finalize(s);
     return rc < 0 ? rc : 0;
 }
@@ -179,8 +178,8 @@ static int put_line_item(db_conn *tx, const char *tenant_id, const char *order_i
         return rc;
     *needs = mapping[0] == '\0';
     uuid_v7(id);
-    orders_sql_ms(li->quantity, qty);
-    orders_sql_ms(li->price_minor, price);
+    db_ms_text(li->quantity, qty);
+    db_ms_text(li->price_minor, price);
     const char *t[] = {id,
                        tenant_id,
                        order_id,
@@ -193,7 +192,7 @@ static int put_line_item(db_conn *tx, const char *tenant_id, const char *order_i
                        price,
                        mapping[0] ? mapping : NULL,
                        now};
-    db_stmt *s = orders_sql_prepare(
+    db_stmt *s = db_prepare_texts(
         tx,
         "INSERT INTO line_items (id, tenant_id, order_id, shopify_line_item_id, sku, product_id,"
         " variant_id, title, quantity, unit_price_minor, product_mapping_id, needs_mapping,"
@@ -202,7 +201,7 @@ static int put_line_item(db_conn *tx, const char *tenant_id, const char *order_i
         " ON CONFLICT (tenant_id, order_id, shopify_line_item_id) DO NOTHING",
         t, 12, e);
     if (!s)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     db_bind_bool(s, 13, *needs);
     rc = db_step(s, e);
     *inserted = rc == DB_DONE && db_changes(s) > 0;
@@ -234,7 +233,7 @@ static int put_line_items(db_conn *tx, const char *tenant_id, const char *order_
                           int *needs_count, err *e)
 {
     char now[24];
-    orders_sql_ms(clock_now_ms(), now);
+    db_ms_text(clock_now_ms(), now);
     json_t *unmapped = json_array();
     int rc = unmapped ? 0 : err_set(e, F3_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < o->line_item_count; i++) {
@@ -275,10 +274,10 @@ static int insert_order(db_conn *tx, const char *tenant_id, const shopify_order 
     customer_name(o, &name);
     int rc = address_json(o, &address) ? err_set(e, F3_ENOMEM, "out of memory") : 0;
     char num[24], total[24], now[24], updated[24], cancelled[24];
-    orders_sql_ms(o->total_price_minor, total);
-    orders_sql_ms(clock_now_ms(), now);
-    orders_sql_ms(o->updated_at_ms, updated);
-    orders_sql_ms(o->cancelled_at_ms, cancelled);
+    db_ms_text(o->total_price_minor, total);
+    db_ms_text(clock_now_ms(), now);
+    db_ms_text(o->updated_at_ms, updated);
+    db_ms_text(o->cancelled_at_ms, cancelled);
     bool is_cancelled = o->cancelled_at_ms >= 0;
     const char *t[] = {id,
                        tenant_id,
@@ -296,7 +295,7 @@ static int insert_order(db_conn *tx, const char *tenant_id, const shopify_order 
                        is_cancelled ? cancelled : NULL};
     int64_t changes = 0;
     if (rc == 0)
-        rc = orders_sql_exec(
+        rc = db_exec_texts(
             tx,
             "INSERT INTO orders (id, tenant_id, shopify_order_id, shopify_order_number, status,"
             " customer_name, customer_email, shipping_address, total_minor, currency,"
@@ -321,20 +320,20 @@ static int update_order(db_conn *tx, const char *tenant_id, const stored_order *
     customer_name(o, &name);
     int rc = address_json(o, &address) ? err_set(e, F3_ENOMEM, "out of memory") : 0;
     char total[24], now[24], updated[24];
-    orders_sql_ms(o->total_price_minor, total);
-    orders_sql_ms(clock_now_ms(), now);
-    orders_sql_ms(o->updated_at_ms, updated);
+    db_ms_text(o->total_price_minor, total);
+    db_ms_text(clock_now_ms(), now);
+    db_ms_text(o->updated_at_ms, updated);
     const char *t[] = {tenant_id, st->id,      buf_cstr(&name),     o->email, buf_cstr(&address),
                        total,     o->currency, o->financial_status, now,      updated};
     if (rc == 0)
-        rc = orders_sql_exec(tx,
-                             "UPDATE orders SET customer_name = $3, customer_email = $4,"
-                             " shipping_address = $5, total_minor = CAST($6 AS BIGINT),"
-                             " currency = $7, financial_status = $8,"
-                             " updated_at = CAST($9 AS BIGINT),"
-                             " shopify_updated_at = CAST($10 AS BIGINT)"
-                             " WHERE tenant_id = $1 AND id = $2",
-                             t, 10, NULL, e);
+        rc = db_exec_texts(tx,
+                           "UPDATE orders SET customer_name = $3, customer_email = $4,"
+                           " shipping_address = $5, total_minor = CAST($6 AS BIGINT),"
+                           " currency = $7, financial_status = $8,"
+                           " updated_at = CAST($9 AS BIGINT),"
+                           " shopify_updated_at = CAST($10 AS BIGINT)"
+                           " WHERE tenant_id = $1 AND id = $2",
+                           t, 10, NULL, e);
     buf_free(&name);
     buf_free(&address);
     return rc;
@@ -384,19 +383,18 @@ static int cancel_order(db_conn *tx, bus *b, const char *tenant_id, const stored
     if (st->status == ORDER_CANCELLED)
         return 0;
     char now[24], at[24];
-    orders_sql_ms(clock_now_ms(), now);
-    orders_sql_ms(o->cancelled_at_ms, at);
+    db_ms_text(clock_now_ms(), now);
+    db_ms_text(o->cancelled_at_ms, at);
     const char *reason = o->cancel_reason ? o->cancel_reason : "no reason given";
     if (!order_status_can_move((order_status)st->status, ORDER_CANCELLED)) {
         const char *t[] = {tenant_id, st->id, now};
         int64_t n = 0;
-        int rc =
-            orders_sql_exec(tx,
-                            "UPDATE orders SET cancel_requested_at = CAST($3 AS BIGINT),"
-                            " review_reason = 'cancelled in Shopify after it was completed',"
-                            " updated_at = CAST($3 AS BIGINT)"
-                            " WHERE tenant_id = $1 AND id = $2 AND cancel_requested_at IS NULL",
-                            t, 3, &n, e);
+        int rc = db_exec_texts(tx,
+                               "UPDATE orders SET cancel_requested_at = CAST($3 AS BIGINT),"
+                               " review_reason = 'cancelled in Shopify after it was completed',"
+                               " updated_at = CAST($3 AS BIGINT)"
+                               " WHERE tenant_id = $1 AND id = $2 AND cancel_requested_at IS NULL",
+                               t, 3, &n, e);
         if (rc || n == 0)
             return rc;
         out->outcome = ORDER_INGEST_UPDATED;
@@ -412,12 +410,12 @@ static int cancel_order(db_conn *tx, bus *b, const char *tenant_id, const stored
                               st->number);
     }
     const char *t[] = {tenant_id, st->id, now, at};
-    int rc = orders_sql_exec(tx,
-                             "UPDATE orders SET status = 'CANCELLED',"
-                             " cancel_requested_at = COALESCE(cancel_requested_at,"
-                             " CAST($3 AS BIGINT)), cancelled_at = CAST($4 AS BIGINT),"
-                             " updated_at = CAST($3 AS BIGINT) WHERE tenant_id = $1 AND id = $2",
-                             t, 4, NULL, e);
+    int rc = db_exec_texts(tx,
+                           "UPDATE orders SET status = 'CANCELLED',"
+                           " cancel_requested_at = COALESCE(cancel_requested_at,"
+                           " CAST($3 AS BIGINT)), cancelled_at = CAST($4 AS BIGINT),"
+                           " updated_at = CAST($3 AS BIGINT) WHERE tenant_id = $1 AND id = $2",
+                           t, 4, NULL, e);
     json_t *fields = rc ? NULL : json_pack("{s:s}", "orderId", st->id);
     if (rc == 0)
         rc = fields ? bus_publish(b, tx, BUS_EV_ORDER_CANCELLED, tenant_id, fields, e)

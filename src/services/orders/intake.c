@@ -9,7 +9,6 @@
 #include "core/str.h"
 #include "services/access/permissions.h"
 #include "services/access/user_context.h"
-#include "services/orders/sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +110,7 @@ static int reconcile_shop(orders_intake *in, const char *domain, int64_t now, er
 {
     db_conn *c = db_acquire(in->db, e);
     if (!c)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     shop_conn conn;
     int rc = shop_conn_find(c, in->key, domain, &conn, e);
     db_release(c);

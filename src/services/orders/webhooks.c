@@ -18,7 +18,6 @@
 #include "integrations/shopify/webhook.h"
 #include "services/orders/eventlog.h"
 #include "services/orders/ingest.h"
-#include "services/orders/sql.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +105,7 @@ static int find_shop(orders_intake *in, const char *shop, shop_conn *conn, http_
     err_clear(&e);
     memset(conn, 0, sizeof *conn);
     db_conn *c = db_acquire(in->db, &e);
-    int rc = c ? shop_conn_find(c, in->key, shop, conn, &e) : ORDERS_ERRCODE(&e);
+    int rc = c ? shop_conn_find(c, in->key, shop, conn, &e) : db_err_code(&e);
     db_release(c);
     if (rc == 0 && conn->connected)
         return 0;
@@ -134,16 +133,16 @@ static int store_delivery(db_conn *c, void *ctx, err *e)
     delivery_row *d = ctx;
     char id[UUID_STR_LEN], now[24];
     uuid_v7(id);
-    orders_sql_ms(clock_now_ms(), now);
+    db_ms_text(clock_now_ms(), now);
     const char *t[] = {id,      d->tenant_id, d->delivery_id, d->topic,
                        d->shop, now,          d->body,        d->ignored ? "IGNORED" : "RECEIVED"};
     int64_t n = 0;
-    int rc = orders_sql_exec(c,
-                             "INSERT INTO webhook_deliveries (id, tenant_id, provider, delivery_id,"
-                             " topic, shop_domain, received_at, body, status) VALUES ($1, $2,"
-                             " 'shopify', $3, $4, $5, CAST($6 AS BIGINT), $7, $8)"
-                             " ON CONFLICT (tenant_id, provider, topic, delivery_id) DO NOTHING",
-                             t, 8, &n, e);
+    int rc = db_exec_texts(c,
+                           "INSERT INTO webhook_deliveries (id, tenant_id, provider, delivery_id,"
+                           " topic, shop_domain, received_at, body, status) VALUES ($1, $2,"
+                           " 'shopify', $3, $4, $5, CAST($6 AS BIGINT), $7, $8)"
+                           " ON CONFLICT (tenant_id, provider, topic, delivery_id) DO NOTHING",
+                           t, 8, &n, e);
     d->stored = rc == 0 && n > 0;
     if (rc || !d->stored || d->ignored)
         return rc;
@@ -182,7 +181,7 @@ static int accept_delivery(orders_intake *in, const shop_conn *conn,
     err e;
     err_clear(&e);
     db_conn *c = db_acquire(in->db, &e);
-    int rc = c ? db_tx(c, store_delivery, &d, &e) : ORDERS_ERRCODE(&e);
+    int rc = c ? db_tx(c, store_delivery, &d, &e) : db_err_code(&e);
     db_release(c);
     if (rc) {
         log_error("Shopify webhook: cannot store the delivery", "reason", e.msg, "topic",
@@ -251,26 +250,26 @@ typedef struct stored_delivery {
 static int claim_delivery(db_conn *tx, const char *id, stored_delivery *out, err *e)
 {
     char now[24];
-    orders_sql_ms(clock_now_ms(), now);
+    db_ms_text(clock_now_ms(), now);
     const char *t[] = {id, now};
     int64_t n = 0;
-    int rc = orders_sql_exec(tx,
-                             "UPDATE webhook_deliveries SET status = 'PROCESSED',"
-                             " processed_at = CAST($2 AS BIGINT)"
-                             " WHERE id = $1 AND status = 'RECEIVED'",
-                             t, 2, &n, e);
+    int rc = db_exec_texts(tx,
+                           "UPDATE webhook_deliveries SET status = 'PROCESSED',"
+                           " processed_at = CAST($2 AS BIGINT)"
+                           " WHERE id = $1 AND status = 'RECEIVED'",
+                           t, 2, &n, e);
     if (rc || n == 0)
         return rc ? rc : F3_ENOTFOUND;
-    db_stmt *s = orders_sql_prepare(
+    db_stmt *s = db_prepare_texts(
         tx, "SELECT tenant_id, topic, shop_domain, body FROM webhook_deliveries WHERE id = $1", t,
         1, e);
     if (!s)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     rc = db_step(s, e);
     if (rc == DB_ROW) {
-        orders_sql_col_copy(s, 0, out->tenant_id, sizeof out->tenant_id);
-        orders_sql_col_copy(s, 1, out->topic, sizeof out->topic);
-        orders_sql_col_copy(s, 2, out->shop, sizeof out->shop);
+        db_col_copy(s, 0, out->tenant_id, sizeof out->tenant_id);
+        db_col_copy(s, 1, out->topic, sizeof out->topic);
+        db_col_copy(s, 2, out->shop, sizeof out->shop);
         out->body = str_dup(db_col_text(s, 3) ? db_col_text(s, 3) : "");
         rc = out->body ? 0 : err_set(e, F3_ENOMEM, "out of memory");
     } else if (rc == DB_DONE) {
@@ -364,7 +363,7 @@ int orders_webhook_job(bus_delivery *dl, void *ctx, err *e)
     }
     db_conn *tx = bus_delivery_tx(dl, e);
     if (!tx) {
-        rc = ORDERS_ERRCODE(e);
+        rc = db_err_code(e);
         goto out;
     }
     rc = claim_delivery(tx, id, &d, e);

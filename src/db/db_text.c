@@ -1,16 +1,18 @@
 /*
- * sql.c - statement helpers of the orders service's intake (see sql.h).
+ * db_text.c - conveniences over the statement interface for callers that bind text
+ * parameters (see db.h, "conveniences for text parameters"). Backend-neutral: only the
+ * public db.h calls are used here.
  */
-#include "services/orders/sql.h"
+#include "db/db.h"
 
 #include <stdio.h>
 
-int orders_err_code(const err *e)
+int db_err_code(const err *e)
 {
     return e && e->code ? e->code : F3_EIO;
 }
 
-db_stmt *orders_sql_prepare(db_conn *c, const char *sql, const char *const *texts, int n, err *e)
+db_stmt *db_prepare_texts(db_conn *c, const char *sql, const char *const *texts, int n, err *e)
 {
     db_stmt *s = db_prepare(c, sql, e);
     if (!s)
@@ -25,12 +27,12 @@ db_stmt *orders_sql_prepare(db_conn *c, const char *sql, const char *const *text
     return s;
 }
 
-int orders_sql_exec(db_conn *c, const char *sql, const char *const *texts, int n, int64_t *changes,
-                    err *e)
+int db_exec_texts(db_conn *c, const char *sql, const char *const *texts, int n, int64_t *changes,
+                  err *e)
 {
-    db_stmt *s = orders_sql_prepare(c, sql, texts, n, e);
+    db_stmt *s = db_prepare_texts(c, sql, texts, n, e);
     if (!s)
-        return ORDERS_ERRCODE(e);
+        return db_err_code(e);
     int rc;
     while ((rc = db_step(s, e)) == DB_ROW) {
     }
@@ -40,13 +42,13 @@ int orders_sql_exec(db_conn *c, const char *sql, const char *const *texts, int n
     return rc < 0 ? rc : 0;
 }
 
-void orders_sql_col_copy(db_stmt *s, int col, char *out, size_t size)
+void db_col_copy(db_stmt *s, int col, char *out, size_t size)
 {
     const char *v = db_col_text(s, col);
     snprintf(out, size, "%s", v ? v : "");
 }
 
-void orders_sql_ms(int64_t ms, char out[24])
+void db_ms_text(int64_t ms, char out[24])
 {
     snprintf(out, 24, "%lld", (long long)ms);
 }
