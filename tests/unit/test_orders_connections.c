@@ -51,7 +51,7 @@ static int setup(void **state)
     set(f, "shopify-shop-domain", SHOP);
     set(f, "shopify-api-secret", "shpss_the_secret");
     set(f, "shopify-access-token", "shpat_the_token");
-    assert_int_equal(shop_key_load(f->cfg, f->key, &e), 0);
+    assert_int_equal(secret_key_load(f->cfg, f->key, &e), 0);
     *state = f;
     return 0;
 }
@@ -107,23 +107,23 @@ static void test_key_file_generated_once_with_0600(void **state)
     err e = {0};
     assert_int_equal(config_set_flag(c, "data-dir", f->dir, &e), 0);
     uint8_t a[CRYPTO_KEY_LEN], b[CRYPTO_KEY_LEN];
-    assert_int_equal(shop_key_load(c, a, &e), 0);
+    assert_int_equal(secret_key_load(c, a, &e), 0);
     char path[600];
     snprintf(path, sizeof path, "%s/encryption.key", f->dir);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    assert_int_equal(shop_key_load(c, b, &e), 0);
+    assert_int_equal(secret_key_load(c, b, &e), 0);
     assert_memory_equal(a, b, CRYPTO_KEY_LEN);
     /* A damaged file is an error, not a new key. */
     FILE *fp = fopen(path, "w");
     fputs("not a key\n", fp);
     fclose(fp);
-    assert_int_equal(shop_key_load(c, b, &e), F3_EINVAL);
+    assert_int_equal(secret_key_load(c, b, &e), F3_EINVAL);
     assert_null(strstr(e.msg, "not a key"));
     /* A configured key wins and a malformed one is refused. */
     assert_int_equal(config_set_flag(c, "encryption-key", "short", &e), 0);
-    assert_int_equal(shop_key_load(c, b, &e), F3_EINVAL);
+    assert_int_equal(secret_key_load(c, b, &e), F3_EINVAL);
     config_free(c);
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/crypto.h"
+#include "core/secret_key.h"
 #include "core/err.h"
 #include "db/db.h"
 #include "integrations/shopify/client.h"
@@ -38,12 +39,6 @@ typedef struct shop_conn {
 } shop_conn;
 
 void shop_conn_clear(shop_conn *c);
-
-/* The key that seals secrets: ENCRYPTION_KEY when set; else the key in
- * $DATA_DIR/encryption.key, which is generated (random, mode 0600, the directory made
- * if needed) on first use and logged as created (its path only). 0, or F3_EINVAL /
- * F3_EIO with e saying why (never the key). */
-int shop_key_load(const config *c, uint8_t key[CRYPTO_KEY_LEN], err *e);
 
 /* The default tenant: the one with slug "default", else the oldest; one named "Default"
  * is created when there is no tenant at all. tenant_id gets its id. 0 or a db error. */

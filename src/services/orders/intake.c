@@ -198,7 +198,7 @@ int orders_intake_start(orders_intake **out, const orders_intake_deps *deps, htt
     in->page_limit = deps->backfill_page_limit;
     atomic_init(&in->stopping, false);
     bool configured = false;
-    int rc = shop_key_load(deps->config, in->key, e);
+    int rc = secret_key_load(deps->config, in->key, e);
     if (rc == 0 && deps->tenant_id)
         snprintf(in->tenant_id, sizeof in->tenant_id, "%s", deps->tenant_id);
     else if (rc == 0)

@@ -52,7 +52,7 @@ typedef struct orders_intake_deps {
 } orders_intake_deps;
 
 /*
- * Loads the sealing key (shop_key_load), bootstraps the configured shop connection,
+ * Loads the sealing key (secret_key_load), bootstraps the configured shop connection,
  * adds the routes to r (when not NULL), registers the webhook and reconciliation
  * queues and declares the reconciliation repeatable (every SHOPIFY_RECONCILE_INTERVAL).
  * 0 with *out set (caller frees with orders_intake_free, after the HTTP server and the
