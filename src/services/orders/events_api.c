@@ -7,7 +7,7 @@
 #include "services/orders/api_internal.h"
 
 #include "core/str.h"
-#include "services/orders/eventlog.h"
+#include "services/common/eventlog.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "services/orders/eventlog.h"
+#include "services/common/eventlog.h"
 #include "services/orders/status.h"
 
 #include <stdarg.h>

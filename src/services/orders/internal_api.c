@@ -13,7 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "services/orders/eventlog.h"
+#include "services/common/eventlog.h"
 
 #include <stdlib.h>
 #include <string.h>

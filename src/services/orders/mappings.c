@@ -15,7 +15,7 @@
 #include "core/str.h"
 #include "core/uuid.h"
 #include "services/access/user_context.h"
-#include "services/orders/eventlog.h"
+#include "services/common/eventlog.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -16,7 +16,7 @@
 #include "core/uuid.h"
 #include "integrations/shopify/order.h"
 #include "integrations/shopify/webhook.h"
-#include "services/orders/eventlog.h"
+#include "services/common/eventlog.h"
 #include "services/orders/ingest.h"
 
 #include <stdio.h>

@@ -1,13 +1,16 @@
 /*
- * eventlog.h - the orders service's business event log (seed 001's EventLogService).
+ * eventlog.h - the business event log (seed 001's EventLogService): the audit trail every
+ * service appends to (services/common/ holds such shared service-side modules; none of
+ * them is a service of its own).
  *
  * Every business action is recorded with a type, a severity, a message, optional
  * metadata and the order / line item / print job it concerns, in the SAME transaction
  * as the action itself, so the log never claims something that was rolled back and
- * never misses something that was committed. The orders service owns the table.
+ * never misses something that was committed. Services only append; the orders service
+ * owns the reading API (GET /api/v1/events).
  */
-#ifndef F3_ORDERS_EVENTLOG_H
-#define F3_ORDERS_EVENTLOG_H
+#ifndef F3_COMMON_EVENTLOG_H
+#define F3_COMMON_EVENTLOG_H
 
 #include "core/err.h"
 #include "db/db.h"

@@ -1,7 +1,7 @@
 /*
  * eventlog.c - writes the business event log (see eventlog.h).
  */
-#include "services/orders/eventlog.h"
+#include "services/common/eventlog.h"
 
 #include "core/buf.h"
 #include "core/clock.h"

@@ -1,5 +1,5 @@
 /* F3_TEST: backends
- * test_orders_eventlog.c - the business event log writer: required fields, references,
+ * test_eventlog.c - the business event log writer: required fields, references,
  * metadata, the correlation id, and joining the caller's transaction.
  */
 #include "support/f3test.h"
@@ -7,7 +7,7 @@
 
 #include "core/log.h"
 #include "core/uuid.h"
-#include "services/orders/eventlog.h"
+#include "services/common/eventlog.h"
 
 #include <jansson.h>
 #include <sodium.h>
