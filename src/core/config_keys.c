@@ -80,7 +80,8 @@ const config_key config_keys[] = {
      "timeout); the session cookie expires at the same time.",
      NULL, 1 * SEC, 30 * 24 * HOUR, false},
     {"RATE_LIMIT_IP_PER_MINUTE", CONFIG_INT, "600", "security",
-     "Requests one client address may make per minute to any route outside `/internal` "
+     "Requests one client address may make per minute to any route outside `/internal` and the "
+     "provider webhooks "
      "(token bucket: a burst of this size, refilled over a minute); beyond it 429 with "
      "`Retry-After`. 0 turns the limit off.",
      NULL, 0, 1000000, false},
