@@ -251,9 +251,7 @@ static void test_line_item_rule(void **state)
         for (int complete = 0; complete < 2; complete++) {
             orch_item_status s = orch_item_decide(&t, complete);
             orch_item_status want;
-            if (total == 0)
-                want = ORCH_ITEM_PENDING;
-            else if (n[P] == total)
+            if (n[P] == total) /* no jobs, or none has left PENDING */
                 want = ORCH_ITEM_PENDING;
             else if (active_of(n) > 0 || !complete)
                 want = ORCH_ITEM_PROCESSING;

@@ -371,7 +371,7 @@ static int decide_and_apply(orch_run *r, int previous, orch_outcome *out, err *e
 int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_type,
                        const char *tenant_id, const json_t *fields, orch_outcome *out, err *e)
 {
-    orch_outcome local;
+    orch_outcome local = {.ignored = false};
     out = out ? out : &local;
     memset(out, 0, sizeof *out);
     if (orch_event_parse(event_type) < 0)
