@@ -113,6 +113,9 @@ static int platform_services(platform *p, err *e)
     orders_intake_deps od = {
         .db = p->store, .bus = p->orders_bus, .store = p->queues, .config = p->cfg};
     int rc = orders_intake_start(&p->intake, &od, p->router, e);
+    /* Orchestration: the order status follows the print-job events. */
+    orders_orchestration_deps orch = {.bus = p->orders_bus};
+    rc = rc ? rc : orders_orchestration_start(&p->orchestration, &orch, e);
     return rc ? rc : bus_start(p->orders_bus, e);
 }
 
@@ -171,6 +174,8 @@ void platform_close(platform *p)
     p->orders_bus = NULL;
     orders_intake_free(p->intake);
     p->intake = NULL;
+    orders_orchestration_free(p->orchestration);
+    p->orchestration = NULL;
     http_router_free(p->router);
     p->router = NULL;
     platform_gateway_close(&p->gw);

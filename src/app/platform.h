@@ -20,6 +20,7 @@
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
 #include "services/orders/intake.h"
+#include "services/orders/orchestration.h"
 #include "services/orders/orders_api.h"
 
 /* The gateway's parts in this process: sessions in the database, limits in memory
@@ -40,6 +41,7 @@ typedef struct platform {
     orders_api_deps orders_api;
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
+    orders_orchestration *orchestration; /* order status from print-job events */
     http_router *router;
 } platform;
 
