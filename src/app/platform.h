@@ -19,6 +19,8 @@
 #include "http/server.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
+#include "services/orders/cancellation.h"
+#include "services/orders/fulfillment.h"
 #include "services/orders/intake.h"
 #include "services/orders/orders_api.h"
 
@@ -40,6 +42,9 @@ typedef struct platform {
     orders_api_deps orders_api;
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
+    bus_emitter *orders_emitter; /* the order service's internal events */
+    orders_fulfillment *fulfillment;
+    orders_cancellation_deps cancellation;
     http_router *router;
 } platform;
 
