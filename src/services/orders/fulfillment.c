@@ -452,15 +452,16 @@ static int finish_done(db_conn *tx, const finish *fi, err *e)
     if (rc == 0 && n == 0)
         return err_set(e, F3_ECONFLICT, "the fulfilment claim of order %s was taken over",
                        k->order_id);
+    const char *q[] = {k->tenant_id, k->order_id, ids, now, p[5], p[6], p[7]};
     rc = rc ? rc
             : db_exec_texts(tx,
-                            "UPDATE orders SET shopify_fulfillment_id = COALESCE($4,"
-                            " shopify_fulfillment_id), tracking_number = COALESCE($6,"
-                            " tracking_number), tracking_url = COALESCE($7, tracking_url),"
-                            " tracking_carrier = COALESCE($8, tracking_carrier),"
-                            " fulfilled_at = CAST($5 AS BIGINT), updated_at = CAST($5 AS BIGINT)"
+                            "UPDATE orders SET shopify_fulfillment_id = COALESCE($3,"
+                            " shopify_fulfillment_id), tracking_number = COALESCE($5,"
+                            " tracking_number), tracking_url = COALESCE($6, tracking_url),"
+                            " tracking_carrier = COALESCE($7, tracking_carrier),"
+                            " fulfilled_at = CAST($4 AS BIGINT), updated_at = CAST($4 AS BIGINT)"
                             " WHERE tenant_id = $1 AND id = $2",
-                            p, 8, NULL, e);
+                            q, 7, NULL, e);
     if (rc)
         return rc;
     char msg[256];
