@@ -93,7 +93,9 @@ static int setup(void **state)
         shop_conn_bootstrap(f->tb.d, key, f->cfg, TENANT, &configured, &e))
         fail_msg("shop: %s", e.msg);
     assert_true(configured);
-    f->b = bus_new(f->tb.d, f->tb.s, BUS_SVC_ORDER, &e);
+    bus_worker_opts fast = {
+        .poll_ms = 50, .stalled_interval_ms = -1, .repeat_interval_ms = -1, .trim_interval_ms = -1};
+    f->b = bus_new_with(f->tb.d, f->tb.s, BUS_SVC_ORDER, &fast, &e);
     f->em = bus_emitter_new();
     assert_non_null(f->b);
     assert_int_equal(bus_emitter_on(f->em, BUS_IEV_ORDER_FULFILLED, on_fulfilled, f), 0);
@@ -104,7 +106,7 @@ static int setup(void **state)
                                  .emitter = f->em,
                                  .max_attempts = 3,
                                  .retry_base_ms = 50};
-    if (orders_fulfillment_start(&f->ff, &d, NULL, &e))
+    if (orders_fulfillment_start(&f->ff, &d, NULL, &e) || orders_integrations_subscribe(f->b, &e))
         fail_msg("fulfillment: %s", e.msg);
     *state = f;
     return 0;
@@ -548,6 +550,62 @@ static void test_cancelled_and_not_completed(void **state)
     assert_int_equal(orders_fulfil(f->ff, TENANT, "missing", NULL, &r, &e), F3_ENOTFOUND);
 }
 
+static void publish_sendcloud(bus *ship, const char *action)
+{
+    json_t *fields = json_pack("{s:s}", "action", action);
+    err e = {0};
+    if (bus_publish(ship, NULL, BUS_EV_INTEGRATION_SENDCLOUD_CHANGED, TENANT, fields, &e))
+        fail_msg("publish: %s", e.msg);
+    json_decref(fields);
+}
+
+static void emit_ready(fx *f, const char *order_id)
+{
+    json_t *ready = json_pack("{s:s,s:s}", "orderId", order_id, "tenantId", TENANT);
+    assert_int_equal(bus_emitter_emit(f->em, BUS_IEV_ORDER_READY_FOR_FULFILLMENT, ready), 0);
+    json_decref(ready);
+}
+
+static void test_integration_events_decide_the_trigger(void **state)
+{
+    fx *f = *state;
+    char sid[32];
+    make_order(f, "oi", "COMPLETED", false, sid);
+    err e = {0};
+    bus *ship = bus_new(f->tb.d, f->tb.s, BUS_SVC_SHIPPING, &e);
+    assert_non_null(ship);
+    publish_sendcloud(ship, "connected");
+    start_bus(f);
+    const char *connected = "SELECT COUNT(*) FROM tenant_integrations WHERE provider ="
+                            " 'sendcloud' AND status = $1";
+    for (int waited = 0; waited < 15000 && count(f, connected, "CONNECTED") != 1; waited += 50)
+        f3test_sleep_ms(50);
+    assert_int_equal(count(f, connected, "CONNECTED"), 1);
+    /* An older change arriving late changes nothing. */
+    db_conn *c = db_acquire(f->tb.d, &e);
+    bool applied = true, on = false;
+    assert_int_equal(
+        orders_integration_set(c, TENANT, ORDERS_INTEGRATION_SENDCLOUD, false, 1000, &applied, &e),
+        0);
+    assert_false(applied);
+    assert_int_equal(orders_integration_connected(c, TENANT, ORDERS_INTEGRATION_SENDCLOUD, &on, &e),
+                     0);
+    assert_true(on);
+    db_release(c);
+    /* Shipping connected: ready-for-fulfillment waits for the shipment. */
+    emit_ready(f, "oi");
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM order_fulfillments WHERE order_id = $1", "oi"),
+                     0);
+    /* Disconnected: the order is fulfilled without tracking. */
+    publish_sendcloud(ship, "disconnected");
+    for (int waited = 0; waited < 15000 && count(f, connected, "DISCONNECTED") != 1; waited += 50)
+        f3test_sleep_ms(50);
+    emit_ready(f, "oi");
+    assert_true(wait_state(f, "oi", "DONE", 15000));
+    assert_int_equal(sim_fulfillment_count(f, sid), 1);
+    bus_free(ship);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
@@ -559,6 +617,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_429_and_5xx_heal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_4xx_not_retried_alert_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_and_not_completed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_integration_events_decide_the_trigger, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,14 @@ static int read_order(db_conn *tx, const char *tenant_id, const char *order_id, 
 {
     memset(out, 0, sizeof *out);
     const char *p[] = {tenant_id, order_id};
+    /* Lock the order row first (a no-op write), as fulfillment.c does before its claim: of
+     * a cancellation and a fulfilment running at once, the second sees the first's result. */
+    int rc = db_exec_texts(tx,
+                           "UPDATE orders SET updated_at = updated_at WHERE tenant_id = $1 AND"
+                           " id = $2",
+                           p, 2, NULL, e);
+    if (rc)
+        return rc;
     db_stmt *s = db_prepare_texts(tx,
                                   "SELECT o.status, o.shopify_order_number, o.cancelled_at,"
                                   " f.state FROM orders o LEFT JOIN order_fulfillments f ON"
@@ -46,7 +54,7 @@ static int read_order(db_conn *tx, const char *tenant_id, const char *order_id, 
                                   p, 2, e);
     if (!s)
         return db_err_code(e);
-    int rc = db_step(s, e);
+    rc = db_step(s, e);
     if (rc == DB_ROW) {
         out->found = true;
         int st = order_status_parse(db_col_text(s, 0));

@@ -176,6 +176,15 @@ typedef struct claim {
 static int read_order(db_conn *tx, claim *k, char state[16], int64_t *claimed_at, err *e)
 {
     const char *p[] = {k->tenant_id, k->order_id};
+    /* Lock the order row first (a no-op write): a cancellation running at the same time
+     * (cancellation.c locks it the same way) either finishes before we read the status, or
+     * waits and then finds our claim. */
+    int rc = db_exec_texts(tx,
+                           "UPDATE orders SET updated_at = updated_at WHERE tenant_id = $1 AND"
+                           " id = $2",
+                           p, 2, NULL, e);
+    if (rc)
+        return rc;
     db_stmt *s = db_prepare_texts(
         tx,
         "SELECT o.status, o.shopify_order_id, o.shopify_order_number, f.state, f.claimed_at,"
@@ -187,7 +196,7 @@ static int read_order(db_conn *tx, claim *k, char state[16], int64_t *claimed_at
         p, 2, e);
     if (!s)
         return db_err_code(e);
-    int rc = db_step(s, e);
+    rc = db_step(s, e);
     if (rc == DB_ROW) {
         k->found = true;
         int st = order_status_parse(db_col_text(s, 0));
