@@ -8,7 +8,8 @@
  * without publishing, 409 for a completed order, 404 for an unknown one; POST
  * /api/v1/fulfillments/order/:id fulfils a COMPLETED order once (the simulator holds one
  * fulfillment), 409 for a cancelled or unfinished one; the force route fulfils an unfinished
- * order once and logs a WARNING with the user; a viewer is refused (403).
+ * order once and logs a WARNING with the user; a 4xx from Shopify answers 502 and alerts, and
+ * the operator's next request tries again; a viewer is refused (403).
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -452,6 +453,28 @@ static void test_fulfil_routes(void **state)
                            " severity = 'WARNING' AND user_id = 'user-op'",
                            ORDERS_LOG_FULFILLMENT_FORCED),
                      1);
+
+    /* Shopify refuses (4xx): 502 with the reason, one alert; the operator's next request
+     * tries again and succeeds. */
+    char *sid3 = sim_order();
+    char *id3 = stored_order(sid3);
+    set_status(id3, "COMPLETED");
+    json_decref(control(
+        "POST", "/_sim/faults",
+        json_pack("{s:s,s:i,s:s}", "kind", "422", "count", 1, "match", "fulfillments.json")));
+    snprintf(api, sizeof api, "/api/v1/fulfillments/order/%s", id3);
+    assert_int_equal(post(api, "operator", NULL, &r), 502);
+    assert_int_equal(json_integer_value(json_object_get(r, "statusCode")), 502);
+    json_decref(r);
+    assert_int_equal(count("SELECT COUNT(*) FROM event_log WHERE event_type = 'operator.alert'"
+                           " AND order_id = $1",
+                           id3),
+                     1);
+    assert_int_equal(sim_fulfillment_count(sid3), 0);
+    assert_int_equal(post(api, "operator", NULL, NULL), 200);
+    assert_int_equal(sim_fulfillment_count(sid3), 1);
+    free(id3);
+    free(sid3);
     free(id2);
     free(sid2);
     free(id);

@@ -158,7 +158,6 @@ int orders_fulfillment_request(orders_fulfillment *f, db_conn *tx, const char *t
 
 /* What the claim transaction read and decided. */
 typedef struct claim {
-    orders_fulfillment *f;
     const char *tenant_id, *order_id;
     const orders_fulfil_opts *o;
     char token[UUID_STR_LEN];
@@ -315,7 +314,8 @@ static void note_error(shop_outcome *so, int rc, const shopify_call *call, const
 }
 
 /* Fulfils the fulfillable fulfillment orders of one location (the first found still
- * open); *more says whether another location has some left. */
+ * open), all remaining quantities, in one request. 1 when a fulfillment was created, 0
+ * when nothing is left to fulfil, or the failing call's code (noted in so). */
 static int fulfil_location(shopify_client *c, const shopify_fulfillment_orders *fos, const claim *k,
                            bool *done_any, shop_outcome *so)
 {
@@ -564,7 +564,7 @@ int orders_fulfil(orders_fulfillment *f, const char *tenant_id, const char *orde
 {
     orders_fulfil_opts none = {0};
     memset(r, 0, sizeof *r);
-    claim k = {.f = f, .tenant_id = tenant_id, .order_id = order_id, .o = o ? o : &none};
+    claim k = {.tenant_id = tenant_id, .order_id = order_id, .o = o ? o : &none};
     uuid_v4(k.token);
     db_conn *c = db_acquire(f->db, e);
     if (!c)
@@ -762,6 +762,9 @@ static int fulfil_route(http_request *req, http_response *res, void *ctx, bool f
         return http_res_error(res, 409,
                               "Order %s is %s, not COMPLETED; use the force route to override",
                               order_id, r.order_status);
+    if (status == 502)
+        return http_res_error(res, 502, "Fulfilment of order %s failed: %s", order_id,
+                              r.error[0] ? r.error : "an earlier attempt failed permanently");
     bool ok = status < 300;
     return http_res_json(
         res, status,
