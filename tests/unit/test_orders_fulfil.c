@@ -273,9 +273,8 @@ static void start_bus(fx *f)
 
 /* ---- tests ------------------------------------------------------------------------------- */
 
-static void test_happy_path_with_tracking(void **state)
+static void happy_path_with_tracking(fx *f)
 {
-    fx *f = *state;
     char sid[32];
     make_order(f, "o1", "COMPLETED", false, sid);
     orders_tracking t = {"3SYZXG132912330", "https://tracking.example.com/3SYZXG132912330",
@@ -319,9 +318,8 @@ static void test_happy_path_with_tracking(void **state)
     assert_int_equal(atomic_load(&f->fulfilled_emits), 1);
 }
 
-static void test_fulfillment_orders_per_line(void **state)
+static void fulfillment_orders_per_line(fx *f)
 {
-    fx *f = *state;
     char sid[32];
     make_order(f, "o2", "COMPLETED", true, sid);
     orders_fulfil_result r;
@@ -332,14 +330,15 @@ static void test_fulfillment_orders_per_line(void **state)
     json_decref(list);
     /* An order Shopify fulfilled already (e.g. our worker died after the call) is recorded,
      * not fulfilled again. */
-    f3test_bus_exec(f->tb.d, "UPDATE order_fulfillments SET state = 'PENDING'");
+    f3test_bus_exec(f->tb.d,
+                    "UPDATE order_fulfillments SET state = 'PENDING' WHERE order_id = 'o2'");
     assert_int_equal(fulfil(f, "o2", NULL, &r), ORDERS_FULFIL_ALREADY);
     assert_int_equal(sim_fulfillment_count(f, sid), 1);
     expect_state(f, "o2", "DONE");
 }
 
 typedef struct racer {
-    fx *f;
+    orders_fulfillment *ff;
     orders_fulfil_outcome outcome;
 } racer;
 
@@ -348,23 +347,35 @@ static void *race(void *arg)
     racer *r = arg;
     orders_fulfil_result res;
     err e = {0};
-    if (orders_fulfil(r->f->ff, TENANT, "o3", NULL, &res, &e) == 0)
+    if (orders_fulfil(r->ff, TENANT, "o3", NULL, &res, &e) == 0)
         r->outcome = res.outcome;
     else
         r->outcome = (orders_fulfil_outcome)-1;
     return NULL;
 }
 
+/* Two instances, each with its own database handle, pool and bus (as two processes would
+ * have), two racing threads each. */
 static void test_concurrent_duplicates_fulfil_once(void **state)
 {
     fx *f = *state;
     char sid[32];
     make_order(f, "o3", "COMPLETED", false, sid);
+    f3test_bus other;
+    f3test_bus_open(&other, f->tb.url, 0);
+    err e = {0};
+    bus *b2 = bus_new(other.d, other.s, BUS_SVC_ORDER, &e);
+    assert_non_null(b2);
+    orders_fulfillment *ff2 = NULL;
+    orders_fulfillment_deps d = {
+        .db = other.d, .bus = b2, .store = other.s, .config = f->cfg, .max_attempts = 3};
+    if (orders_fulfillment_start(&ff2, &d, NULL, &e))
+        fail_msg("second instance: %s", e.msg);
     enum { N = 4 };
     pthread_t th[N];
     racer rs[N];
     for (int i = 0; i < N; i++) {
-        rs[i] = (racer){f, ORDERS_FULFIL_FAILED};
+        rs[i] = (racer){i % 2 ? ff2 : f->ff, ORDERS_FULFIL_FAILED};
         assert_int_equal(pthread_create(&th[i], NULL, race, &rs[i]), 0);
     }
     int done = 0;
@@ -377,6 +388,9 @@ static void test_concurrent_duplicates_fulfil_once(void **state)
     assert_int_equal(done, 1);
     assert_int_equal(sim_fulfillment_count(f, sid), 1);
     assert_int_equal(log_count(f, ORDERS_LOG_FULFILLED), 1);
+    bus_free(b2);
+    orders_fulfillment_free(ff2);
+    f3test_bus_close(&other);
 }
 
 static void publish_shipment_created(bus *ship, const char *order_id)
@@ -522,9 +536,8 @@ static void test_4xx_not_retried_alert_once(void **state)
     assert_int_equal(sim_fulfillment_count(f, sid), 1);
 }
 
-static void test_cancelled_and_not_completed(void **state)
+static void cancelled_and_not_completed(fx *f)
 {
-    fx *f = *state;
     char sid[32], sid2[32];
     make_order(f, "oc1", "CANCELLED", false, sid);
     make_order(f, "op1", "PROCESSING", false, sid2);
@@ -566,9 +579,8 @@ static void emit_ready(fx *f, const char *order_id)
     json_decref(ready);
 }
 
-static void test_integration_events_decide_the_trigger(void **state)
+static void integration_events_decide_the_trigger(fx *f)
 {
-    fx *f = *state;
     char sid[32];
     make_order(f, "oi", "COMPLETED", false, sid);
     err e = {0};
@@ -606,19 +618,30 @@ static void test_integration_events_decide_the_trigger(void **state)
     bus_free(ship);
 }
 
+/* Pairs of scenarios share one fixture (a fresh database costs a second on PostgreSQL). */
+static void test_happy_path_and_fulfillment_orders_per_line(void **state)
+{
+    happy_path_with_tracking(*state);
+    fulfillment_orders_per_line(*state);
+}
+
+static void test_skips_force_and_integration_events(void **state)
+{
+    cancelled_and_not_completed(*state);
+    integration_events_decide_the_trigger(*state);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_happy_path_with_tracking, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fulfillment_orders_per_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_happy_path_and_fulfillment_orders_per_line, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_duplicates_fulfil_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_events_through_the_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_429_and_5xx_heal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_4xx_not_retried_alert_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancelled_and_not_completed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_integration_events_decide_the_trigger, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_skips_force_and_integration_events, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
