@@ -45,6 +45,7 @@ typedef struct fx {
     bus_emitter *em;
     orders_fulfillment *ff;
     atomic_int fulfilled_emits;
+    atomic_int failed_emits;
 } fx;
 
 static void set(fx *f, const char *flag, const char *value)
@@ -61,6 +62,16 @@ static int on_fulfilled(const char *event, const json_t *payload, void *ctx, err
     fx *f = ctx;
     if (json_string_value(json_object_get(payload, "fulfillmentId")))
         atomic_fetch_add(&f->fulfilled_emits, 1);
+    return 0;
+}
+
+static int on_failed(const char *event, const json_t *payload, void *ctx, err *e)
+{
+    (void)event;
+    (void)e;
+    fx *f = ctx;
+    if (json_is_false(json_object_get(payload, "willRetry")))
+        atomic_fetch_add(&f->failed_emits, 1);
     return 0;
 }
 
@@ -99,6 +110,7 @@ static int setup(void **state)
     f->em = bus_emitter_new();
     assert_non_null(f->b);
     assert_int_equal(bus_emitter_on(f->em, BUS_IEV_ORDER_FULFILLED, on_fulfilled, f), 0);
+    assert_int_equal(bus_emitter_on(f->em, BUS_IEV_FULFILLMENT_FAILED, on_failed, f), 0);
     orders_fulfillment_deps d = {.db = f->tb.d,
                                  .bus = f->b,
                                  .store = f->tb.s,
@@ -507,6 +519,7 @@ static void test_4xx_not_retried_alert_once(void **state)
     assert_true(r.error[0]);
     expect_state(f, "o6", "FAILED");
     assert_int_equal(alert_count(f), 1);
+    assert_int_equal(atomic_load(&f->failed_emits), 1);
     assert_int_equal(count(f,
                            "SELECT COUNT(*) FROM event_log WHERE event_type = $1 AND"
                            " severity = 'ERROR'",
@@ -529,6 +542,7 @@ static void test_4xx_not_retried_alert_once(void **state)
     assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_RETRYING);
     assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_FAILED);
     assert_int_equal(alert_count(f), 2);
+    assert_int_equal(atomic_load(&f->failed_emits), 2);
     sim_fault(f, "503", 0, 0, NULL);
     /* An operator asks: tried again, and it works now. */
     orders_fulfil_opts op = {.operator= true, .user_id = "u-op"};

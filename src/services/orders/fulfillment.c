@@ -559,6 +559,22 @@ static void emit_fulfilled(orders_fulfillment *f, const claim *k, const char *id
     json_decref(payload);
 }
 
+/* fulfillment.retrying / fulfillment.failed (seed 001's FulfillmentFailedEvent), for
+ * listeners such as notifications; after the commit. */
+static void emit_failed(orders_fulfillment *f, const claim *k, const orders_fulfil_result *r)
+{
+    if (!f->emitter)
+        return;
+    bool retry = r->outcome == ORDERS_FULFIL_RETRYING;
+    json_t *payload =
+        json_pack("{s:s,s:s,s:s,s:b,s:I}", "orderId", k->order_id, "tenantId", k->tenant_id,
+                  "error", r->error, "willRetry", retry, "retryInMs", (json_int_t)r->retry_in_ms);
+    if (payload)
+        bus_emitter_emit(
+            f->emitter, retry ? BUS_IEV_FULFILLMENT_RETRYING : BUS_IEV_FULFILLMENT_FAILED, payload);
+    json_decref(payload);
+}
+
 int orders_fulfil(orders_fulfillment *f, const char *tenant_id, const char *order_id,
                   const orders_fulfil_opts *o, orders_fulfil_result *r, err *e)
 {
@@ -598,6 +614,7 @@ int orders_fulfil(orders_fulfillment *f, const char *tenant_id, const char *orde
     } else {
         log_warn("fulfilment failed", "orderId", order_id, "outcome",
                  orders_fulfil_outcome_name(r->outcome), "reason", so.error);
+        emit_failed(f, &k, r);
     }
 out:
     db_release(c);

@@ -27,7 +27,8 @@
  * -> state FAILED, an ERROR event-log entry "fulfillment.failed" and one operator alert;
  * the order stays COMPLETED. Only an operator's request tries a FAILED order again.
  * Success -> orders.shopify_fulfillment_id, tracking and fulfilled_at set, event log
- * "order.fulfilled", and the internal order.fulfilled emitted on the service's emitter.
+ * "order.fulfilled", and the internal order.fulfilled emitted on the service's emitter
+ * (fulfillment.retrying / fulfillment.failed on failures, with the error and willRetry).
  * shipment.status-changed keeps orders.shipment_status and shipment_delivered_at current.
  */
 #ifndef F3_ORDERS_FULFILLMENT_H
