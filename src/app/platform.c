@@ -10,6 +10,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "services/gateway/accounts.h"
+#include "services/orders/integrations_state.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -104,6 +105,31 @@ static int platform_routes(platform *p, err *e)
     return rc ? rc : orders_api_add_routes(p->router, &p->orders_api, e);
 }
 
+/* Orders: Shopify fulfilment, cancellation and the tenants' integration state. */
+static int platform_fulfillment(platform *p, err *e)
+{
+    if (!p->orders_emitter && !(p->orders_emitter = bus_emitter_new()))
+        return err_set(e, F3_ENOMEM, "out of memory");
+    orders_fulfillment_deps fd = {.db = p->store,
+                                  .bus = p->orders_bus,
+                                  .store = p->queues,
+                                  .config = p->cfg,
+                                  .emitter = p->orders_emitter};
+    int rc = orders_fulfillment_start(&p->fulfillment, &fd, p->router, e);
+    rc = rc ? rc : orders_integrations_subscribe(p->orders_bus, e);
+    p->cancellation = (orders_cancellation_deps){.db = p->store, .bus = p->orders_bus};
+    return rc ? rc : orders_cancellation_add_routes(p->router, &p->cancellation, e);
+}
+
+/* An order completed printing: the orders service fulfils it itself when no shipping
+ * integration will (in the same transaction). */
+static int platform_order_ready(void *ctx, db_conn *tx, const char *tenant_id, const char *order_id,
+                                err *e)
+{
+    platform *p = ctx;
+    return orders_fulfillment_ready_tx(p->fulfillment, tx, tenant_id, order_id, e);
+}
+
 /* The services that run in this process, with their queues and routes. */
 static int platform_services(platform *p, err *e)
 {
@@ -113,8 +139,12 @@ static int platform_services(platform *p, err *e)
     orders_intake_deps od = {
         .db = p->store, .bus = p->orders_bus, .store = p->queues, .config = p->cfg};
     int rc = orders_intake_start(&p->intake, &od, p->router, e);
+    rc = rc ? rc : platform_fulfillment(p, e);
     /* Orchestration: the order status follows the print-job events. */
-    orders_orchestration_deps orch = {.bus = p->orders_bus};
+    orders_orchestration_deps orch = {.bus = p->orders_bus,
+                                      .emitter = p->orders_emitter,
+                                      .on_ready = platform_order_ready,
+                                      .on_ready_ctx = p};
     rc = rc ? rc : orders_orchestration_start(&p->orchestration, &orch, e);
     return rc ? rc : bus_start(p->orders_bus, e);
 }
@@ -176,6 +206,10 @@ void platform_close(platform *p)
     p->intake = NULL;
     orders_orchestration_free(p->orchestration);
     p->orchestration = NULL;
+    orders_fulfillment_free(p->fulfillment);
+    p->fulfillment = NULL;
+    bus_emitter_free(p->orders_emitter);
+    p->orders_emitter = NULL;
     http_router_free(p->router);
     p->router = NULL;
     platform_gateway_close(&p->gw);

@@ -19,6 +19,8 @@
 #include "http/server.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
+#include "services/orders/cancellation.h"
+#include "services/orders/fulfillment.h"
 #include "services/orders/intake.h"
 #include "services/orders/orchestration.h"
 #include "services/orders/orders_api.h"
@@ -42,6 +44,9 @@ typedef struct platform {
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
     orders_orchestration *orchestration; /* order status from print-job events */
+    bus_emitter *orders_emitter; /* the order service's internal events */
+    orders_fulfillment *fulfillment;
+    orders_cancellation_deps cancellation;
     http_router *router;
 } platform;
 

@@ -233,6 +233,32 @@ static void test_ready_once_along_a_run(void **state)
     assert_int_equal(revived, 1);
 }
 
+/* An order whose printed items are all done but which still has unmapped line items is
+ * not complete: nothing ships half an order. A job added once the SKU is mapped revives
+ * it, and its completion completes the order (announced once). */
+static void test_unmapped_items_hold_completion(void **state)
+{
+    (void)state;
+    int done[PRINT_JOB_STATUS_COUNT] = {[C] = 2};
+    int more[PRINT_JOB_STATUS_COUNT] = {[C] = 2, [Q] = 1};
+    int all[PRINT_JOB_STATUS_COUNT] = {[C] = 3};
+    orch_input in = {
+        .order = ORDER_PROCESSING, .tally = tally_of(done), .previous = -1, .unmapped_items = 1};
+    orch_decision d = orch_decide(&in);
+    assert_int_equal(d.to, ORDER_PARTIALLY_COMPLETED);
+    assert_int_equal(d.why, ORCH_WHY_UNMAPPED);
+    assert_false(d.actions & ORCH_ACT_READY);
+    in = (orch_input){.order = d.to, .tally = tally_of(more), .previous = -1};
+    d = orch_decide(&in);
+    assert_int_equal(d.to, ORDER_PROCESSING);
+    assert_true(d.actions & ORCH_ACT_LOG_REVIVED);
+    in = (orch_input){.order = d.to, .tally = tally_of(all), .previous = -1};
+    d = orch_decide(&in);
+    assert_int_equal(d.to, ORDER_COMPLETED);
+    assert_true(d.actions & ORCH_ACT_READY);
+    assert_string_equal(orch_reason_name(ORCH_WHY_UNMAPPED), "awaiting-mapping");
+}
+
 /* The line item rule over every tally with 0..2 jobs per status, both coverages. */
 static void test_line_item_rule(void **state)
 {
@@ -307,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_invariants_over_every_tally),
         cmocka_unit_test(test_order_status_outside_the_enum),
         cmocka_unit_test(test_ready_once_along_a_run),
+        cmocka_unit_test(test_unmapped_items_hold_completion),
         cmocka_unit_test(test_line_item_rule),
         cmocka_unit_test(test_names),
     };

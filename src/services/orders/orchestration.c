@@ -20,12 +20,14 @@
 struct orders_orchestration {
     bus *bus;
     bus_emitter *em;
+    orders_orchestration_deps deps;
 };
 
 /* The order as locked for this event. */
 typedef struct locked_order {
     order_status status;
     char number[64];
+    int unmapped_items; /* line items waiting for a product mapping */
 } locked_order;
 
 /* What one handling works on. */
@@ -33,6 +35,7 @@ typedef struct orch_run {
     db_conn *tx;
     bus *bus;
     bus_emitter *em;
+    const orders_orchestration_deps *hooks; /* on_ready; NULL = none */
     const char *tenant_id;
     const char *event_type;
     const print_job_info *job;
@@ -62,8 +65,11 @@ static int lock_order(db_conn *tx, const char *tenant_id, const char *order_id, 
     if (n == 0)
         return err_set(e, F3_ENOTFOUND, "order %s not found", order_id);
     db_stmt *s = db_prepare_texts(tx,
-                                  "SELECT status, shopify_order_number FROM orders"
-                                  " WHERE tenant_id = $1 AND id = $2",
+                                  "SELECT o.status, o.shopify_order_number,"
+                                  " (SELECT COUNT(*) FROM line_items li"
+                                  "  WHERE li.tenant_id = o.tenant_id AND li.order_id = o.id"
+                                  "  AND li.needs_mapping = TRUE)"
+                                  " FROM orders o WHERE o.tenant_id = $1 AND o.id = $2",
                                   t, 2, e);
     if (!s)
         return db_err_code(e);
@@ -73,6 +79,7 @@ static int lock_order(db_conn *tx, const char *tenant_id, const char *order_id, 
     if (rc == DB_ROW) {
         int st = order_status_parse(db_col_text(s, 0));
         db_col_copy(s, 1, out->number, sizeof out->number);
+        out->unmapped_items = (int)db_col_int64(s, 2);
         out->status = st < 0 ? ORDER_PENDING : (order_status)st;
         rc = st < 0 ? err_set(e, F3_EINVAL, "order %s has an unknown status", order_id) : 0;
     }
@@ -151,6 +158,8 @@ static const char *why_text(orch_reason why)
         return "no print job completed";
     case ORCH_WHY_ALL_CANCELLED:
         return "every print job was cancelled";
+    case ORCH_WHY_UNMAPPED:
+        return "every print job completed, but some line items wait for a product mapping";
     default:
         return orch_reason_name(why);
     }
@@ -197,9 +206,12 @@ static int publish_ready(const orch_run *r, err *e)
     int rc =
         bus_publish(r->bus, r->tx, BUS_EV_ORDER_READY_FOR_FULFILLMENT, r->tenant_id, fields, e);
     json_decref(fields);
-    return rc ? rc
-              : log_order(r, ORCH_LOG_READY, EVENTLOG_INFO, NULL, e,
-                          "Order %s is ready for fulfillment", r->order->number);
+    rc = rc ? rc
+            : log_order(r, ORCH_LOG_READY, EVENTLOG_INFO, NULL, e,
+                        "Order %s is ready for fulfillment", r->order->number);
+    if (rc == 0 && r->hooks && r->hooks->on_ready)
+        rc = r->hooks->on_ready(r->hooks->on_ready_ctx, r->tx, r->tenant_id, r->job->order_id, e);
+    return rc;
 }
 
 static void emit_change(const orch_run *r, const orch_decision *d)
@@ -351,7 +363,8 @@ static int decide_and_apply(orch_run *r, int previous, orch_outcome *out, err *e
                      .tally = *r->tally,
                      .event = (orch_event)orch_event_parse(r->event_type),
                      .previous = previous,
-                     .job = r->job->status};
+                     .job = r->job->status,
+                     .unmapped_items = r->order->unmapped_items};
     orch_decision d = orch_decide(&in);
     out->from = r->order->status;
     out->to = d.to;
@@ -368,8 +381,9 @@ static int decide_and_apply(orch_run *r, int previous, orch_outcome *out, err *e
     return 0;
 }
 
-int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_type,
-                       const char *tenant_id, const json_t *fields, orch_outcome *out, err *e)
+static int orchestrate(db_conn *tx, bus *b, bus_emitter *em, const orders_orchestration_deps *hooks,
+                       const char *event_type, const char *tenant_id, const json_t *fields,
+                       orch_outcome *out, err *e)
 {
     orch_outcome local = {.ignored = false};
     out = out ? out : &local;
@@ -401,6 +415,7 @@ int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_t
     orch_run r = {.tx = tx,
                   .bus = b,
                   .em = em,
+                  .hooks = hooks,
                   .tenant_id = tenant_id,
                   .event_type = event_type,
                   .job = &job,
@@ -410,6 +425,12 @@ int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_t
     const char *prev = json_string_value(json_object_get(fields, "previousStatus"));
     rc = decide_and_apply(&r, print_job_status_parse(prev), out, e);
     return rc ? rc : update_line_item(&r, &out->item, e);
+}
+
+int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_type,
+                       const char *tenant_id, const json_t *fields, orch_outcome *out, err *e)
+{
+    return orchestrate(tx, b, em, NULL, event_type, tenant_id, fields, out, e);
 }
 
 /* ---- subscriptions ---------------------------------------------------------------------- */
@@ -423,8 +444,8 @@ static int on_print_job_event(bus_delivery *dl, void *ctx, err *e)
     db_conn *tx = bus_delivery_tx(dl, e);
     if (!tx)
         return db_err_code(e);
-    return orders_orchestrate(tx, o->bus, o->em, env->event_type, env->tenant_id, env->root, NULL,
-                              e);
+    return orchestrate(tx, o->bus, o->em, &o->deps, env->event_type, env->tenant_id, env->root,
+                       NULL, e);
 }
 
 int orders_orchestration_start(orders_orchestration **out, const orders_orchestration_deps *deps,
@@ -440,6 +461,7 @@ int orders_orchestration_start(orders_orchestration **out, const orders_orchestr
         return err_set(e, F3_ENOMEM, "out of memory");
     o->bus = deps->bus;
     o->em = deps->emitter;
+    o->deps = *deps;
     bus_sub_opts so = {.concurrency = deps->concurrency};
     int rc = 0;
     for (int i = 0; rc == 0 && i < ORCH_EV_COUNT; i++)

@@ -86,6 +86,9 @@ typedef enum orch_reason {
     ORCH_WHY_ALL_FAILED,    /* -> FAILED, none printed, some failed */
     ORCH_WHY_ALL_CANCELLED, /* -> FAILED, every job cancelled */
     ORCH_WHY_REFUSED,       /* the status table refuses the move */
+    ORCH_WHY_UNMAPPED,      /* -> PARTIALLY_COMPLETED: every job printed, but some line
+                               items wait for a product mapping (nothing ships half an
+                               order; mapping them adds jobs, which revives it) */
     ORCH_WHY_COUNT
 } orch_reason;
 
@@ -99,6 +102,7 @@ typedef struct orch_input {
     orch_event event;      /* the event being handled */
     int previous;          /* the job's status before (status-changed), -1 when unknown */
     print_job_status job;  /* the job's status as stored now */
+    int unmapped_items;    /* line items of the order still waiting for a product mapping */
 } orch_input;
 
 typedef struct orch_decision {
@@ -151,6 +155,12 @@ typedef struct orders_orchestration_deps {
      * must outlive the orchestration. */
     bus_emitter *emitter;
     int concurrency; /* handlers at once per event queue on this instance; 0 = the default */
+    /* Optional: called inside the transaction that moves an order to COMPLETED, after
+     * order.ready-for-fulfillment is published in it (the orders service's own next step,
+     * e.g. fulfilment when no shipping integration is connected). A failure rolls the
+     * whole change back and the event is retried. */
+    int (*on_ready)(void *ctx, db_conn *tx, const char *tenant_id, const char *order_id, err *e);
+    void *on_ready_ctx;
 } orders_orchestration_deps;
 
 /* Subscribes the orders bus to the four print-job events. Call before bus_start. 0 with

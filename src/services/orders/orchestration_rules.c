@@ -29,6 +29,7 @@ static const char *const reason_names[ORCH_WHY_COUNT] = {
     [ORCH_WHY_ALL_FAILED] = "all-failed",
     [ORCH_WHY_ALL_CANCELLED] = "all-cancelled",
     [ORCH_WHY_REFUSED] = "refused",
+    [ORCH_WHY_UNMAPPED] = "awaiting-mapping",
 };
 
 static const char *const item_names[ORCH_ITEM_STATUS_COUNT] = {
@@ -97,10 +98,14 @@ static orch_decision while_active(order_status from, const job_shape *s)
 }
 
 /* The status an order takes when none of its jobs is active any more. */
-static orch_decision settled(order_status from, const job_shape *s)
+static orch_decision settled(order_status from, const job_shape *s, int unmapped_items)
 {
     orch_decision d = {.to = from, .actions = 0, .why = ORCH_WHY_UNCHANGED};
-    if (s->completed == s->total) {
+    if (s->completed == s->total && unmapped_items > 0) {
+        d.to = ORDER_PARTIALLY_COMPLETED;
+        d.why = ORCH_WHY_UNMAPPED;
+        d.actions = ORCH_ACT_LOG_PARTIAL;
+    } else if (s->completed == s->total) {
         d.to = ORDER_COMPLETED;
         d.why = ORCH_WHY_ALL_COMPLETED;
         d.actions = ORCH_ACT_COMPLETED_AT | ORCH_ACT_READY;
@@ -140,7 +145,8 @@ orch_decision orch_decide(const orch_input *in)
         d.why = ORCH_WHY_NO_JOBS;
         return d;
     }
-    orch_decision want = s.active > 0 ? while_active(in->order, &s) : settled(in->order, &s);
+    orch_decision want =
+        s.active > 0 ? while_active(in->order, &s) : settled(in->order, &s, in->unmapped_items);
     if (want.to == in->order) {
         d.why = want.why == ORCH_WHY_NOT_STARTED ? ORCH_WHY_NOT_STARTED : ORCH_WHY_UNCHANGED;
         return d;
