@@ -49,7 +49,7 @@ static bool gate(sp_sim *s, http_request *req, http_response *res)
         } else {
             char v[24];
             snprintf(v, sizeof v, "%ld", f.retry_after_s);
-            if (f.status == 429 || f.status == 503)
+            if ((f.status == 429 || f.status == 503) && f.retry_after_s >= 0)
                 http_res_header(res, "Retry-After", v);
             spsim_answer(res, f.status, false,
                          f.status == 429 ? "Too many requests, slow down" : "Server error", NULL);

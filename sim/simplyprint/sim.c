@@ -147,12 +147,28 @@ json_t *sp_sim_state(sp_sim *s)
 
 int sp_sim_fault(sp_sim *s, int status, int count, long retry_after_s, long delay_ms)
 {
-    if (count < 0 || count > 1000 || retry_after_s < 0 || retry_after_s > 3600 || delay_ms < 0 ||
+    if (count < 0 || count > 1000 || retry_after_s < -1 || retry_after_s > 3600 || delay_ms < 0 ||
         delay_ms > 60000 || !(status == 0 || status == 429 || (status >= 500 && status <= 504)))
         return F3_EINVAL;
     pthread_mutex_lock(&s->lock);
     s->fault = (spsim_fault){
         .count = count, .status = status, .retry_after_s = retry_after_s, .delay_ms = delay_ms};
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int sp_sim_set_farm(sp_sim *s, long print_ms, double fail_rate, double cancel_rate)
+{
+    if (fail_rate > 1 || cancel_rate > 1 || print_ms > 3600000)
+        return F3_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    if (print_ms >= 0)
+        s->print_ms = print_ms;
+    if (fail_rate >= 0)
+        s->fail_rate = fail_rate;
+    if (cancel_rate >= 0)
+        s->cancel_rate = cancel_rate;
+    pthread_cond_broadcast(&s->farm_wake);
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -391,13 +407,9 @@ static int h_printers(http_request *req, http_response *res, void *ctx)
         rc = http_res_error(res, 404, "no printer %lld", (long long)printer);
         goto out;
     }
+    sp_sim_set_farm(s, (long)print_ms, fail ? json_number_value(fail) : -1,
+                    cancel ? json_number_value(cancel) : -1);
     pthread_mutex_lock(&s->lock);
-    if (print_ms >= 0)
-        s->print_ms = (long)print_ms;
-    if (fail)
-        s->fail_rate = json_number_value(fail);
-    if (cancel)
-        s->cancel_rate = json_number_value(cancel);
     json_t *list = json_array();
     for (size_t i = 0; i < s->nprinters; i++)
         json_array_append_new(list, spsim_printer_json(s, &s->printers[i]));

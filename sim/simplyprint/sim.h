@@ -68,9 +68,14 @@ void sp_sim_stop(sp_sim *s);
 json_t *sp_sim_state(sp_sim *s);
 
 /* The next `count` API requests fail with `status` (429, 500..504; Retry-After of
- * retry_after_s on 429/503) or, with status 0, stall delay_ms before answering
- * normally. count 0 clears. 0 or F3_EINVAL. */
+ * retry_after_s on 429/503, none when it is -1) or, with status 0, stall delay_ms
+ * before answering normally. count 0 clears. 0 or F3_EINVAL. */
 int sp_sim_fault(sp_sim *s, int status, int count, long retry_after_s, long delay_ms);
+
+/* Changes how the farm prints from now on: print_ms per copy (-1 = unchanged), and
+ * the chances of a failed or cancelled print (negative = unchanged). F3_EINVAL for
+ * rates outside 0..1. */
+int sp_sim_set_farm(sp_sim *s, long print_ms, double fail_rate, double cancel_rate);
 
 /* Pauses (true) or resumes the printers: printer_id 0 = all of them. A paused printer
  * finishes what it prints but takes nothing new. F3_ENOTFOUND for an unknown printer. */
