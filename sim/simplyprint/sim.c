@@ -104,7 +104,8 @@ static void reset_locked(sp_sim *s)
     s->print_ms = s->opts.print_ms;
     s->fail_rate = s->opts.fail_rate;
     s->cancel_rate = s->opts.cancel_rate;
-    s->drop_rate = s->duplicate_rate = 0;
+    s->drop_rate = s->opts.drop_rate;
+    s->duplicate_rate = s->opts.duplicate_rate;
     s->drop_next = s->duplicate_next = 0;
     s->hold = false;
     pthread_cond_broadcast(&s->farm_wake);
@@ -577,6 +578,9 @@ static const char *check_opts(const sp_sim_opts *o)
     if (!(o->fail_rate >= 0 && o->fail_rate <= 1 && o->cancel_rate >= 0 && o->cancel_rate <= 1 &&
           o->fail_rate + o->cancel_rate <= 1))
         return "fail and cancel rates must be between 0 and 1 and add up to at most 1";
+    if (!(o->drop_rate >= 0 && o->drop_rate <= 1 && o->duplicate_rate >= 0 &&
+          o->duplicate_rate <= 1))
+        return "drop and duplicate rates must be between 0 and 1";
     return NULL;
 }
 

@@ -42,6 +42,8 @@ typedef struct sp_sim_opts {
     bool paused;                /* printers start paused (take nothing from the queue) */
     unsigned seed;              /* random choices; 0 = seeded unpredictably */
     long latency_ms;            /* added to every API answer */
+    double drop_rate;           /* probability that a webhook delivery is dropped, 0..1 */
+    double duplicate_rate;      /* probability that a delivery is sent twice, 0..1 */
     long retry_base_ms;         /* a failed delivery is retried after this, doubling; 0 = 1000 */
     int max_retries;            /* retries of a failed delivery; 0 = 3, -1 = none */
     long delivery_timeout_ms;   /* a receiver slower than this failed; 0 = 5000 */

@@ -93,13 +93,14 @@ static const cli_verb cli_verbs[] = {
      "                          [--webhook-url URL] [--webhook-secret S] [--printers N]\n"
      "                          [--print-ms MS] [--fail-rate P] [--cancel-rate P]\n"
      "                          [--latency-ms MS] [--seed N] [--retry-base-ms MS]\n"
-     "                          [--max-retries N]\n"
+     "                          [--max-retries N] [--drop-rate P] [--duplicate-rate P]\n"
      "\n"
      "Serves the SimplyPrint API subset f3connect uses (account/Test, queue, printers,\n"
      "job history, webhooks) under /ID/ (default 1000) on 127.0.0.1:P, checking\n"
      "X-API-KEY = K. N printers (default 2) print queue items copy by copy, each in\n"
      "--print-ms (default 30000; 0 = at once), failing or cancelled with the given\n"
-     "probabilities. job.* webhooks go to --webhook-url with S in X-SP-Secret.\n"
+     "probabilities. job.* webhooks go to --webhook-url with S in X-SP-Secret, some\n"
+     "dropped or sent twice with the given probabilities.\n"
      "Control endpoints under /_sim/ (see sim/simplyprint/README.md). Runs until SIGTERM.\n"},
     {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
      "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"

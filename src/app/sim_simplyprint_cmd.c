@@ -18,7 +18,7 @@
 typedef struct sp_args {
     const char *port, *host, *company, *api_key, *webhook_url, *webhook_secret;
     const char *printers, *print_ms, *fail_rate, *cancel_rate, *latency_ms, *seed;
-    const char *retry_base_ms, *max_retries;
+    const char *retry_base_ms, *max_retries, *drop_rate, *duplicate_rate;
 } sp_args;
 
 /* An optional integer option within [min, max]; def when absent. */
@@ -56,7 +56,7 @@ static int rate_option(const char *name, const char *text, double *out)
 static int opts_from_args(const sp_args *a, sp_sim_opts *o)
 {
     int64_t port, printers, print_ms, latency, seed, base, retries;
-    double fail, cancel;
+    double fail, cancel, drop, dup;
     if (int_option("port", a->port, 0, 65535, 0, &port) ||
         int_option("printers", a->printers, 1, 64, 0, &printers) ||
         int_option("print-ms", a->print_ms, 0, 3600000, 30000, &print_ms) ||
@@ -65,7 +65,9 @@ static int opts_from_args(const sp_args *a, sp_sim_opts *o)
         int_option("retry-base-ms", a->retry_base_ms, 1, 3600000, 0, &base) ||
         int_option("max-retries", a->max_retries, -1, 30, 0, &retries) ||
         rate_option("fail-rate", a->fail_rate, &fail) ||
-        rate_option("cancel-rate", a->cancel_rate, &cancel))
+        rate_option("cancel-rate", a->cancel_rate, &cancel) ||
+        rate_option("drop-rate", a->drop_rate, &drop) ||
+        rate_option("duplicate-rate", a->duplicate_rate, &dup))
         return -1;
     if (!a->api_key) {
         fprintf(stderr, "f3connect sim simplyprint: --api-key is required; see 'f3connect sim "
@@ -84,6 +86,8 @@ static int opts_from_args(const sp_args *a, sp_sim_opts *o)
                        .cancel_rate = cancel,
                        .seed = (unsigned)seed,
                        .latency_ms = (long)latency,
+                       .drop_rate = drop,
+                       .duplicate_rate = dup,
                        .retry_base_ms = (long)base,
                        .max_retries = (int)retries};
     return 0;
@@ -114,6 +118,8 @@ int cmd_sim_simplyprint(int argc, char **argv)
         {"seed", &a.seed},
         {"retry-base-ms", &a.retry_base_ms},
         {"max-retries", &a.max_retries},
+        {"drop-rate", &a.drop_rate},
+        {"duplicate-rate", &a.duplicate_rate},
         {NULL, NULL},
     };
     const char *which[1] = {NULL};

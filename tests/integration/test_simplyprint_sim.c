@@ -18,6 +18,7 @@
 #include "http/server.h"
 #include "integrations/simplyprint/client.h"
 #include "integrations/simplyprint/webhook.h"
+#include "sim/simplyprint/sim.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -573,6 +574,66 @@ static void test_webhook_management(void **state)
     json_decref(body);
 }
 
+/* The start-up options, in-process: every delivery duplicated, a seeded farm. */
+static void test_in_process_options(void **state)
+{
+    (void)state;
+    char hook[128];
+    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/webhooks/simplyprint",
+             http_server_port(env.receiver));
+    sp_sim_opts o = {.api_key = KEY,
+                     .company_id = COMPANY,
+                     .webhook_url = hook,
+                     .webhook_secret = SECRET,
+                     .printers = 1,
+                     .duplicate_rate = 1.0,
+                     .seed = 3};
+    err e;
+    o.drop_rate = 1.5;
+    assert_null(sp_sim_start(&o, &e));
+    assert_non_null(strstr(e.msg, "drop"));
+    o.drop_rate = 0;
+    o.api_key = NULL;
+    assert_null(sp_sim_start(&o, &e));
+    o.api_key = KEY;
+    sp_sim *sim = sp_sim_start(&o, &e);
+    assert_non_null(sim);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
+    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
+    sp_client *c = sp_client_new(&co, &e);
+    sp_queue_add rq = {.file_id = "0123abcd", .amount = 1};
+    int64_t id = 0;
+    assert_int_equal(sp_queue_add_item(c, &rq, &id, NULL, &e), 0);
+    assert_int_equal(sp_sim_wait_idle(sim, 10000), 0);
+    assert_int_equal(rx_settled(), 4);
+    assert_int_equal(count_event(4, "job.started"), 2);
+    assert_int_equal(count_event(4, "job.done"), 2);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(rx_get(i).verify_rc, 0);
+    sp_client_free(c);
+    sp_sim_stop(sim);
+}
+
+static void test_cli_refuses_bad_flags(void **state)
+{
+    (void)state;
+    const char *bad[][4] = {
+        {"--drop-rate", "2", "--api-key", KEY},
+        {"--printers", "0", "--api-key", KEY},
+        {"--print-ms", "-5", "--api-key", KEY},
+        {"--company", "12ab", "--api-key", KEY},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *argv[] = {"sim",     "simplyprint", bad[i][0], bad[i][1],
+                              bad[i][2], bad[i][3],     NULL};
+        f3test_proc p;
+        int status = f3test_run(env.dir, argv, NULL, 15000, &p);
+        if (status == 0)
+            fail_msg("%s %s was accepted", bad[i][0], bad[i][1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +646,8 @@ int main(void)
         cmocka_unit_test_setup(test_receiver_error_is_retried, test_setup),
         cmocka_unit_test_setup(test_api_faults_over_http, test_setup),
         cmocka_unit_test_setup(test_webhook_management, test_setup),
+        cmocka_unit_test_setup(test_in_process_options, test_setup),
+        cmocka_unit_test(test_cli_refuses_bad_flags),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
