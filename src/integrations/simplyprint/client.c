@@ -294,7 +294,7 @@ static int not_found_or(int rc, const sp_call *call, const char *what, err *e)
 
 int sp_account_test(sp_client *c, sp_call *call, err *e)
 {
-    sp_call local;
+    sp_call local = {.status = 0};
     json_t *doc = NULL;
     int rc = api_call(c, "GET", "account/Test", NULL, &doc, call ? call : &local, e);
     json_decref(doc);
@@ -339,7 +339,7 @@ static json_t *add_item_body(const sp_queue_add *rq, err *e)
 int sp_queue_add_item(sp_client *c, const sp_queue_add *rq, int64_t *created_id, sp_call *call,
                       err *e)
 {
-    sp_call local;
+    sp_call local = {.status = 0};
     call = call ? call : &local;
     call_reset(call);
     *created_id = 0;
@@ -377,7 +377,7 @@ static void queue_item_from_json(const json_t *q, sp_queue_item *out)
 int sp_queue_get_item(sp_client *c, int64_t id, sp_queue_item *out, sp_call *call, err *e)
 {
     static const char *const item_keys[] = {"queue", "item", NULL};
-    sp_call local;
+    sp_call local = {.status = 0};
     call = call ? call : &local;
     call_reset(call);
     memset(out, 0, sizeof *out);
@@ -403,7 +403,7 @@ int sp_queue_get_item(sp_client *c, int64_t id, sp_queue_item *out, sp_call *cal
 
 int sp_queue_delete_item(sp_client *c, int64_t id, sp_call *call, err *e)
 {
-    sp_call local;
+    sp_call local = {.status = 0};
     call = call ? call : &local;
     call_reset(call);
     if (id <= 0)
@@ -477,7 +477,7 @@ static int printers_append(const json_t *rows, sp_printer **list, size_t *n, siz
 
 int sp_printers_list(sp_client *c, sp_printer **out, size_t *n, sp_call *call, err *e)
 {
-    sp_call local;
+    sp_call local = {.status = 0};
     call = call ? call : &local;
     call_reset(call);
     *out = NULL;
@@ -609,7 +609,7 @@ static void job_from_json(const json_t *j, sp_job *out)
 int sp_jobs_list(sp_client *c, const sp_jobs_query *q, sp_job **out, size_t *n, int *page_amount,
                  sp_call *call, err *e)
 {
-    sp_call local;
+    sp_call local = {.status = 0};
     call = call ? call : &local;
     call_reset(call);
     *out = NULL;
@@ -675,7 +675,7 @@ static bool uid_valid(const char *uid)
 
 int sp_job_get(sp_client *c, const char *uid, sp_job *out, sp_call *call, err *e)
 {
-    sp_call local;
+    sp_call local = {.status = 0};
     call = call ? call : &local;
     call_reset(call);
     memset(out, 0, sizeof *out);
