@@ -209,8 +209,8 @@ static void message_from_text(const char *text, size_t len, char *out, size_t n)
 /* True when a failure message says the thing asked for does not exist. */
 static bool says_not_found(const char *m)
 {
-    static const char *const phrases[] = {
-        "not found", "not exist", "doesn't exist", "no such", "no longer", "unknown id", NULL};
+    static const char *const phrases[] = {"not found", "not exist",  "doesn't exist",
+                                          "no such",   "unknown id", NULL};
     char low[SP_MESSAGE_MAX];
     snprintf(low, sizeof low, "%s", m);
     str_lower(low);
@@ -247,6 +247,8 @@ static int api_call(sp_client *c, const char *method, const char *endpoint, cons
     call->retry_after_ms = rs.retry_after_ms;
     if (rs.status == 429 && call->retry_after_ms < 0)
         call->retry_after_ms = SP_DEFAULT_RETRY_MS;
+    if (rc && call->failure == HTTP_OK) /* refused before sending (bad URL, no memory) */
+        call->failure = rc == F3_ETRANSIENT ? HTTP_TRANSIENT : HTTP_PERMANENT;
     if (rc) {
         message_from_text(buf_cstr(&rs.body), rs.body.len, call->message, sizeof call->message);
         if (call->message[0] && e) {
