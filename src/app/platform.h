@@ -17,6 +17,8 @@
 #include "db/db.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "services/common/notify.h"
+#include "services/common/retry.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
 #include "services/orders/intake.h"
@@ -40,6 +42,9 @@ typedef struct platform {
     orders_api_deps orders_api;
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
+    retry_queue *retry; /* the order service's retry processor; register handlers before
+                           bus_start */
+    notify *notify;     /* operator e-mail (NOTIFICATION entries, daily summary) */
     http_router *router;
 } platform;
 
