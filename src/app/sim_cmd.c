@@ -15,6 +15,7 @@ typedef struct sim_entry {
 
 static const sim_entry sims[] = {
     {"shopify", cmd_sim_shopify},
+    {"smtp", cmd_sim_smtp},
 };
 
 int cmd_sim(int argc, char **argv)
