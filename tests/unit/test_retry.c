@@ -408,6 +408,35 @@ static void test_manual_retry(void **state)
     retry_free(rq);
 }
 
+static int stop_after_first(const retry_entry *en, void *ctx, err *e)
+{
+    (void)en;
+    (void)e;
+    retry_stop(ctx);
+    return 0;
+}
+
+static void test_stop_hands_unrun_claims_back(void **state)
+{
+    fx *f = *state;
+    int64_t t0 = clock_now_ms();
+    for (int i = 0; i < 3; i++)
+        enqueue(f, "t1", RETRY_CANCELLATION, 5, t0, NULL, i);
+    retry_opts o = {.batch = 3};
+    retry_queue *rq = retry_new(f->d, &o);
+    err e = {0};
+    assert_int_equal(retry_register(rq, RETRY_CANCELLATION, stop_after_first, rq, &e), 0);
+    int ran = 0;
+    assert_int_equal(retry_process_due(rq, t0, 0, &ran, &e), 0);
+    assert_int_equal(ran, 1);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue WHERE status = $1", "COMPLETED"),
+                     1);
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM retry_queue WHERE status = $1 AND attempts = 0", "PENDING"),
+        2);
+    retry_free(rq);
+}
+
 /* ---- claim exclusivity ------------------------------------------------------------------ */
 
 #define RACE_ENTRIES 40
@@ -583,6 +612,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_removes_old_completed_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_hands_unrun_claims_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles_never_run_one_entry_twice, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_api_lists_and_retries_within_tenant, setup, teardown),

@@ -28,7 +28,7 @@ static size_t read_cb(char *dst, size_t size, size_t nmemb, void *ctx)
 
 int mail_smtp_classify(int curl_code, long reply)
 {
-    if (curl_code == CURLE_OK && (reply == 0 || reply < 400))
+    if (curl_code == CURLE_OK && reply < 400)
         return 0;
     if (reply >= 400 && reply < 500)
         return F3_ETRANSIENT;

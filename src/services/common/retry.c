@@ -271,10 +271,12 @@ static int claim_fn(db_conn *c, void *ctx, err *e)
     buf_puts(&sql, "SELECT id, tenant_id, job_type, payload, attempts, max_attempts "
                    "FROM retry_queue WHERE ((status = 'PENDING' AND next_attempt_at <= $1) OR "
                    "(status = 'PROCESSING' AND updated_at <= $2)) AND job_type IN (");
-    int p = 4;
-    for (int i = 0; i < RETRY_TYPE_COUNT; i++)
-        if (t->rq->handlers[i].fn)
-            buf_printf(&sql, "%s$%d", p > 4 ? ", " : "", p), p++;
+    for (int i = 0, p = 4; i < RETRY_TYPE_COUNT; i++) {
+        if (!t->rq->handlers[i].fn)
+            continue;
+        buf_printf(&sql, "%s$%d", p > 4 ? ", " : "", p);
+        p++;
+    }
     buf_printf(&sql, ") ORDER BY next_attempt_at, id LIMIT $3%s",
                db_sql_skip_locked(db_conn_db(c)));
     int rc = claim_select(t, c, &sql, e);
@@ -443,6 +445,23 @@ static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hr
     return 0;
 }
 
+/* Gives back a claimed entry that was not run (the attempt is not counted). */
+static void release_claim(db_conn *c, const claimed *it)
+{
+    char attempts[16], now[24];
+    snprintf(attempts, sizeof attempts, "%d", it->attempt);
+    db_ms_text(clock_now_ms(), now);
+    const char *args[] = {it->id, it->tenant_id, attempts, now};
+    err e = {0};
+    if (db_exec_texts(c,
+                      "UPDATE retry_queue SET status = 'PENDING', attempts = attempts - 1, "
+                      "updated_at = CAST($4 AS BIGINT) WHERE id = $1 AND tenant_id = $2 "
+                      "AND status = 'PROCESSING' AND attempts = CAST($3 AS INTEGER)",
+                      args, 4, NULL, &e) != 0)
+        log_warn("retry entry not handed back; it is retried after its lease", "id", it->id,
+                 "reason", e.msg);
+}
+
 static int process_batch(retry_queue *rq, db_conn *c, int64_t now, int max, int *ran, err *e)
 {
     claim_tx t = {.rq = rq, .now = now, .max = max};
@@ -450,13 +469,16 @@ static int process_batch(retry_queue *rq, db_conn *c, int64_t now, int max, int 
     if (!t.items)
         return err_set(e, F3_ENOMEM, "out of memory");
     int rc = db_tx(c, claim_fn, &t, e);
-    for (int i = 0; rc == 0 && i < t.n; i++) {
+    int i = 0;
+    for (; rc == 0 && i < t.n && !atomic_load(&rq->stopping); i++) {
         char msg[ERR_MSG_MAX];
         int hrc = run_handler(rq, &t.items[i], msg, sizeof msg);
         rc = record_outcome(rq, c, &t.items[i], hrc, msg, e);
         (*ran)++;
     }
-    /* Entries claimed but not run (stopping, db error) are picked up after their lease. */
+    /* Stopping: hand the rest back at once. After a db error they wait for their lease. */
+    for (; rc == 0 && i < t.n; i++)
+        release_claim(c, &t.items[i]);
     int claimed_n = t.n;
     claimed_clear(t.items, t.n);
     free(t.items);
