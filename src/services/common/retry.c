@@ -445,6 +445,28 @@ static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hr
     return 0;
 }
 
+/* Starts the entry's lease again just before its handler runs, so that entries claimed in
+ * one batch are not taken over while they wait for the ones before them. False when the
+ * entry is no longer ours (another processor took it over) or the database failed. */
+static bool renew_claim(db_conn *c, const claimed *it)
+{
+    char attempts[16], now[24];
+    snprintf(attempts, sizeof attempts, "%d", it->attempt);
+    db_ms_text(clock_now_ms(), now);
+    const char *args[] = {it->id, it->tenant_id, attempts, now};
+    err e = {0};
+    int64_t changed = 0;
+    int rc = db_exec_texts(c,
+                           "UPDATE retry_queue SET updated_at = CAST($4 AS BIGINT) WHERE id = $1 "
+                           "AND tenant_id = $2 AND status = 'PROCESSING' "
+                           "AND attempts = CAST($3 AS INTEGER)",
+                           args, 4, &changed, &e);
+    if (rc || changed != 1)
+        log_warn("retry entry skipped: no longer held by this processor", "id", it->id, "reason",
+                 rc ? e.msg : "taken over");
+    return rc == 0 && changed == 1;
+}
+
 /* Gives back a claimed entry that was not run (the attempt is not counted). */
 static void release_claim(db_conn *c, const claimed *it)
 {
@@ -472,6 +494,8 @@ static int process_batch(retry_queue *rq, db_conn *c, int64_t now, int max, int 
     int i = 0;
     for (; rc == 0 && i < t.n && !atomic_load(&rq->stopping); i++) {
         char msg[ERR_MSG_MAX];
+        if (!renew_claim(c, &t.items[i]))
+            continue;
         int hrc = run_handler(rq, &t.items[i], msg, sizeof msg);
         rc = record_outcome(rq, c, &t.items[i], hrc, msg, e);
         (*ran)++;

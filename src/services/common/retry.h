@@ -9,7 +9,9 @@
  * only entries of types it has handlers for, so several services (and replicas) share the
  * table without ever running each other's work. Claims lock rows with
  * db_sql_skip_locked, so two processes never run one entry at once; an entry left
- * PROCESSING by a process that died is claimed again once its lease has passed.
+ * PROCESSING by a process that died is claimed again once its lease has passed (the lease
+ * starts when its handler starts, so a handler must finish well within it: bound every
+ * external call by a timeout).
  *
  * Outcomes of a handler: 0 -> COMPLETED; F3_EPERMANENT or F3_EINVAL -> FAILED at once;
  * any other negative code -> PENDING again with next_attempt_at = now + backoff, or FAILED
