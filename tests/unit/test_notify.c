@@ -204,8 +204,11 @@ static void test_alert_is_queued_in_the_callers_transaction(void **state)
     assert_int_equal(db_rollback(f->db->c, &e), 0);
     assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue WHERE tenant_id = $1", "t1"), 0);
     alert(f, NOTIFY_UNMAPPED_SKU, json_pack("{s:s, s:s}", "sku", "CUBE-1", "orderId", "o1"));
-    assert_int_equal(
-        count(f, "SELECT COUNT(*) FROM retry_queue WHERE job_type = $1", "NOTIFICATION"), 1);
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM retry_queue WHERE job_type = $1 "
+                           "AND max_attempts = 12 AND payload LIKE '%UNMAPPED_SKU%'",
+                           "NOTIFICATION"),
+                     1);
     assert_int_equal(count(f,
                            "SELECT COUNT(*) FROM event_log WHERE event_type = $1 "
                            "AND order_id = 'o1' AND severity = 'WARNING'",

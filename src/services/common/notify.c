@@ -76,13 +76,12 @@ int notify_alert(db_conn *tx, const char *tenant_id, notify_kind kind, const jso
                          .order_id = order_id,
                          .metadata = meta};
     int rc = meta ? eventlog_write(tx, &en, NULL, e) : err_set(e, F3_ENOMEM, "out of memory");
-    rc = rc ? rc
-            : retry_enqueue_with(tx,
-                                 &(retry_enqueue_opts){.tenant_id = tenant_id,
-                                                       .type = RETRY_NOTIFICATION,
-                                                       .payload = payload,
-                                                       .delay_ms = 0},
-                                 NULL, e);
+    retry_enqueue_opts o = {.tenant_id = tenant_id,
+                            .type = RETRY_NOTIFICATION,
+                            .payload = payload,
+                            .max_attempts = NOTIFY_MAX_ATTEMPTS,
+                            .delay_ms = 0};
+    rc = rc ? rc : retry_enqueue_with(tx, &o, NULL, e);
     json_decref(meta);
     json_decref(payload);
     return rc;
@@ -186,6 +185,7 @@ static int summary_fn(db_conn *c, void *ctx, err *e)
     retry_enqueue_opts o = {.tenant_id = t->tenant_id,
                             .type = RETRY_NOTIFICATION,
                             .payload = payload,
+                            .max_attempts = NOTIFY_MAX_ATTEMPTS,
                             .now_ms = t->now};
     rc = payload ? retry_enqueue_with(c, &o, NULL, e) : err_set(e, F3_ENOMEM, "out of memory");
     json_decref(payload);

@@ -36,6 +36,10 @@ typedef enum notify_kind {
     NOTIFY_KIND_COUNT
 } notify_kind;
 
+/* Attempts of a NOTIFICATION entry: more than the retry queue's default 5, so that an
+ * alert survives an SMTP outage of about an hour (backoff 1 s, 2 s, ... 2048 s). */
+#define NOTIFY_MAX_ATTEMPTS 12
+
 #define NOTIFY_ALERT_EVENT "OPERATOR_ALERT"
 #define NOTIFY_SENT_EVENT  "OPERATOR_ALERT_SENT"
 
