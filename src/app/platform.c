@@ -106,8 +106,9 @@ static int platform_routes(platform *p, err *e)
 }
 
 /* The retry queue and operator e-mail (services/common/): the order service's processor
- * runs the NOTIFICATION entries and the daily summary; other services register their own
- * retry handlers on p->retry (or on a retry_queue of their own bus) before bus_start. */
+ * runs the NOTIFICATION entries and the daily summary; other handlers of the order service
+ * are registered on p->retry before retry_schedule (platform_services), other services use
+ * a retry_queue of their own bus. */
 static int platform_retry_notify(platform *p, err *e)
 {
     p->retry = retry_new(p->store, NULL);
@@ -115,9 +116,6 @@ static int platform_retry_notify(platform *p, err *e)
     if (!p->retry || !p->notify)
         return err_set(e, F3_ENOMEM, "out of memory");
     int rc = notify_register(p->notify, p->retry, e);
-    rc = rc ? rc
-            : retry_schedule(p->retry, p->orders_bus, p->queues,
-                             config_get_int(p->cfg, "RETRY_QUEUE_INTERVAL"), e);
     return rc ? rc : notify_schedule_summary(p->notify, p->orders_bus, p->queues, e);
 }
 
@@ -131,6 +129,10 @@ static int platform_services(platform *p, err *e)
         .db = p->store, .bus = p->orders_bus, .store = p->queues, .config = p->cfg};
     int rc = orders_intake_start(&p->intake, &od, p->router, e);
     rc = rc ? rc : platform_retry_notify(p, e);
+    /* Every retry handler of the order service is registered by now. */
+    rc = rc ? rc
+            : retry_schedule(p->retry, p->orders_bus, p->queues,
+                             config_get_int(p->cfg, "RETRY_QUEUE_INTERVAL"), e);
     return rc ? rc : bus_start(p->orders_bus, e);
 }
 

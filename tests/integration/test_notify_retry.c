@@ -2,8 +2,9 @@
  * test_notify_retry.c - the retry processor and operator e-mail wired the way the platform
  * wires them (retry_schedule and notify_schedule_summary on the order service's bus, the
  * repeatable job ticking, the SMTP sink as the mail server): an alert raised while SMTP
- * is down is retried by the repeatable job and arrives once SMTP is back; the repeatables
- * are declared once per queue; a job type without a handler here stays untouched.
+ * is down is retried and arrives once SMTP is back; the repeatables are declared once per
+ * queue; a job type without a handler here stays untouched; an alert committed by this
+ * process is sent by the wake-up without waiting for a tick.
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -59,9 +60,9 @@ static config *sink_config(int port)
     return c;
 }
 
-static int setup(void **state)
+/* interval_ms of the processor's repeatable job. */
+static int setup_with(int64_t interval_ms)
 {
-    (void)state;
     memset(&env, 0, sizeof env);
     f3test_bus_new(&env.tb, backend);
     f3test_bus_exec(env.tb.d, "INSERT INTO tenants (id, name, slug, created_at, updated_at) "
@@ -78,9 +79,22 @@ static int setup(void **state)
     assert_non_null(env.rq);
     assert_non_null(env.n);
     assert_int_equal(notify_register(env.n, env.rq, &e), 0);
-    assert_int_equal(retry_schedule(env.rq, env.b, env.tb.s, 200, &e), 0);
+    assert_int_equal(retry_schedule(env.rq, env.b, env.tb.s, interval_ms, &e), 0);
     assert_int_equal(notify_schedule_summary(env.n, env.b, env.tb.s, &e), 0);
     return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_with(200);
+}
+
+/* A tick so rare (weekly, on multiples of a week since the epoch) that none falls in a test. */
+static int setup_no_ticks(void **state)
+{
+    (void)state;
+    return setup_with(7 * 24 * 3600 * 1000LL);
 }
 
 static int teardown(void **state)
@@ -164,12 +178,38 @@ static void test_alert_arrives_after_smtp_comes_back(void **state)
                      1);
 }
 
+static void test_local_enqueue_wakes_the_processor(void **state)
+{
+    (void)state;
+    err e = {0};
+    assert_int_equal(bus_start(env.b, &e), 0);
+    db_conn *c = db_acquire(env.tb.d, &e);
+    assert_non_null(c);
+    json_t *fields = json_pack("{s:s}", "sku", "LAMP-9");
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(notify_alert(c, "t1", NOTIFY_UNMAPPED_SKU, fields, &e), 0);
+    assert_int_equal(db_commit(c, &e), 0);
+    json_decref(fields);
+    db_release(c);
+    /* No tick is due for a week: only the wake-up can have sent it. */
+    assert_true(smtp_sink_wait(env.sink, 1, WAIT_MS));
+    smtp_sink_msg m;
+    assert_int_equal(smtp_sink_get(env.sink, 0, &m), 0);
+    assert_non_null(strstr(m.data, "LAMP-9"));
+    smtp_sink_msg_free(&m);
+    assert_int_equal(
+        count("SELECT COUNT(*) FROM bus_jobs WHERE queue = $1", "retry.process@order-service"), 0);
+    assert_int_equal(bus_drain(env.b, 10000), 0);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
     http_client_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alert_arrives_after_smtp_comes_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_enqueue_wakes_the_processor, setup_no_ticks,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     http_client_cleanup();

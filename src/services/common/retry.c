@@ -14,11 +14,13 @@
 #include "services/common/eventlog.h"
 #include "services/common/notify.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RETRY_DEFAULT_BATCH 20
 #define RETRY_MAX_ATTEMPTS  100
@@ -75,6 +77,13 @@ int64_t retry_backoff_ms(int attempt, double u)
 
 /* ---- enqueueing ------------------------------------------------------------------------- */
 
+/* What this thread enqueued since its last commit: a bit per type and the earliest due
+ * time. The commit hooks of this process's processors read it (see wake_hook). A rolled
+ * back enqueue leaves it set until the next commit, which then wakes a processor for
+ * nothing: harmless. */
+static _Thread_local unsigned pending_types;
+static _Thread_local int64_t pending_due;
+
 int retry_enqueue_with(db_conn *tx, const retry_enqueue_opts *o, char *id_out, err *e)
 {
     if (!tx || !o)
@@ -120,6 +129,9 @@ int retry_enqueue_with(db_conn *tx, const retry_enqueue_opts *o, char *id_out, e
     rc = rc < 0 ? rc : 0;
     db_finalize(s);
     if (rc == 0) {
+        if (!pending_types || due < pending_due)
+            pending_due = due;
+        pending_types |= 1u << o->type;
         if (id_out)
             memcpy(id_out, id, UUID_STR_LEN);
         log_debug("retry entry queued", "id", id, "type", type_names[o->type], "tenantId",
@@ -155,6 +167,15 @@ struct retry_queue {
     atomic_bool stopping;
     char process_queue[RETRY_QUEUE_NAME];
     char cleanup_queue[RETRY_QUEUE_NAME];
+
+    /* The wake-up of retry_schedule: a thread that runs the processor when an entry of a
+     * type handled here was committed by this process, at the entry's due time. */
+    bool waker_started, hook_added;
+    pthread_t waker;
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv; /* CLOCK_MONOTONIC */
+    int64_t wake_at;        /* epoch ms; 0 = nothing to do */
+    bool waker_stop;
 };
 
 static double sodium_random(void *ctx)
@@ -174,18 +195,40 @@ retry_queue *retry_new(db *d, const retry_opts *o)
     rq->random = o && o->random ? o->random : sodium_random;
     rq->random_ctx = o && o->random ? o->random_ctx : NULL;
     atomic_init(&rq->stopping, false);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&rq->wake_mu, NULL);
+    pthread_cond_init(&rq->wake_cv, &ca);
+    pthread_condattr_destroy(&ca);
     return rq;
-}
-
-void retry_free(retry_queue *rq)
-{
-    free(rq);
 }
 
 void retry_stop(retry_queue *rq)
 {
-    if (rq)
-        atomic_store(&rq->stopping, true);
+    if (!rq)
+        return;
+    atomic_store(&rq->stopping, true);
+    pthread_mutex_lock(&rq->wake_mu);
+    rq->waker_stop = true;
+    pthread_cond_broadcast(&rq->wake_cv);
+    pthread_mutex_unlock(&rq->wake_mu);
+}
+
+static void wake_hook(void *ctx);
+
+void retry_free(retry_queue *rq)
+{
+    if (!rq)
+        return;
+    if (rq->hook_added)
+        db_on_commit_remove(rq->db, wake_hook, rq);
+    retry_stop(rq);
+    if (rq->waker_started)
+        pthread_join(rq->waker, NULL);
+    pthread_mutex_destroy(&rq->wake_mu);
+    pthread_cond_destroy(&rq->wake_cv);
+    free(rq);
 }
 
 int retry_register(retry_queue *rq, retry_type type, retry_handler fn, void *ctx, err *e)
@@ -602,6 +645,85 @@ int retry_manual(db_conn *c, const char *tenant_id, const char *id, int64_t now_
     return db_tx(c, manual_fn, &t, e);
 }
 
+/* ---- the wake-up after a local enqueue ------------------------------------------------ */
+
+/* Runs on the committing thread after every commit on the database: must be quick and must
+ * not touch the database. */
+static void wake_hook(void *ctx)
+{
+    retry_queue *rq = ctx;
+    unsigned mine = 0;
+    for (int i = 0; i < RETRY_TYPE_COUNT; i++)
+        if (rq->handlers[i].fn)
+            mine |= 1u << i;
+    if (!(pending_types & mine))
+        return;
+    int64_t due = pending_due;
+    pending_types &= ~mine;
+    pthread_mutex_lock(&rq->wake_mu);
+    if (rq->wake_at == 0 || due < rq->wake_at)
+        rq->wake_at = due;
+    pthread_cond_broadcast(&rq->wake_cv);
+    pthread_mutex_unlock(&rq->wake_mu);
+}
+
+static void wait_until(retry_queue *rq, int64_t at_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t left = at_ms - clock_now_ms();
+    if (left > 1000)
+        left = 1000; /* look again: an earlier entry may come, or a stop */
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&rq->wake_cv, &rq->wake_mu, &ts);
+}
+
+static void *waker_main(void *arg)
+{
+    retry_queue *rq = arg;
+    pthread_mutex_lock(&rq->wake_mu);
+    while (!rq->waker_stop) {
+        if (rq->wake_at == 0) {
+            pthread_cond_wait(&rq->wake_cv, &rq->wake_mu);
+            continue;
+        }
+        if (rq->wake_at > clock_now_ms()) {
+            wait_until(rq, rq->wake_at);
+            continue;
+        }
+        rq->wake_at = 0;
+        pthread_mutex_unlock(&rq->wake_mu);
+        err e = {0};
+        int ran = 0;
+        if (retry_process_due(rq, 0, 0, &ran, &e) != 0)
+            log_warn("retry queue wake-up run failed; the next tick retries", "reason", e.msg);
+        pthread_mutex_lock(&rq->wake_mu);
+    }
+    pthread_mutex_unlock(&rq->wake_mu);
+    return NULL;
+}
+
+/* Starts the wake-up; without it (hooks exhausted) entries still run at the next tick. */
+static void start_waker(retry_queue *rq)
+{
+    err e = {0};
+    if (pthread_create(&rq->waker, NULL, waker_main, rq) != 0) {
+        log_warn("retry queue: no wake-up thread; entries run at the next tick");
+        return;
+    }
+    rq->waker_started = true;
+    if (db_on_commit(rq->db, wake_hook, rq, &e) == 0)
+        rq->hook_added = true;
+    else
+        log_warn("retry queue: no commit hook for the wake-up; entries run at the next tick",
+                 "reason", e.msg);
+}
+
 /* ---- repeatable jobs ---------------------------------------------------------------- */
 
 static int process_job(bus_delivery *dl, void *ctx, err *e)
@@ -652,5 +774,8 @@ int retry_schedule(retry_queue *rq, bus *b, bus_store *s, int64_t interval_ms, e
                             .data = "{}",
                             .every_ms = RETRY_CLEANUP_INTERVAL_MS};
     rc = bus_store_repeatable_upsert(s, &proc, now, e);
-    return rc ? rc : bus_store_repeatable_upsert(s, &clean, now, e);
+    rc = rc ? rc : bus_store_repeatable_upsert(s, &clean, now, e);
+    if (rc == 0 && !rq->waker_started)
+        start_waker(rq);
+    return rc;
 }

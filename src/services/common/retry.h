@@ -157,11 +157,16 @@ int retry_manual(db_conn *c, const char *tenant_id, const char *id, int64_t now_
 
 /* Registers the processor's two repeatable jobs on the worker of bus b (before bus_start)
  * and declares them in store s: "retry.process@<service>" every interval_ms (<= 0 = 30 s;
- * one instance per tick across processes) and "retry.cleanup@<service>" daily. Call once
- * per retry_queue; rq, b and s must outlive the bus's worker. */
+ * one instance per tick across processes) and "retry.cleanup@<service>" daily. Also starts
+ * the local wake-up: when a transaction of this process commits an entry of a type this
+ * processor handles, a thread of rq runs the processor at the entry's due time instead of
+ * waiting for the next tick (claims stay exclusive, so this never runs an entry twice).
+ * Register every handler before calling it. Call once per retry_queue; rq, b and s must
+ * outlive the bus's worker; retry_free stops the wake-up thread. */
 int retry_schedule(retry_queue *rq, bus *b, bus_store *s, int64_t interval_ms, err *e);
 
-/* Makes the running processor stop between entries (before shutdown). */
+/* Makes the running processor stop between entries and the wake-up thread end (before
+ * shutdown); entries it had claimed but not started go back to PENDING. */
 void retry_stop(retry_queue *rq);
 
 /* ---- the HTTP API (retry_api.c) -------------------------------------------------------- */
