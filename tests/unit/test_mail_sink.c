@@ -46,7 +46,7 @@ static int reply(client *c, char *out, size_t size)
             if (end - line >= 4 && line[3] == ' ') {
                 size_t n = (size_t)(end + 2 - c->in);
                 snprintf(out, size, "%.*s", (int)n, c->in);
-                int code = atoi(c->in + (line - c->in));
+                int code = (int)strtol(line, NULL, 10);
                 memmove(c->in, end + 2, c->have - n + 1);
                 c->have -= n;
                 return code;
