@@ -216,6 +216,10 @@ static void test_alert_is_queued_in_the_callers_transaction(void **state)
                      1);
     assert_int_equal(notify_alert(f->db->c, "t1", NOTIFY_KIND_COUNT, NULL, &e), F3_EINVAL);
     assert_int_equal(notify_alert(f->db->c, "", NOTIFY_UNMAPPED_SKU, NULL, &e), F3_EINVAL);
+    assert_int_equal(notify_alert(NULL, "t1", NOTIFY_UNMAPPED_SKU, NULL, &e), F3_EINVAL);
+    json_t *arr = json_array();
+    assert_int_equal(notify_alert(f->db->c, "t1", NOTIFY_UNMAPPED_SKU, arr, &e), F3_EINVAL);
+    json_decref(arr);
 }
 
 static void test_alert_is_mailed_to_the_operator(void **state)

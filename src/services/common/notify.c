@@ -48,6 +48,8 @@ int notify_kind_parse(const char *name)
 
 int notify_alert(db_conn *tx, const char *tenant_id, notify_kind kind, const json_t *fields, err *e)
 {
+    if (!tx)
+        return err_set(e, F3_EINVAL, "notify: an open transaction is required");
     if ((unsigned)kind >= NOTIFY_KIND_COUNT)
         return err_set(e, F3_EINVAL, "notify: unknown alert kind %d", (int)kind);
     if (!tenant_id || !*tenant_id)
