@@ -77,7 +77,9 @@ static const cli_verb cli_verbs[] = {
      "otherwise a random one is generated and printed once. --tenant takes a tenant id\n"
      "or slug (add creates a missing one); without it, add uses the default tenant and\n"
      "remove deletes the user from every tenant. passwd and remove end the user's sessions.\n"},
-    {"sim", cmd_sim, "run a provider simulator (Shopify, SimplyPrint) for tests and the sandbox",
+    {"sim", cmd_sim,
+     "run a provider simulator (Shopify, SimplyPrint, Sendcloud, SMTP sink) for tests and the "
+     "sandbox",
      "usage: f3connect sim shopify --secret S --token T [--port P] [--host H]\n"
      "                          [--webhook-url URL] [--retry-base-ms MS] [--max-retries N]\n"
      "                          [--client-id ID] [--shop DOMAIN] [--api-version V]\n"
@@ -101,7 +103,16 @@ static const cli_verb cli_verbs[] = {
      "--print-ms (default 30000; 0 = at once), failing or cancelled with the given\n"
      "probabilities. job.* webhooks go to --webhook-url with S in X-SP-Secret, some\n"
      "dropped or sent twice with the given probabilities.\n"
-     "Control endpoints under /_sim/ (see sim/simplyprint/README.md). Runs until SIGTERM.\n"},
+     "Control endpoints under /_sim/ (see sim/simplyprint/README.md). Runs until SIGTERM.\n"
+     "\n"
+     "usage: f3connect sim smtp [--port P] [--http-port P] [--host H] [--dir DIR]\n"
+     "                          [--user U --pass P] [--mode accept|tempfail|refuse]\n"
+     "\n"
+     "An SMTP sink on H:P (plain TCP; EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA) that keeps\n"
+     "every message in memory and, with --dir, as DIR/<id>.eml. With --user/--pass AUTH is\n"
+     "required. Recipients @reject.invalid get 550; --mode tempfail answers 451, refuse\n"
+     "closes the port. HTTP on --http-port: GET /_sim/messages, GET /_sim/messages/:id,\n"
+     "DELETE /_sim/messages, POST /_sim/mode {\"mode\":...} (see sim/smtp/README.md).\n"},
     {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
      "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"
      "\n"

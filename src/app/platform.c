@@ -102,6 +102,7 @@ static int platform_routes(platform *p, err *e)
     rc = rc ? rc : auth_add_routes(p->router, p->gw.auth, e);
     rc = rc ? rc : auth_add_admin_routes(p->router, p->gw.auth, e);
     rc = rc ? rc : bus_admin_add_routes(p->router, &p->queue_admin, e);
+    rc = rc ? rc : retry_api_add_routes(p->router, p->store, e);
     return rc ? rc : orders_api_add_routes(p->router, &p->orders_api, e);
 }
 
@@ -130,6 +131,20 @@ static int platform_order_ready(void *ctx, db_conn *tx, const char *tenant_id, c
     return orders_fulfillment_ready_tx(p->fulfillment, tx, tenant_id, order_id, e);
 }
 
+/* The retry queue and operator e-mail (services/common/): the order service's processor
+ * runs the NOTIFICATION entries and the daily summary; other handlers of the order service
+ * are registered on p->retry before retry_schedule (platform_services), other services use
+ * a retry_queue of their own bus. */
+static int platform_retry_notify(platform *p, err *e)
+{
+    p->retry = retry_new(p->store, NULL);
+    p->notify = p->retry ? notify_new(p->cfg, p->store, e) : NULL;
+    if (!p->retry || !p->notify)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    int rc = notify_register(p->notify, p->retry, e);
+    return rc ? rc : notify_schedule_summary(p->notify, p->orders_bus, p->queues, e);
+}
+
 /* The services that run in this process, with their queues and routes. */
 static int platform_services(platform *p, err *e)
 {
@@ -146,6 +161,11 @@ static int platform_services(platform *p, err *e)
                                       .on_ready = platform_order_ready,
                                       .on_ready_ctx = p};
     rc = rc ? rc : orders_orchestration_start(&p->orchestration, &orch, e);
+    rc = rc ? rc : platform_retry_notify(p, e);
+    /* Every retry handler of the order service is registered by now. */
+    rc = rc ? rc
+            : retry_schedule(p->retry, p->orders_bus, p->queues,
+                             config_get_int(p->cfg, "RETRY_QUEUE_INTERVAL"), e);
     return rc ? rc : bus_start(p->orders_bus, e);
 }
 
@@ -194,6 +214,7 @@ void platform_stop(platform *p, int timeout_ms)
 {
     if (p->intake)
         orders_intake_stop(p->intake);
+    retry_stop(p->retry);
     if (p->orders_bus && bus_drain(p->orders_bus, timeout_ms) != 0)
         log_warn("shutdown timeout reached with queue handlers still running");
 }
@@ -210,6 +231,10 @@ void platform_close(platform *p)
     p->fulfillment = NULL;
     bus_emitter_free(p->orders_emitter);
     p->orders_emitter = NULL;
+    retry_free(p->retry);
+    p->retry = NULL;
+    notify_free(p->notify);
+    p->notify = NULL;
     http_router_free(p->router);
     p->router = NULL;
     platform_gateway_close(&p->gw);

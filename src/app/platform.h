@@ -17,6 +17,8 @@
 #include "db/db.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "services/common/notify.h"
+#include "services/common/retry.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
 #include "services/orders/cancellation.h"
@@ -44,9 +46,12 @@ typedef struct platform {
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
     orders_orchestration *orchestration; /* order status from print-job events */
-    bus_emitter *orders_emitter; /* the order service's internal events */
+    bus_emitter *orders_emitter;         /* the order service's internal events */
     orders_fulfillment *fulfillment;
     orders_cancellation_deps cancellation;
+    retry_queue *retry; /* the order service's retry processor; register handlers before
+                           bus_start */
+    notify *notify;     /* operator e-mail (NOTIFICATION entries, daily summary) */
     http_router *router;
 } platform;
 

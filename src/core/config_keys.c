@@ -127,6 +127,12 @@ const config_key config_keys[] = {
      "is upgraded with STARTTLS if the server offers it.",
      NULL, 0, 0, false},
 
+    /* retry queue */
+    {"RETRY_QUEUE_INTERVAL", CONFIG_DURATION_MS, "30s", "retry",
+     "How often each service looks for due entries of the retry queue (failed fulfilments, "
+     "print-job creations, cancellations and alert e-mails waiting for another attempt).",
+     NULL, 1 * SEC, 1 * HOUR, false},
+
     /* services */
     {"GATEWAY_URL", CONFIG_URL, NULL, "services",
      "Base URL of the gateway service; used in distributed mode.", "http|https", 0, 0, false},

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/secret_key.h"
+#include "services/common/notify.h"
 #include "services/orders/connections.h"
 #include "services/orders/fulfillment.h"
 #include "services/orders/integrations_state.h"
@@ -229,7 +230,7 @@ static int64_t log_count(fx *f, const char *type)
 
 static int64_t alert_count(fx *f)
 {
-    return count(f, "SELECT COUNT(*) FROM event_log WHERE event_type = $1", ORDERS_LOG_ALERT);
+    return count(f, "SELECT COUNT(*) FROM event_log WHERE event_type = $1", NOTIFY_ALERT_EVENT);
 }
 
 static void expect_state(fx *f, const char *order_id, const char *state)

@@ -18,6 +18,7 @@
 #include "services/access/permissions.h"
 #include "services/access/user_context.h"
 #include "services/common/eventlog.h"
+#include "services/common/notify.h"
 #include "services/orders/connections.h"
 #include "services/orders/integrations_state.h"
 #include "services/orders/status.h"
@@ -80,21 +81,20 @@ static const char *carrier_name(const char *code)
 int orders_alert(db_conn *tx, const char *tenant_id, const char *order_id, const char *type,
                  bool warning, const char *message, const json_t *metadata, err *e)
 {
-    json_t *meta = metadata ? json_deep_copy(metadata) : json_object();
-    if (!meta || json_object_set_new(meta, "type", json_string(type))) {
-        json_decref(meta);
+    int kind = notify_kind_parse(type);
+    if (kind < 0)
+        return err_set(e, F3_EINVAL, "unknown operator alert type %s", type);
+    json_t *fields = metadata ? json_deep_copy(metadata) : json_object();
+    if (!fields || json_object_set_new(fields, "message", json_string(message)) ||
+        (order_id && json_object_set_new(fields, "orderId", json_string(order_id)))) {
+        json_decref(fields);
         return err_set(e, F3_ENOMEM, "out of memory");
     }
-    eventlog_entry en = {.tenant_id = tenant_id,
-                         .event_type = ORDERS_LOG_ALERT,
-                         .severity = warning ? EVENTLOG_WARNING : EVENTLOG_ERROR,
-                         .message = message,
-                         .order_id = order_id,
-                         .metadata = meta};
-    int rc = eventlog_write(tx, &en, NULL, e);
-    json_decref(meta);
+    int rc = notify_alert(tx, tenant_id, (notify_kind)kind, fields, e);
+    json_decref(fields);
     if (rc == 0)
-        log_warn("operator alert", "type", type, "orderId", order_id ? order_id : "");
+        log_warn(warning ? "operator alert (warning)" : "operator alert", "type", type, "orderId",
+                 order_id ? order_id : "");
     return rc;
 }
 

@@ -57,7 +57,6 @@
 #define ORDERS_LOG_FULFILLMENT_RETRY  BUS_IEV_FULFILLMENT_RETRYING
 #define ORDERS_LOG_FULFILLMENT_FORCED "fulfillment.forced"
 #define ORDERS_LOG_SHIPMENT_STATUS    BUS_IEV_SHIPMENT_STATUS_CHANGED
-#define ORDERS_LOG_ALERT              "operator.alert"
 
 typedef struct orders_fulfillment orders_fulfillment;
 
@@ -141,10 +140,10 @@ int orders_fulfillment_ready_tx(orders_fulfillment *f, db_conn *tx, const char *
  * shipment's shipment.created does). ctx is the orders_fulfillment. */
 int orders_fulfillment_on_ready(const char *event, const json_t *payload, void *ctx, err *e);
 
-/* Writes an operator alert (event log type ORDERS_LOG_ALERT, ERROR unless warning) of
- * `type` (e.g. "FULFILLMENT_FAILED", "CANCELLATION_NEEDS_REVIEW") inside tx; metadata is
- * borrowed (may be NULL). The one place alerts leave the orders service: notifications
- * hook in here. */
+/* Raises an operator alert of `type` (a notify_kind name, e.g. "FULFILLMENT_FAILED",
+ * "CANCELLATION_NEEDS_REVIEW") inside tx through services/common/notify.h: an
+ * operator.alert event-log entry and an e-mail queued in the same transaction. metadata
+ * (borrowed, may be NULL) becomes the alert's details. F3_EINVAL for an unknown type. */
 int orders_alert(db_conn *tx, const char *tenant_id, const char *order_id, const char *type,
                  bool warning, const char *message, const json_t *metadata, err *e);
 

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "services/common/eventlog.h"
+#include "services/common/notify.h"
 #include "services/orders/cancellation.h"
 #include "services/orders/status.h"
 
@@ -255,11 +256,16 @@ static int put_line_items(db_conn *tx, const char *tenant_id, const char *order_
             rc = report_unmapped(tx, tenant_id, order_id, number, li, id, e);
         }
     }
-    if (rc == 0 && json_array_size(unmapped) > 0)
-        rc = log_entry(tx, tenant_id, ORDERS_LOG_OPERATOR_ALERT, EVENTLOG_WARNING, order_id, NULL,
-                       json_pack("{s:s,s:O}", "type", "ORDER_NEEDS_MAPPING", "lineItems", unmapped),
-                       e, "Order %s has %zu line item(s) without a product mapping", number,
-                       json_array_size(unmapped));
+    if (rc == 0 && json_array_size(unmapped) > 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Order %s has %zu line item(s) without a product mapping", number,
+                 json_array_size(unmapped));
+        json_t *fields = json_pack("{s:s,s:s,s:s,s:O}", "message", msg, "orderId", order_id,
+                                   "orderNumber", number, "lineItems", unmapped);
+        rc = fields ? notify_alert(tx, tenant_id, NOTIFY_UNMAPPED_SKU, fields, e)
+                    : err_set(e, F3_ENOMEM, "out of memory");
+        json_decref(fields);
+    }
     json_decref(unmapped);
     return rc;
 }
@@ -401,11 +407,18 @@ static int cancel_requested(db_conn *tx, const char *tenant_id, const stored_ord
                              order_status_name((order_status)st->status), "why", why),
                    e, "Order %s was cancelled in Shopify but is %s here", st->number,
                    order_status_name((order_status)st->status));
-    return rc ? rc
-              : log_entry(tx, tenant_id, ORDERS_LOG_OPERATOR_ALERT, EVENTLOG_ERROR, st->id, NULL,
-                          json_pack("{s:s}", "type", "CANCELLATION_NEEDS_REVIEW"), e,
-                          "Order %s cancelled in Shopify after completion: needs review",
-                          st->number);
+    if (rc)
+        return rc;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Order %s cancelled in Shopify after completion: needs review",
+             st->number);
+    json_t *fields =
+        json_pack("{s:s,s:s,s:s,s:s}", "message", msg, "orderId", st->id, "orderNumber", st->number,
+                  "status", order_status_name((order_status)st->status));
+    rc = fields ? notify_alert(tx, tenant_id, NOTIFY_CANCEL_AFTER_DONE, fields, e)
+                : err_set(e, F3_ENOMEM, "out of memory");
+    json_decref(fields);
+    return rc;
 }
 
 static int cancel_order(db_conn *tx, bus *b, const char *tenant_id, const stored_order *st,
