@@ -172,9 +172,10 @@ static int run_list(db_conn *c, const list_query *q, char cursor_id[ID_PARAM_MAX
     db_ms_text(q->cursor_at, at);
     snprintf(sql, sizeof sql,
              "SELECT %s FROM print_jobs WHERE tenant_id = $1"
-             " AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR order_id = $3)"
-             " AND ($4 IS NULL OR created_at < CAST($5 AS BIGINT)"
-             " OR (created_at = CAST($5 AS BIGINT) AND id < $4))"
+             " AND (CAST($2 AS TEXT) IS NULL OR status = CAST($2 AS TEXT))"
+             " AND (CAST($3 AS TEXT) IS NULL OR order_id = CAST($3 AS TEXT))"
+             " AND (CAST($4 AS TEXT) IS NULL OR created_at < CAST($5 AS BIGINT)"
+             " OR (created_at = CAST($5 AS BIGINT) AND id < CAST($4 AS TEXT)))"
              " ORDER BY created_at DESC, id DESC LIMIT CAST($6 AS BIGINT)",
              print_jobs_columns);
     const char *p[] = {q->tenant, q->status, q->order_id, q->has_cursor ? cursor_id : NULL,

@@ -106,8 +106,8 @@ typedef struct print_run_counts {
 int print_service_requeue(print_service *s, const char *tenant_id, const char *order_id,
                           const char *line_item_id, print_run_counts *out, err *e);
 
-/* Submits PENDING jobs: order_id's, or every tenant's when both are NULL. F3_ETRANSIENT
- * when some stay PENDING because of a transient failure. */
+/* Submits PENDING jobs: order_id's, or every tenant's when both are NULL (*out is reset
+ * first). F3_ETRANSIENT when some stay PENDING because of a transient failure. */
 int print_service_submit_pending(print_service *s, const char *tenant_id, const char *order_id,
                                  print_run_counts *out, err *e);
 

@@ -223,8 +223,9 @@ static int submit_tenant(print_service *s, const char *tenant_id, const char *or
     return rc ? rc : transient;
 }
 
-int print_service_submit_pending(print_service *s, const char *tenant_id, const char *order_id,
-                                 print_run_counts *out, err *e)
+/* Submits PENDING jobs, adding to *out (print_service_submit_pending's contract). */
+static int submit_all(print_service *s, const char *tenant_id, const char *order_id,
+                      print_run_counts *out, err *e)
 {
     if (tenant_id)
         return submit_tenant(s, tenant_id, order_id, out, e);
@@ -241,6 +242,13 @@ int print_service_submit_pending(print_service *s, const char *tenant_id, const 
     }
     print_conn_tenants_free(ids, n);
     return rc ? rc : transient;
+}
+
+int print_service_submit_pending(print_service *s, const char *tenant_id, const char *order_id,
+                                 print_run_counts *out, err *e)
+{
+    memset(out, 0, sizeof *out);
+    return submit_all(s, tenant_id, order_id, out, e);
 }
 
 /* ---- creation ---------------------------------------------------------------------------- */
@@ -276,7 +284,7 @@ static int create_and_submit(print_service *s, const char *tenant_id, const char
         snprintf(count, sizeof count, "%d", t.created.created);
         log_info("print jobs created", "tenantId", tenant_id, "orderId", order_id, "count", count);
     }
-    return print_service_submit_pending(s, tenant_id, order_id, out, e);
+    return submit_all(s, tenant_id, order_id, out, e);
 }
 
 int print_service_requeue(print_service *s, const char *tenant_id, const char *order_id,
