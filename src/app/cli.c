@@ -77,7 +77,7 @@ static const cli_verb cli_verbs[] = {
      "otherwise a random one is generated and printed once. --tenant takes a tenant id\n"
      "or slug (add creates a missing one); without it, add uses the default tenant and\n"
      "remove deletes the user from every tenant. passwd and remove end the user's sessions.\n"},
-    {"sim", cmd_sim, "run a provider simulator (Shopify) for tests and the sandbox",
+    {"sim", cmd_sim, "run a provider simulator (Shopify, SimplyPrint) for tests and the sandbox",
      "usage: f3connect sim shopify --secret S --token T [--port P] [--host H]\n"
      "                          [--webhook-url URL] [--retry-base-ms MS] [--max-retries N]\n"
      "                          [--client-id ID] [--shop DOMAIN] [--api-version V]\n"
@@ -87,7 +87,20 @@ static const cli_verb cli_verbs[] = {
      "fulfillments, token exchange) on 127.0.0.1:P, checking X-Shopify-Access-Token = T\n"
      "and rate limiting like Shopify (bucket 40, 2/s). Webhooks go to --webhook-url,\n"
      "signed with S, retried 8 times with backoff starting at --retry-base-ms (60000).\n"
-     "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"},
+     "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"
+     "\n"
+     "usage: f3connect sim simplyprint --api-key K [--company ID] [--port P] [--host H]\n"
+     "                          [--webhook-url URL] [--webhook-secret S] [--printers N]\n"
+     "                          [--print-ms MS] [--fail-rate P] [--cancel-rate P]\n"
+     "                          [--latency-ms MS] [--seed N] [--retry-base-ms MS]\n"
+     "                          [--max-retries N]\n"
+     "\n"
+     "Serves the SimplyPrint API subset f3connect uses (account/Test, queue, printers,\n"
+     "job history, webhooks) under /ID/ (default 1000) on 127.0.0.1:P, checking\n"
+     "X-API-KEY = K. N printers (default 2) print queue items copy by copy, each in\n"
+     "--print-ms (default 30000; 0 = at once), failing or cancelled with the given\n"
+     "probabilities. job.* webhooks go to --webhook-url with S in X-SP-Secret.\n"
+     "Control endpoints under /_sim/ (see sim/simplyprint/README.md). Runs until SIGTERM.\n"},
     {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
      "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"
      "\n"
