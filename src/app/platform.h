@@ -21,6 +21,7 @@
 #include "services/gateway/health.h"
 #include "services/orders/intake.h"
 #include "services/orders/orders_api.h"
+#include "services/print/service.h"
 
 /* The gateway's parts in this process: sessions in the database, limits in memory
  * (the distributed gateway swaps both for Redis). */
@@ -40,6 +41,8 @@ typedef struct platform {
     orders_api_deps orders_api;
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
+    bus *print_bus; /* the print service's events and jobs */
+    print_service *print;
     http_router *router;
 } platform;
 

@@ -437,12 +437,12 @@ static void test_order_created_event_and_redelivery(void **state)
                            "lineItemId", "li-vase", "productSku", "VASE", "quantity", 2,
                            "lineItemId", "li-box", "productSku", "BOX", "quantity", 1);
     assert_int_equal(bus_publish(orders, NULL, BUS_EV_ORDER_CREATED, TENANT, ev, &e), 0);
-    assert_true(
-        f3test_bus_wait_count(f->tb.s, "order.created@print-service", BUS_STATE_COMPLETED, 1, 15000));
+    assert_true(f3test_bus_wait_count(f->tb.s, "order.created@print-service", BUS_STATE_COMPLETED,
+                                      1, 15000));
     assert_int_equal(jobs_in(f, "QUEUED"), 6);
     assert_int_equal(bus_publish(orders, NULL, BUS_EV_ORDER_CREATED, TENANT, ev, &e), 0);
-    assert_true(
-        f3test_bus_wait_count(f->tb.s, "order.created@print-service", BUS_STATE_COMPLETED, 2, 15000));
+    assert_true(f3test_bus_wait_count(f->tb.s, "order.created@print-service", BUS_STATE_COMPLETED,
+                                      2, 15000));
     assert_int_equal(count(f, "SELECT COUNT(*) FROM print_jobs", NULL), 6);
     assert_int_equal(fake.adds, 6);
     json_decref(ev);
@@ -588,15 +588,17 @@ static void test_webhook_bodies(void **state)
     assert_string_equal(r.printer_name, "MK4-01");
     assert_int_equal(r.reported_at, 1773484800000LL);
 
-    const char *started = "{\"event\":\"job.started\",\"timestamp\":\"1773481200\","
-                          "\"data\":{\"job\":{\"uid\":\"u-9\",\"printer_id\":7}}}";
+    const char *started = "{\"webhook_id\":42,\"event\":\"job.started\",\"timestamp\":1773481200,"
+                          "\"data\":{\"job\":{\"id\":9,\"uid\":\"u-9\",\"printer_id\":7}}}";
     assert_int_equal(
         print_sp_report_from_webhook(started, strlen(started), &r, &relevant, event, &e), 0);
     assert_int_equal(r.status, PRINT_JOB_PRINTING);
     assert_int_equal(r.queue_item_id, 0);
+    assert_string_equal(r.sp_job_id, "9");
     assert_string_equal(r.printer_id, "7");
 
-    const char *printer = "{\"event\":\"printer.material_changed\",\"data\":{}}";
+    const char *printer = "{\"webhook_id\":42,\"event\":\"printer.material_changed\","
+                          "\"timestamp\":1773481200,\"data\":{}}";
     assert_int_equal(
         print_sp_report_from_webhook(printer, strlen(printer), &r, &relevant, event, &e), 0);
     assert_false(relevant);

@@ -15,14 +15,13 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/uuid.h"
+#include "integrations/simplyprint/webhook.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SP_HEADER_SECRET     "X-SP-Secret"
-#define SP_HEADER_TOKEN      "X-SP-Token"
 #define RECONCILE_JOBS_MAX   500
 #define PRINT_WEBHOOK_SOURCE "simplyprint"
 
@@ -38,127 +37,34 @@ static const struct {
     {"job.failed", PRINT_JOB_FAILED},    {"job.cancelled", PRINT_JOB_CANCELLED},
 };
 
-/* An id given as a number or as digits in a string; 0 when absent or malformed. */
-static int64_t json_id(const json_t *v)
-{
-    if (json_is_integer(v))
-        return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
-    int64_t out = 0;
-    if (json_is_string(v) && str_to_int64(json_string_value(v), &out) == 0 && out > 0)
-        return out;
-    return 0;
-}
-
-static void id_text(const json_t *v, char *out, size_t size)
-{
-    int64_t id = json_id(v);
-    if (id > 0)
-        snprintf(out, size, "%" PRId64, id);
-    else if (json_is_string(v))
-        snprintf(out, size, "%s", json_string_value(v));
-}
-
-/* The queue item a job object names, under any of the spellings seen (UNCONFIRMED). */
-static int64_t job_queue_item(const json_t *job)
-{
-    int64_t q = json_id(json_object_get(json_object_get(job, "queue_item"), "id"));
-    q = q ? q : json_id(json_object_get(json_object_get(job, "queueItem"), "id"));
-    q = q ? q : json_id(json_object_get(job, "queue_item_id"));
-    return q ? q : json_id(json_object_get(job, "queueItemId"));
-}
-
-static void job_reason(const json_t *job, char *out, size_t size)
-{
-    const char *keys[] = {"failedReason", "failed_reason", "reason", "error"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *v = json_string_value(json_object_get(job, keys[i]));
-        if (v && *v) {
-            snprintf(out, size, "%s", v);
-            return;
-        }
-    }
-    const char *c =
-        json_string_value(json_object_get(json_object_get(job, "cancelInfo"), "reason"));
-    if (c && *c)
-        snprintf(out, size, "%s", c);
-}
-
 int print_sp_report_from_webhook(const char *body, size_t len, print_sp_report *out, bool *relevant,
                                  char event_out[64], err *e)
 {
     memset(out, 0, sizeof *out);
     *relevant = false;
     event_out[0] = '\0';
-    json_error_t je;
-    json_t *doc = json_loadb(body, len, 0, &je);
-    if (!doc)
-        return err_set(e, F3_EINVAL, "body is not JSON: %s", je.text);
-    const char *event = json_string_value(json_object_get(doc, "event"));
-    int rc = 0;
-    if (!json_is_object(doc) || !event || !*event || strlen(event) >= 64) {
-        rc = err_set(e, F3_EINVAL, "body: an object with an \"event\" name is required");
-        goto out;
-    }
-    snprintf(event_out, 64, "%s", event);
-    json_t *data = json_object_get(doc, "data");
-    json_t *job = json_object_get(data, "job");
-    int64_t ts = json_id(json_object_get(doc, "timestamp"));
-    out->reported_at = ts > 0 ? ts * 1000 : 0;
+    sp_webhook_event ev;
+    int rc = sp_webhook_parse(body, len, &ev, e);
+    if (rc)
+        return rc;
+    snprintf(event_out, 64, "%s", ev.event);
     for (size_t i = 0; i < sizeof job_events / sizeof job_events[0]; i++)
-        if (strcmp(event, job_events[i].event) == 0) {
+        if (strcmp(ev.event, job_events[i].event) == 0) {
             out->status = job_events[i].status;
-            *relevant = true;
+            *relevant = ev.has_job;
         }
     if (!*relevant)
-        goto out;
-    if (!json_is_object(job)) {
-        rc = err_set(e, F3_EINVAL, "data.job: an object is required for %s", event);
-        goto out;
-    }
-    id_text(json_object_get(job, "id"), out->sp_job_id, sizeof out->sp_job_id);
-    const char *uid = json_string_value(json_object_get(job, "uid"));
-    snprintf(out->sp_job_uid, sizeof out->sp_job_uid, "%s", uid ? uid : "");
-    out->queue_item_id = job_queue_item(job);
-    json_t *printer = json_object_get(job, "printer");
-    id_text(json_object_get(printer, "id"), out->printer_id, sizeof out->printer_id);
-    if (!out->printer_id[0])
-        id_text(json_object_get(job, "printer_id"), out->printer_id, sizeof out->printer_id);
-    const char *pname = json_string_value(json_object_get(printer, "name"));
-    snprintf(out->printer_name, sizeof out->printer_name, "%s", pname ? pname : "");
-    job_reason(job, out->message, sizeof out->message);
-    if (!out->sp_job_id[0] && !out->sp_job_uid[0] && !out->queue_item_id)
-        rc = err_set(e, F3_EINVAL, "data.job: names no job (id, uid or queue item)");
-out:
-    json_decref(doc);
-    return rc;
-}
-
-/* The dedupe key of a delivery: webhook id, event, job or queue item id, timestamp (the
- * spec's proposal; SimplyPrint documents no delivery id). */
-static int delivery_key(const char *body, size_t len, buf *out, char event[64], err *e)
-{
-    json_t *doc = json_loadb(body, len, 0, NULL);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        return err_set(e, F3_EINVAL, "body: must be a JSON object");
-    }
-    const char *ev = json_string_value(json_object_get(doc, "event"));
-    json_t *data = json_object_get(doc, "data");
-    json_t *subject = json_object_get(data, "job");
-    subject = subject ? subject : json_object_get(data, "queue_item");
-    char sid[64] = "-";
-    id_text(json_object_get(subject, "id"), sid, sizeof sid);
-    int rc = 0;
-    if (!ev || !*ev || strlen(ev) >= 64)
-        rc = err_set(e, F3_EINVAL, "body: an \"event\" name is required");
-    else if (buf_printf(out, "%" PRId64 ":%s:%s:%" PRId64,
-                        json_id(json_object_get(doc, "webhook_id")), ev, sid,
-                        json_id(json_object_get(doc, "timestamp"))))
-        rc = err_set(e, F3_ENOMEM, "out of memory");
-    else
-        snprintf(event, 64, "%s", ev);
-    json_decref(doc);
-    return rc;
+        return 0;
+    out->reported_at = ev.timestamp > 0 ? ev.timestamp * 1000 : 0;
+    out->queue_item_id = ev.queue_item_id;
+    if (ev.job_id > 0)
+        snprintf(out->sp_job_id, sizeof out->sp_job_id, "%" PRId64, ev.job_id);
+    snprintf(out->sp_job_uid, sizeof out->sp_job_uid, "%s", ev.job_uid);
+    if (ev.printer_id > 0)
+        snprintf(out->printer_id, sizeof out->printer_id, "%" PRId64, ev.printer_id);
+    snprintf(out->printer_name, sizeof out->printer_name, "%s", ev.printer_name);
+    snprintf(out->message, sizeof out->message, "%s", ev.reason);
+    return 0;
 }
 
 /* ---- applying a report --------------------------------------------------------------- */
@@ -314,55 +220,45 @@ int print_h_webhook(http_request *req, http_response *res, void *ctx)
     print_service *s = ctx;
     size_t len = 0;
     const char *body = http_req_body(req, &len);
-    const char *given = http_req_header(req, SP_HEADER_SECRET);
-    given = given ? given : http_req_header(req, SP_HEADER_TOKEN);
-    if (!given || !*given)
-        return http_res_error(res, 401, "Missing %s header", SP_HEADER_SECRET);
     char tenant[PRINT_TENANT_MAX + 1] = "", secret[129] = "";
     err e;
     err_clear(&e);
     int rc = webhook_tenant(s, req, tenant, &e);
     if (rc == 0)
         rc = print_conn_webhook_secret(s, tenant, secret, &e);
-    bool ok = rc == 0 && crypto_str_equal(secret, given);
-    crypto_wipe(secret, sizeof secret);
     if (rc != 0 && rc != F3_ENOTFOUND && rc != F3_ECONFLICT) {
         log_error("SimplyPrint webhook: cannot look the tenant up", "reason", e.msg);
         return rc;
     }
+    bool ok = rc == 0 && sp_webhook_verify_request(secret, req, &e) == 0;
+    crypto_wipe(secret, sizeof secret);
     if (!ok) {
         log_warn("SimplyPrint webhook refused: unknown tenant or wrong secret");
-        return http_res_error(res, 401, "Webhook secret does not match");
+        return http_res_error(res, 401, "Webhook secret missing or does not match");
     }
-    buf key;
-    buf_init(&key, 0);
-    char event[64] = "";
+    sp_webhook_event ev;
     print_sp_report r;
     bool relevant = false;
+    char event[64] = "";
     if (!body || strlen(body) != len)
-        rc = http_res_error(res, 400, "Body is empty or contains a NUL byte");
-    else if (delivery_key(body, len, &key, event, &e) != 0 ||
-             print_sp_report_from_webhook(body, len, &r, &relevant, event, &e) != 0)
-        rc = http_res_error(res, 400, "Invalid SimplyPrint webhook: %s", e.msg);
-    else {
-        delivery_row d = {.tenant_id = tenant,
-                          .key = buf_cstr(&key),
-                          .event = event,
-                          .body = body,
-                          .ignored = !relevant,
-                          .store = s->store};
-        rc = print_in_tx(s, store_delivery, &d, &e);
-        if (rc)
-            log_error("SimplyPrint webhook: cannot store the delivery", "reason", e.msg);
-        else {
-            log_info(d.stored ? "SimplyPrint webhook accepted" : "SimplyPrint webhook duplicate",
-                     "event", event, "tenantId", tenant);
-            rc = http_res_json(res, 200,
-                               json_pack("{s:b,s:b}", "received", 1, "duplicate", !d.stored));
-        }
+        return http_res_error(res, 400, "Body is empty or contains a NUL byte");
+    if (sp_webhook_parse(body, len, &ev, &e) != 0 ||
+        print_sp_report_from_webhook(body, len, &r, &relevant, event, &e) != 0)
+        return http_res_error(res, 400, "Invalid SimplyPrint webhook: %s", e.msg);
+    delivery_row d = {.tenant_id = tenant,
+                      .key = ev.dedupe_key,
+                      .event = event,
+                      .body = body,
+                      .ignored = !relevant,
+                      .store = s->store};
+    rc = print_in_tx(s, store_delivery, &d, &e);
+    if (rc) {
+        log_error("SimplyPrint webhook: cannot store the delivery", "reason", e.msg);
+        return rc;
     }
-    buf_free(&key);
-    return rc;
+    log_info(d.stored ? "SimplyPrint webhook accepted" : "SimplyPrint webhook duplicate", "event",
+             event, "tenantId", tenant);
+    return http_res_json(res, 200, json_pack("{s:b,s:b}", "received", 1, "duplicate", !d.stored));
 }
 
 /* ---- the webhook queue ------------------------------------------------------------------ */
