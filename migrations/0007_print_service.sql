@@ -25,8 +25,6 @@ CREATE TABLE simplyprint_connections (
 ALTER TABLE print_jobs ADD COLUMN provider_reported_at BIGINT;
 -- The queue group the job was submitted to (the mapping's queue_group_id at creation).
 ALTER TABLE print_jobs ADD COLUMN queue_group_id TEXT;
--- Non-terminal jobs are swept (submission of PENDING ones, reconciliation of the others).
-CREATE INDEX print_jobs_status_idx ON print_jobs (status, tenant_id);
 -- A submission in progress holds the job until then (epoch ms), so two workers (the
 -- order.created handler, the sweep, a requeue) never add one job to the SimplyPrint queue
 -- twice.
