@@ -49,6 +49,7 @@ static struct fake {
     size_t nitems;
     sp_job history[16];
     size_t nhistory;
+    void (*on_add)(void); /* runs inside AddItem, before it answers */
 } fake = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 typedef struct fake_client {
@@ -92,6 +93,8 @@ static int f_add(void *client, const sp_queue_add *rq, int64_t *id, sp_call *cal
 {
     (void)client;
     (void)rq;
+    if (fake.on_add)
+        fake.on_add();
     pthread_mutex_lock(&fake.lock);
     int rc = 0;
     if (fake.add != OK)
@@ -175,6 +178,7 @@ static void fake_reset(void)
     fake.next_id = 1000;
     fake.adds = fake.deletes = fake.clients_made = 0;
     fake.nitems = fake.nhistory = 0;
+    fake.on_add = NULL;
 }
 
 static void fake_history(int64_t id, const char *uid, int64_t queue_item, sp_job_state st,
@@ -731,6 +735,41 @@ static void test_cancel_in_every_state(void **state)
     assert_non_null(strstr(after.info.error_message, "Service unavailable"));
 }
 
+static fx *racing;
+
+/* An operator cancels every PENDING job while its submission is in flight. */
+static void cancel_all_pending(void)
+{
+    fake.on_add = NULL;
+    err e = {0};
+    db_conn *c = db_acquire(racing->tb.d, &e);
+    db_stmt *s = db_prepare(c, "SELECT id FROM print_jobs WHERE status = 'PENDING'", &e);
+    char ids[8][65];
+    int n = 0;
+    while (n < 8 && db_step(s, &e) == DB_ROW)
+        db_col_copy(s, 0, ids[n++], 65);
+    db_finalize(s);
+    db_release(c);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(print_service_cancel(racing->s, TENANT, ids[i], NULL, NULL, &e), 0);
+}
+
+static void test_cancelled_during_submission(void **state)
+{
+    fx *f = *state;
+    racing = f;
+    fake.on_add = cancel_all_pending;
+    print_run_counts n = requeue(f, NULL, 0);
+    assert_int_equal(jobs_in(f, "CANCELLED"), 6);
+    /* The first submission raced the cancel: its new queue item was removed again; the
+     * others were cancelled before they went out. */
+    assert_int_equal(n.submitted, 0);
+    assert_int_equal(fake.adds, 1);
+    assert_int_equal(fake.deletes, 1);
+    assert_int_equal(fake.nitems, 0);
+    assert_int_equal(jobs_in(f, "QUEUED"), 0);
+}
+
 static void test_order_cancelled(void **state)
 {
     fx *f = *state;
@@ -832,6 +871,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_poller_heals_dropped_webhooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_every_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_during_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_at_runtime, setup, teardown),
     };

@@ -140,6 +140,18 @@ static int submit_one(print_service *s, void *client, const char *tenant_id,
                   e->msg);
         return rc;
     }
+    if (prc == 0 && oc != PRINT_CHANGED) {
+        /* Cancelled while we were submitting: the new queue item belongs to nothing. */
+        sp_call dc;
+        memset(&dc, 0, sizeof dc);
+        err de;
+        err_clear(&de);
+        if (s->provider->queue_delete_item(client, created, &dc, &de) != 0)
+            log_warn("orphaned SimplyPrint queue item not removed", "printJobId", job->info.id,
+                     "reason", dc.message[0] ? dc.message : de.msg);
+        out->deferred++;
+        return 0;
+    }
     if (prc)
         out->failed++;
     else
