@@ -11,6 +11,7 @@
 
 #include "bus/bus.h"
 #include "core/config.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "services/print/service.h"
 
@@ -426,13 +427,18 @@ static void test_order_created_event_and_redelivery(void **state)
     /* The real path: order.created published by the orders service, handled by the print
      * service's subscription; then the same order announced again. */
     print_service_free(f->s);
+    bus_free(f->b);
+    const bus_worker_opts fast = {
+        .poll_ms = 20, .stalled_interval_ms = -1, .repeat_interval_ms = -1, .trim_interval_ms = -1};
+    err e = {0};
+    f->b = bus_new_with(f->tb.d, f->tb.s, BUS_SVC_PRINT, &fast, &e);
+    assert_non_null(f->b);
     print_service_deps d = {.db = f->tb.d,
                             .bus = f->b,
                             .store = f->tb.s,
                             .config = f->cfg,
                             .provider = &fake_provider,
                             .tenant_id = TENANT};
-    err e = {0};
     assert_int_equal(print_service_start(&f->s, &d, NULL, &e), 0);
     assert_int_equal(bus_start(f->b, &e), 0);
     bus *orders = bus_new(f->tb.d, f->tb.s, BUS_SVC_ORDER, &e);
@@ -449,6 +455,20 @@ static void test_order_created_event_and_redelivery(void **state)
                                       2, 15000));
     assert_int_equal(count(f, "SELECT COUNT(*) FROM print_jobs", NULL), 6);
     assert_int_equal(fake.adds, 6);
+    json_decref(ev);
+    /* An order cancelled before its order.created arrived gets no jobs. */
+    exec(f, "INSERT INTO orders (id, tenant_id, shopify_order_id, shopify_order_number,"
+            " customer_name, status, created_at, updated_at) VALUES ('o-2', '" TENANT "',"
+            " '9002', '#1002', 'Bob', 'CANCELLED', 0, 0)");
+    exec(f, "INSERT INTO line_items (id, tenant_id, order_id, shopify_line_item_id, sku, title,"
+            " quantity, created_at, updated_at) VALUES ('li-2', '" TENANT "', 'o-2', '601',"
+            " 'VASE', 'Vase', 1, 1, 1)");
+    ev = json_pack("{s:s,s:[{s:s,s:s,s:i}]}", "orderId", "o-2", "lineItems", "lineItemId", "li-2",
+                   "productSku", "VASE", "quantity", 1);
+    assert_int_equal(bus_publish(orders, NULL, BUS_EV_ORDER_CREATED, TENANT, ev, &e), 0);
+    assert_true(f3test_bus_wait_count(f->tb.s, "order.created@print-service", BUS_STATE_COMPLETED,
+                                      3, 15000));
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM print_jobs WHERE order_id = 'o-2'", NULL), 0);
     json_decref(ev);
     bus_drain(f->b, 10000);
     bus_free(orders);
@@ -860,6 +880,7 @@ static void test_credentials_at_runtime(void **state)
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
+    log_set_level(LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_creation_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_created_event_and_redelivery, setup, teardown),

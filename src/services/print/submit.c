@@ -349,9 +349,19 @@ int print_order_created_job(bus_delivery *dl, void *ctx, err *e)
         snprintf(items[i].sku, sizeof items[i].sku, "%s", sku ? sku : "");
         items[i].quantity = (int)json_integer_value(json_object_get(li, "quantity"));
     }
+    /* Cross-service queues do not keep order: the order may have been cancelled (and its
+     * order.cancelled handled, finding no jobs) before this event arrived. */
+    char status[32] = "";
+    db_conn *c = db_acquire(s->db, e);
+    int rc =
+        c ? orders_client_order_status(c, env->tenant_id, order_id, status, e) : db_err_code(e);
+    db_release(c);
     print_run_counts counts;
     memset(&counts, 0, sizeof counts);
-    int rc = create_and_submit(s, env->tenant_id, order_id, items, n, &counts, e);
+    if (rc == 0 && str_eq(status, "CANCELLED"))
+        log_info("order.created of a cancelled order: no print jobs", "orderId", order_id);
+    else if (rc == 0)
+        rc = create_and_submit(s, env->tenant_id, order_id, items, n, &counts, e);
     free(items);
     return rc;
 }
