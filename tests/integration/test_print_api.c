@@ -347,6 +347,10 @@ static void test_integration_routes(void **state)
     expect(f, "t2", "PUT", "/api/v1/integrations/simplyprint", body, 422);
     expect(f, "t2", "PUT", "/api/v1/integrations/simplyprint", "{\"apiKey\":\"x\"}", 400);
     expect(f, "t2", "PUT", "/api/v1/integrations/simplyprint", "[]", 400);
+    expect(f, "t2", "PUT", "/api/v1/integrations/simplyprint",
+           "{\"companyId\":\"1\",\"apiKey\":\"k\",\"apiUrl\":5}", 400);
+    expect(f, "t2", "PUT", "/api/v1/integrations/simplyprint",
+           "{\"companyId\":\"1\",\"apiKey\":\"k\",\"apiUrl\":\"ftp://x\"}", 400);
     json_t *j = call(f, "t2", "GET", "/api/v1/integrations/simplyprint", NULL, 200);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "NOT_CONFIGURED");
     json_decref(j);

@@ -641,8 +641,18 @@ int print_h_integration_put(http_request *req, http_response *res, void *ctx)
                                json_string_value(json_object_get(body, "webhookSecret")),
                            .user_id = user};
     char secret[65] = "";
+    const char *bad = NULL;
+    const char *optional[] = {"apiUrl", "webhookSecret"};
+    for (size_t i = 0; json_is_object(body) && i < 2; i++) {
+        json_t *v = json_object_get(body, optional[i]);
+        if (v && !json_is_null(v) &&
+            (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)))
+            bad = optional[i];
+    }
     if (!json_is_object(body))
         rc = http_res_error(res, 400, "body: must be a JSON object");
+    else if (bad)
+        rc = http_res_error(res, 400, "%s: must be a string", bad);
     else if ((rc = print_service_connect(s, tenant, &rq, secret, &e)) != 0) {
         log_warn("SimplyPrint connection refused", "tenantId", tenant, "reason", e.msg);
         rc = http_res_error(res, connect_status(rc), "%s", e.msg);

@@ -502,6 +502,20 @@ typedef struct cancel_plan {
     char reason[SP_MESSAGE_MAX + 96];
 } cancel_plan;
 
+static int log_needs_review(db_conn *tx, const char *tenant_id, const char *order_id,
+                            const print_job_row *j, err *e)
+{
+    eventlog_entry en = {.tenant_id = tenant_id,
+                         .event_type = PRINT_LOG_NEEDS_REVIEW,
+                         .severity = EVENTLOG_WARNING,
+                         .message = "Order cancelled but the print job is already printing: "
+                                    "needs review by an operator",
+                         .order_id = order_id,
+                         .line_item_id = j->info.line_item_id,
+                         .print_job_id = j->info.id};
+    return eventlog_write(tx, &en, NULL, e);
+}
+
 static int apply_order_cancel(print_service *s, db_conn *tx, const char *tenant_id,
                               const char *order_id, const cancel_plan *plan, size_t n, err *e)
 {
@@ -509,15 +523,7 @@ static int apply_order_cancel(print_service *s, db_conn *tx, const char *tenant_
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const print_job_row *j = &plan[i].row;
         if (j->info.status == PRINT_JOB_PRINTING) {
-            eventlog_entry en = {.tenant_id = tenant_id,
-                                 .event_type = PRINT_LOG_NEEDS_REVIEW,
-                                 .severity = EVENTLOG_WARNING,
-                                 .message = "Order cancelled but the print job is already "
-                                            "printing: needs review by an operator",
-                                 .order_id = order_id,
-                                 .line_item_id = j->info.line_item_id,
-                                 .print_job_id = j->info.id};
-            rc = eventlog_write(tx, &en, NULL, e);
+            rc = log_needs_review(tx, tenant_id, order_id, j, e);
             continue;
         }
         if (!cancellable_on_order_cancel(j->info.status))
@@ -527,7 +533,11 @@ static int apply_order_cancel(print_service *s, db_conn *tx, const char *tenant_
                            .message =
                                plan[i].reason[0] ? plan[i].reason : "Cancelled with its order"};
         print_change_outcome oc;
-        rc = print_jobs_change(tx, s->bus, tenant_id, j->info.id, &ch, &oc, NULL, e);
+        print_job_row now;
+        rc = print_jobs_change(tx, s->bus, tenant_id, j->info.id, &ch, &oc, &now, e);
+        /* It started printing since we looked: an operator decides. */
+        if (rc == 0 && oc == PRINT_NOT_ALLOWED && now.info.status == PRINT_JOB_PRINTING)
+            rc = log_needs_review(tx, tenant_id, order_id, &now, e);
     }
     return rc;
 }
