@@ -493,6 +493,32 @@ static void test_failed_and_cancelled_jobs(void **state)
     sp_client_free(c);
 }
 
+static void test_prints_fail_and_cancel_by_chance(void **state)
+{
+    (void)state;
+    sp_client *c = client_with(KEY, 5000);
+    assert_int_equal(sp_sim_set_farm(env.sim, 0, 1.0, 0), 0);
+    print_copies(c, 2);
+    assert_int_equal(sp_sim_set_farm(env.sim, -1, 0, 1.0), 0);
+    print_copies(c, 1);
+    assert_int_equal(sp_sim_set_farm(env.sim, -1, 2.0, 0), F3_EINVAL);
+    sp_job *jobs = NULL;
+    size_t n = 0;
+    int pages = 0;
+    sp_call call;
+    err e;
+    assert_int_equal(sp_jobs_list(c, NULL, &jobs, &n, &pages, &call, &e), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(jobs[0].state, SP_JOB_CANCELLED);
+    assert_int_equal(jobs[1].state, SP_JOB_FAILED);
+    assert_int_equal(jobs[2].state, SP_JOB_FAILED);
+    sp_job one; /* the history rows carry no reason; the details do */
+    assert_int_equal(sp_job_get(c, jobs[2].uid, &one, &call, &e), 0);
+    assert_string_equal(one.reason, "Filament runout detected");
+    free(jobs);
+    sp_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup(test_printers, test_setup),
         cmocka_unit_test_setup(test_jobs_paging_and_details, test_setup),
         cmocka_unit_test_setup(test_failed_and_cancelled_jobs, test_setup),
+        cmocka_unit_test_setup(test_prints_fail_and_cancel_by_chance, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
