@@ -790,6 +790,44 @@ static void test_cancelled_during_submission(void **state)
     assert_int_equal(jobs_in(f, "QUEUED"), 0);
 }
 
+typedef struct submitter {
+    print_service *s;
+    int rc;
+} submitter;
+
+static void *submit_thread(void *arg)
+{
+    submitter *t = arg;
+    print_run_counts n;
+    err e = {0};
+    t->rc = print_service_submit_pending(t->s, TENANT, NULL, &n, &e);
+    return NULL;
+}
+
+static void test_two_instances_submit_each_job_once(void **state)
+{
+    fx *f = *state;
+    fake.add = TRANSIENT;
+    requeue(f, NULL, F3_ETRANSIENT); /* six PENDING jobs */
+    fake.add = OK;
+    /* Two instances (two services on one database) sweep at once, three times each. */
+    print_service *other = start(f, false);
+    for (int round = 0; round < 3; round++) {
+        submitter a = {f->s, -1}, b = {other, -1};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, submit_thread, &a);
+        pthread_create(&tb, NULL, submit_thread, &b);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        assert_int_equal(a.rc, 0);
+        assert_int_equal(b.rc, 0);
+    }
+    assert_int_equal(jobs_in(f, "QUEUED"), 6);
+    assert_int_equal(fake.adds, 6);
+    assert_int_equal(queued(f, CHANGED_Q), 6);
+    print_service_free(other);
+}
+
 static void test_order_cancelled(void **state)
 {
     fx *f = *state;
@@ -893,6 +931,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_poller_heals_dropped_webhooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_every_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_during_submission, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_instances_submit_each_job_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_at_runtime, setup, teardown),
     };
