@@ -721,7 +721,8 @@ static void test_cancel_in_every_state(void **state)
     };
     char ids[7][65];
     for (int i = 0; i < 6; i++)
-        job_id(f, parts[i][0], atoi(parts[i][1]), atoi(parts[i][2]), ids[i]);
+        job_id(f, parts[i][0], (int)strtol(parts[i][1], NULL, 10),
+               (int)strtol(parts[i][2], NULL, 10), ids[i]);
     /* The 7th state: reuse the PENDING job afterwards. */
     for (int i = 1; i < 6; i++) {
         char qi[16];

@@ -14,8 +14,10 @@ static int grow(void **arr, size_t *cap, size_t want, size_t sz, err *e)
         return 0;
     size_t ncap = *cap ? *cap * 2 : 8;
     void *p = realloc(*arr, ncap * sz);
-    if (!p)
-        return err_set(e, F3_ENOMEM, "out of memory");
+    if (!p) {
+        err_set(e, F3_ENOMEM, "out of memory");
+        return F3_ENOMEM;
+    }
     *arr = p;
     *cap = ncap;
     return 0;

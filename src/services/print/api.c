@@ -186,6 +186,7 @@ static int run_list(db_conn *c, const list_query *q, char cursor_id[ID_PARAM_MAX
     int rc;
     int64_t rows = 0;
     print_job_row last;
+    memset(&last, 0, sizeof last);
     while ((rc = db_step(st, e)) == DB_ROW) {
         print_job_row r;
         print_jobs_read_row(st, &r);

@@ -65,6 +65,8 @@ static void wipe_free(char *p)
 
 static int seal(const print_service *s, const char *plain, buf *out, err *e)
 {
+    if (!plain)
+        return err_set(e, F3_EINVAL, "nothing to seal");
     return crypto_seal(s->key, plain, strlen(plain), out) ? err_set(e, F3_ENOMEM, "out of memory")
                                                           : 0;
 }
@@ -122,6 +124,7 @@ static int conn_read(print_service *s, db_conn *c, const char *tenant_id, bool s
 static int conn_read_own(print_service *s, const char *tenant_id, bool secrets, conn_row *out,
                          err *e)
 {
+    memset(out, 0, sizeof *out);
     db_conn *c = db_acquire(s->db, e);
     if (!c)
         return db_err_code(e);
@@ -223,6 +226,17 @@ void print_conn_cache_free(print_service *s)
     s->ncache = s->capcache = s->nretired = s->capretired = 0;
 }
 
+/* A provider client for the opened row (the client copies what it keeps). */
+static void *new_client(print_service *s, const conn_row *row, err *e)
+{
+    sp_client_opts o = {.api_url = row->api_url[0] ? row->api_url : NULL,
+                        .company_id = row->company_id,
+                        .api_key = row->api_key};
+    /* client_new copies the options (provider.h): nothing points into o afterwards. */
+    // cppcheck-suppress returnDanglingLifetime
+    return s->provider->client_new(&o, e);
+}
+
 int print_service_client(print_service *s, const char *tenant_id, void **client, err *e)
 {
     *client = NULL;
@@ -244,14 +258,9 @@ int print_service_client(print_service *s, const char *tenant_id, void **client,
     rc = conn_read_own(s, tenant_id, true, &row, e);
     if (rc == 0 && (!row.connected || !row.api_key))
         rc = err_set(e, F3_ENOTFOUND, "SimplyPrint is not connected for this tenant");
-    void *fresh = NULL;
-    if (rc == 0) {
-        sp_client_opts o = {.api_url = row.api_url[0] ? row.api_url : NULL,
-                            .company_id = row.company_id,
-                            .api_key = row.api_key};
-        fresh = s->provider->client_new(&o, e);
-        rc = fresh ? 0 : (e && e->code ? e->code : F3_EINVAL);
-    }
+    void *fresh = rc == 0 ? new_client(s, &row, e) : NULL;
+    if (rc == 0 && !fresh)
+        rc = e && e->code ? e->code : F3_EINVAL;
     if (rc == 0) {
         rc = cache_put(s, tenant_id, row.version, fresh, client, e);
         if (rc == 0)

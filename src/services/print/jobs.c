@@ -49,6 +49,7 @@ void print_jobs_read_row(db_stmt *s, print_job_row *out)
 static int load_where(db_conn *c, const char *where, const char *tenant_id, const char *key,
                       print_job_row *out, err *e)
 {
+    memset(out, 0, sizeof *out);
     char sql[512];
     snprintf(sql, sizeof sql, "SELECT %s FROM print_jobs WHERE tenant_id = $1 AND %s",
              print_jobs_columns, where);

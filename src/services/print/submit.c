@@ -371,6 +371,7 @@ int print_order_created_job(bus_delivery *dl, void *ctx, err *e)
 static int reload(print_service *s, const char *tenant_id, const char *job_id, print_job_row *r,
                   err *e)
 {
+    memset(r, 0, sizeof *r);
     db_conn *c = db_acquire(s->db, e);
     if (!c)
         return db_err_code(e);
@@ -565,7 +566,7 @@ static int plan_order_cancel(print_service *s, const char *tenant_id, const char
     int rc = order_jobs(s, NULL, tenant_id, order_id, &rows, n, e);
     if (rc == 0 && !(*plan = calloc(*n ? *n : 1, sizeof **plan)))
         rc = err_set(e, F3_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < *n; i++) {
+    for (size_t i = 0; rc == 0 && *plan && i < *n; i++) {
         (*plan)[i].row = rows[i];
         if (cancellable_on_order_cancel(rows[i].info.status))
             delete_queue_item(s, tenant_id, &rows[i], (*plan)[i].reason, sizeof(*plan)[i].reason);
