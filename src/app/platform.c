@@ -166,7 +166,22 @@ static int platform_services(platform *p, err *e)
     rc = rc ? rc
             : retry_schedule(p->retry, p->orders_bus, p->queues,
                              config_get_int(p->cfg, "RETRY_QUEUE_INTERVAL"), e);
-    return rc ? rc : bus_start(p->orders_bus, e);
+    rc = rc ? rc : bus_start(p->orders_bus, e);
+    if (rc)
+        return rc;
+    /* print service: SimplyPrint connection (SIMPLYPRINT_* for the default tenant), print
+     * jobs from order.created, status intake and reconciliation */
+    p->print_bus = bus_new(p->store, p->queues, BUS_SVC_PRINT, e);
+    if (!p->print_bus)
+        return e->code ? e->code : F3_ENOMEM;
+    print_service_deps pd = {.db = p->store,
+                             .bus = p->print_bus,
+                             .store = p->queues,
+                             .config = p->cfg,
+                             .provider = &print_provider_simplyprint,
+                             .tenant_id = orders_intake_tenant(p->intake)};
+    rc = print_service_start(&p->print, &pd, p->router, e);
+    return rc ? rc : bus_start(p->print_bus, e);
 }
 
 int platform_open(platform *p, const config *c, err *e)
@@ -215,12 +230,20 @@ void platform_stop(platform *p, int timeout_ms)
     if (p->intake)
         orders_intake_stop(p->intake);
     retry_stop(p->retry);
+    if (p->print)
+        print_service_stop(p->print);
+    if (p->print_bus && bus_drain(p->print_bus, timeout_ms) != 0)
+        log_warn("shutdown timeout reached with print queue handlers still running");
     if (p->orders_bus && bus_drain(p->orders_bus, timeout_ms) != 0)
         log_warn("shutdown timeout reached with queue handlers still running");
 }
 
 void platform_close(platform *p)
 {
+    bus_free(p->print_bus);
+    p->print_bus = NULL;
+    print_service_free(p->print);
+    p->print = NULL;
     bus_free(p->orders_bus);
     p->orders_bus = NULL;
     orders_intake_free(p->intake);

@@ -26,6 +26,7 @@
 #include "services/orders/intake.h"
 #include "services/orders/orchestration.h"
 #include "services/orders/orders_api.h"
+#include "services/print/service.h"
 
 /* The gateway's parts in this process: sessions in the database, limits in memory
  * (the distributed gateway swaps both for Redis). */
@@ -52,6 +53,8 @@ typedef struct platform {
     retry_queue *retry; /* the order service's retry processor; register handlers before
                            bus_start */
     notify *notify;     /* operator e-mail (NOTIFICATION entries, daily summary) */
+    bus *print_bus;     /* the print service's events and jobs */
+    print_service *print;
     http_router *router;
 } platform;
 

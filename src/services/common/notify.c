@@ -75,8 +75,9 @@ int notify_alert(db_conn *tx, const char *tenant_id, notify_kind kind, const jso
         return err_set(e, F3_ENOMEM, "out of memory");
     const char *message = NULL;
     json_opt_string(f, "message", &message, NULL, NULL);
-    const char *order_id = NULL;
+    const char *order_id = NULL, *job_id = NULL;
     json_opt_string(f, "orderId", &order_id, NULL, NULL);
+    json_opt_string(f, "printJobId", &job_id, NULL, NULL);
     char text[256];
     snprintf(text, sizeof text, "Operator alert %s: %s", kind_names[kind],
              message && *message ? message : "action required");
@@ -86,6 +87,7 @@ int notify_alert(db_conn *tx, const char *tenant_id, notify_kind kind, const jso
                          .severity = kind_severity[kind],
                          .message = text,
                          .order_id = order_id,
+                         .print_job_id = job_id,
                          .metadata = meta};
     int rc = meta ? eventlog_write(tx, &en, NULL, e) : err_set(e, F3_ENOMEM, "out of memory");
     retry_enqueue_opts o = {.tenant_id = tenant_id,

@@ -55,7 +55,8 @@ int notify_kind_parse(const char *name);
 /*
  * Queues an operator alert in tx (the caller's open transaction). `fields` (an object,
  * borrowed; may be NULL) says what it is about; the template shows "message" (one line:
- * what happened) and "orderId" / "orderNumber" specially and lists every other string,
+ * what happened) and "orderId" / "orderNumber" specially (the event-log entry also
+ * refers to "orderId" and "printJobId") and lists every other string,
  * number or boolean member as a detail. 0, F3_EINVAL for a bad kind, tenant or fields, or
  * the database error.
  */
