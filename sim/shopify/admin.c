@@ -34,10 +34,10 @@ static void sleep_ms(long ms)
     }
 }
 
-/* Takes one injected fault, if any is pending. Lock held. */
-static bool take_fault(shopify_sim *s, sim_fault *f)
+/* Takes one injected fault for a request to path, if any is pending. Lock held. */
+static bool take_fault(shopify_sim *s, const char *path, sim_fault *f)
 {
-    if (s->fault.count <= 0)
+    if (s->fault.count <= 0 || (s->fault.match[0] && !strstr(path ? path : "", s->fault.match)))
         return false;
     s->fault.count--;
     *f = s->fault;
@@ -66,7 +66,7 @@ static bool admin_gate(shopify_sim *s, http_request *req, http_response *res)
 {
     sim_fault f;
     pthread_mutex_lock(&s->lock);
-    bool faulty = take_fault(s, &f);
+    bool faulty = take_fault(s, http_req_path(req), &f);
     pthread_mutex_unlock(&s->lock);
     if (faulty && f.status == 0) {
         sleep_ms(f.delay_ms); /* a stall: the client's timeout decides */
@@ -76,9 +76,10 @@ static bool admin_gate(shopify_sim *s, http_request *req, http_response *res)
         if (f.status == 429 || f.status == 503)
             http_res_header(res, "Retry-After", v);
         sim_errors(res, f.status,
-                   f.status == 429 ? "Exceeded 2 calls per second for api client. Reduce request "
-                                     "rates to resume uninterrupted service."
-                                   : "Internal Server Error");
+                   f.status == 429   ? "Exceeded 2 calls per second for api client. Reduce request "
+                                       "rates to resume uninterrupted service."
+                   : f.status >= 500 ? "Internal Server Error"
+                                     : "Injected failure: the request cannot be processed");
         return false;
     }
     if (!crypto_str_equal(http_req_header(req, "X-Shopify-Access-Token"), s->token)) {
@@ -597,6 +598,23 @@ static int h_create_fulfillment(http_request *req, http_response *res, void *ctx
     return http_res_json(res, 201, json_pack("{s:o}", "fulfillment", created));
 }
 
+/* GET /admin/api/:version/orders/:id/fulfillments.json: the order's fulfillments. */
+static int h_order_fulfillments(http_request *req, http_response *res, void *ctx)
+{
+    shopify_sim *s = ctx;
+    if (!admin_gate(s, req, res))
+        return 0;
+    int64_t id = 0;
+    if (!read_order_id(http_req_param(req, "id"), false, &id))
+        return sim_errors(res, 404, "Not Found");
+    pthread_mutex_lock(&s->lock);
+    json_t *list = sim_find_order(s, id) ? sim_fulfillments_of(s, id) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (!list)
+        return sim_errors(res, 404, "Not Found");
+    return http_res_json(res, 200, json_pack("{s:o}", "fulfillments", list));
+}
+
 /* ---- client-credentials grant -------------------------------------------- */
 
 static int hex_digit(char c)
@@ -686,6 +704,8 @@ int sim_admin_add_routes(shopify_sim *s, err *e)
         {"GET", "/admin/api/:version/orders.json", h_list_orders, s, HTTP_ACCESS_PUBLIC},
         {"GET", "/admin/api/:version/orders/:id", h_get_order, s, HTTP_ACCESS_PUBLIC},
         {"GET", "/admin/api/:version/orders/:id/fulfillment_orders.json", h_fulfillment_orders, s,
+         HTTP_ACCESS_PUBLIC},
+        {"GET", "/admin/api/:version/orders/:id/fulfillments.json", h_order_fulfillments, s,
          HTTP_ACCESS_PUBLIC},
         {"POST", "/admin/api/:version/fulfillments.json", h_create_fulfillment, s,
          HTTP_ACCESS_PUBLIC},

@@ -118,14 +118,15 @@ static int complete_line_item(shopify_sim *s, json_t *li, int exp, int64_t *tota
     return 0;
 }
 
-/* The fulfillment order Shopify would create for the shippable items. */
-static json_t *make_fulfillment_order(shopify_sim *s, const json_t *order)
+/* A fulfillment order (at the one location) for the shippable items of order among
+ * `items` (an array of line items). NULL when none of them ships. */
+static json_t *make_fulfillment_order(shopify_sim *s, const json_t *order, const json_t *items)
 {
     int64_t fo_id = sim_new_id(s);
     json_t *lines = json_array();
     size_t i;
     json_t *li;
-    json_array_foreach(json_object_get(order, "line_items"), i, li)
+    json_array_foreach(items, i, li)
     {
         if (!json_is_true(json_object_get(li, "requires_shipping")))
             continue;
@@ -148,6 +149,43 @@ static json_t *make_fulfillment_order(shopify_sim *s, const json_t *order)
                      (json_int_t)70000000001LL, "status", "open", "request_status", "unsubmitted",
                      "supported_actions", "create_fulfillment", "hold", "move", "destination",
                      dest ? dest : json_null(), "line_items", lines);
+}
+
+/* The fulfillment orders Shopify would create: one for all shippable items, or (per_line,
+ * as when items are split by the merchant) one per shippable line item. Lock held. */
+static json_t *make_fulfillment_orders(shopify_sim *s, const json_t *order, bool per_line)
+{
+    json_t *list = json_array(), *items = json_object_get(order, "line_items");
+    if (!per_line) {
+        json_t *fo = make_fulfillment_order(s, order, items);
+        if (fo)
+            json_array_append_new(list, fo);
+        return list;
+    }
+    size_t i;
+    json_t *li;
+    json_array_foreach(items, i, li)
+    {
+        json_t *one = json_pack("[O]", li);
+        json_t *fo = make_fulfillment_order(s, order, one);
+        json_decref(one);
+        if (fo)
+            json_array_append_new(list, fo);
+    }
+    return list;
+}
+
+json_t *sim_fulfillments_of(const shopify_sim *s, int64_t order_id)
+{
+    json_t *list = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach(s->fulfillments, i, f)
+    {
+        if (json_integer_value(json_object_get(f, "order_id")) == order_id)
+            json_array_append_new(list, json_deep_copy(f));
+    }
+    return list;
 }
 
 /* Makes a stored order from a template (a fixture or a few fields). Lock held.
@@ -241,26 +279,33 @@ static int h_create_order(http_request *req, http_response *res, void *ctx)
     bool deliver = true;
     err e;
     json_t *tmpl = json_object_get(body, "order");
+    const char *split = json_string_value(json_object_get(body, "fulfillment_orders"));
     if (!json_is_object(body) || (tmpl && !json_is_object(tmpl)) || read_duplicates(body, &dup) ||
-        json_opt_bool(body, "deliver", &deliver, true, &e)) {
-        rc = http_res_error(res, 400, "expected {\"order\": {...}, \"duplicates\": 0..10}");
+        json_opt_bool(body, "deliver", &deliver, true, &e) ||
+        (json_object_get(body, "fulfillment_orders") && !str_eq(split, "single") &&
+         !str_eq(split, "per_line"))) {
+        rc = http_res_error(res, 400,
+                            "expected {\"order\": {...}, \"duplicates\": 0..10, "
+                            "\"fulfillment_orders\": \"single|per_line\"}");
         goto out;
     }
+    bool per_line = str_eq(split, "per_line");
     if (!tmpl) {
         tmpl = body;
         json_object_del(body, "duplicates");
         json_object_del(body, "deliver");
+        json_object_del(body, "fulfillment_orders");
     }
     pthread_mutex_lock(&s->lock);
     json_t *order = build_order(s, tmpl, &why);
     json_t *seqs = json_array();
     if (order) {
         json_array_append_new(s->orders, order);
-        json_t *fo = make_fulfillment_order(s, order);
         char key[24];
         snprintf(key, sizeof key, "%" PRId64,
                  (int64_t)json_integer_value(json_object_get(order, "id")));
-        json_object_set_new(s->fulfillment_orders, key, fo ? json_pack("[o]", fo) : json_array());
+        json_object_set_new(s->fulfillment_orders, key,
+                            make_fulfillment_orders(s, order, per_line));
         if (deliver) {
             sim_deliver_event(s, "orders/create", order, dup, seqs);
             if (str_eq(json_string_value(json_object_get(order, "financial_status")), "paid"))
@@ -361,17 +406,22 @@ static int h_faults(http_request *req, http_response *res, void *ctx)
     if (http_req_json(req, &body, res))
         return 0;
     const char *kind = json_string_value(json_object_get(body, "kind"));
+    const char *match = json_string_value(json_object_get(body, "match"));
     int64_t count = 1, retry_after = 2, delay = 6000, status = 0;
     err e;
     int rc;
-    if (!kind || json_opt_int(body, "count", &count, 1, &e) ||
+    if (!kind || (json_object_get(body, "match") && (!match || strlen(match) >= 64)) ||
+        json_opt_int(body, "count", &count, 1, &e) ||
         json_opt_int(body, "retry_after", &retry_after, 2, &e) ||
         json_opt_int(body, "delay_ms", &delay, 6000, &e) || count < 0 || count > 1000 ||
         retry_after < 0 || retry_after > 3600 || delay < 0 || delay > 60000 ||
         (!str_eq(kind, "timeout") &&
-         (str_to_int64(kind, &status) || !(status == 429 || (status >= 500 && status <= 504))))) {
+         (str_to_int64(kind, &status) ||
+          !(status == 429 || (status >= 500 && status <= 504) || status == 400 || status == 403 ||
+            status == 404 || status == 422)))) {
         rc = http_res_error(res, 400,
-                            "expected {\"kind\": \"429|500|502|503|504|timeout\", \"count\": N}");
+                            "expected {\"kind\": \"429|500|502|503|504|400|403|404|422|timeout\","
+                            " \"count\": N, \"match\": \"path part\"}");
         goto out;
     }
     pthread_mutex_lock(&s->lock);
@@ -379,6 +429,7 @@ static int h_faults(http_request *req, http_response *res, void *ctx)
                            .status = (int)status,
                            .retry_after_s = (long)retry_after,
                            .delay_ms = (long)delay};
+    snprintf(s->fault.match, sizeof s->fault.match, "%s", match ? match : "");
     pthread_mutex_unlock(&s->lock);
     rc =
         http_res_json(res, 200, json_pack("{s:s,s:I}", "kind", kind, "pending", (json_int_t)count));
@@ -426,6 +477,20 @@ out:
     return rc;
 }
 
+/* GET /_sim/fulfillments[?order_id=N]: every fulfillment created (of one order). */
+static int h_fulfillments(http_request *req, http_response *res, void *ctx)
+{
+    shopify_sim *s = ctx;
+    const char *order = http_req_query_param(req, "order_id");
+    int64_t id = 0;
+    if (order && (str_to_int64(order, &id) || id <= 0))
+        return http_res_error(res, 400, "order_id must be a positive integer");
+    pthread_mutex_lock(&s->lock);
+    json_t *list = order ? sim_fulfillments_of(s, id) : json_deep_copy(s->fulfillments);
+    pthread_mutex_unlock(&s->lock);
+    return http_res_json(res, 200, json_pack("{s:o}", "fulfillments", list));
+}
+
 static int h_deliveries(http_request *req, http_response *res, void *ctx)
 {
     (void)req;
@@ -468,6 +533,7 @@ static int add_control_routes(shopify_sim *s, err *e)
         {"POST", "/_sim/faults", h_faults, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/webhooks", h_webhooks, s, HTTP_ACCESS_PUBLIC},
         {"GET", "/_sim/deliveries", h_deliveries, s, HTTP_ACCESS_PUBLIC},
+        {"GET", "/_sim/fulfillments", h_fulfillments, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/reset", h_reset, s, HTTP_ACCESS_PUBLIC},
     };
     return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);

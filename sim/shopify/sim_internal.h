@@ -45,7 +45,8 @@ typedef struct sim_delivery {
 
 typedef struct sim_fault {
     int count;          /* requests still to fail */
-    int status;         /* 429, 5xx; 0 for a timeout */
+    int status;         /* 429, 5xx, a 4xx; 0 for a timeout */
+    char match[64];     /* only requests whose path contains this; "" = any */
     long retry_after_s; /* for 429 */
     long delay_ms;      /* for a timeout: how long to stall before answering */
 } sim_fault;
@@ -104,6 +105,10 @@ int sim_errors(http_response *res, int status, const char *message);
 
 /* The order with this id, or NULL. Lock held; borrowed. */
 json_t *sim_find_order(const shopify_sim *s, int64_t id);
+
+/* A copy of the fulfillments of order id (an array, possibly empty; caller owns it).
+ * Lock held. */
+json_t *sim_fulfillments_of(const shopify_sim *s, int64_t order_id);
 
 /* Sets updated_at of order to now. Lock held. */
 void sim_touch(json_t *order);

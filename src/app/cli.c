@@ -77,7 +77,9 @@ static const cli_verb cli_verbs[] = {
      "otherwise a random one is generated and printed once. --tenant takes a tenant id\n"
      "or slug (add creates a missing one); without it, add uses the default tenant and\n"
      "remove deletes the user from every tenant. passwd and remove end the user's sessions.\n"},
-    {"sim", cmd_sim, "run a provider simulator (Shopify) for tests and the sandbox",
+    {"sim", cmd_sim,
+     "run a provider simulator (Shopify, SimplyPrint, Sendcloud, SMTP sink) for tests and the "
+     "sandbox",
      "usage: f3connect sim shopify --secret S --token T [--port P] [--host H]\n"
      "                          [--webhook-url URL] [--retry-base-ms MS] [--max-retries N]\n"
      "                          [--client-id ID] [--shop DOMAIN] [--api-version V]\n"
@@ -87,7 +89,30 @@ static const cli_verb cli_verbs[] = {
      "fulfillments, token exchange) on 127.0.0.1:P, checking X-Shopify-Access-Token = T\n"
      "and rate limiting like Shopify (bucket 40, 2/s). Webhooks go to --webhook-url,\n"
      "signed with S, retried 8 times with backoff starting at --retry-base-ms (60000).\n"
-     "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"},
+     "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"
+     "\n"
+     "usage: f3connect sim simplyprint --api-key K [--company ID] [--port P] [--host H]\n"
+     "                          [--webhook-url URL] [--webhook-secret S] [--printers N]\n"
+     "                          [--print-ms MS] [--fail-rate P] [--cancel-rate P]\n"
+     "                          [--latency-ms MS] [--seed N] [--retry-base-ms MS]\n"
+     "                          [--max-retries N] [--drop-rate P] [--duplicate-rate P]\n"
+     "\n"
+     "Serves the SimplyPrint API subset f3connect uses (account/Test, queue, printers,\n"
+     "job history, webhooks) under /ID/ (default 1000) on 127.0.0.1:P, checking\n"
+     "X-API-KEY = K. N printers (default 2) print queue items copy by copy, each in\n"
+     "--print-ms (default 30000; 0 = at once), failing or cancelled with the given\n"
+     "probabilities. job.* webhooks go to --webhook-url with S in X-SP-Secret, some\n"
+     "dropped or sent twice with the given probabilities.\n"
+     "Control endpoints under /_sim/ (see sim/simplyprint/README.md). Runs until SIGTERM.\n"
+     "\n"
+     "usage: f3connect sim smtp [--port P] [--http-port P] [--host H] [--dir DIR]\n"
+     "                          [--user U --pass P] [--mode accept|tempfail|refuse]\n"
+     "\n"
+     "An SMTP sink on H:P (plain TCP; EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA) that keeps\n"
+     "every message in memory and, with --dir, as DIR/<id>.eml. With --user/--pass AUTH is\n"
+     "required. Recipients @reject.invalid get 550; --mode tempfail answers 451, refuse\n"
+     "closes the port. HTTP on --http-port: GET /_sim/messages, GET /_sim/messages/:id,\n"
+     "DELETE /_sim/messages, POST /_sim/mode {\"mode\":...} (see sim/smtp/README.md).\n"},
     {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
      "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"
      "\n"

@@ -10,6 +10,7 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "services/gateway/accounts.h"
+#include "services/orders/integrations_state.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -101,7 +102,47 @@ static int platform_routes(platform *p, err *e)
     rc = rc ? rc : auth_add_routes(p->router, p->gw.auth, e);
     rc = rc ? rc : auth_add_admin_routes(p->router, p->gw.auth, e);
     rc = rc ? rc : bus_admin_add_routes(p->router, &p->queue_admin, e);
+    rc = rc ? rc : retry_api_add_routes(p->router, p->store, e);
     return rc ? rc : orders_api_add_routes(p->router, &p->orders_api, e);
+}
+
+/* Orders: Shopify fulfilment, cancellation and the tenants' integration state. */
+static int platform_fulfillment(platform *p, err *e)
+{
+    if (!p->orders_emitter && !(p->orders_emitter = bus_emitter_new()))
+        return err_set(e, F3_ENOMEM, "out of memory");
+    orders_fulfillment_deps fd = {.db = p->store,
+                                  .bus = p->orders_bus,
+                                  .store = p->queues,
+                                  .config = p->cfg,
+                                  .emitter = p->orders_emitter};
+    int rc = orders_fulfillment_start(&p->fulfillment, &fd, p->router, e);
+    rc = rc ? rc : orders_integrations_subscribe(p->orders_bus, e);
+    p->cancellation = (orders_cancellation_deps){.db = p->store, .bus = p->orders_bus};
+    return rc ? rc : orders_cancellation_add_routes(p->router, &p->cancellation, e);
+}
+
+/* An order completed printing: the orders service fulfils it itself when no shipping
+ * integration will (in the same transaction). */
+static int platform_order_ready(void *ctx, db_conn *tx, const char *tenant_id, const char *order_id,
+                                err *e)
+{
+    platform *p = ctx;
+    return orders_fulfillment_ready_tx(p->fulfillment, tx, tenant_id, order_id, e);
+}
+
+/* The retry queue and operator e-mail (services/common/): the order service's processor
+ * runs the NOTIFICATION entries and the daily summary; other handlers of the order service
+ * are registered on p->retry before retry_schedule (platform_services), other services use
+ * a retry_queue of their own bus. */
+static int platform_retry_notify(platform *p, err *e)
+{
+    p->retry = retry_new(p->store, NULL);
+    p->notify = p->retry ? notify_new(p->cfg, p->store, e) : NULL;
+    if (!p->retry || !p->notify)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    int rc = notify_register(p->notify, p->retry, e);
+    return rc ? rc : notify_schedule_summary(p->notify, p->orders_bus, p->queues, e);
 }
 
 /* The services that run in this process, with their queues and routes. */
@@ -113,7 +154,34 @@ static int platform_services(platform *p, err *e)
     orders_intake_deps od = {
         .db = p->store, .bus = p->orders_bus, .store = p->queues, .config = p->cfg};
     int rc = orders_intake_start(&p->intake, &od, p->router, e);
-    return rc ? rc : bus_start(p->orders_bus, e);
+    rc = rc ? rc : platform_fulfillment(p, e);
+    /* Orchestration: the order status follows the print-job events. */
+    orders_orchestration_deps orch = {.bus = p->orders_bus,
+                                      .emitter = p->orders_emitter,
+                                      .on_ready = platform_order_ready,
+                                      .on_ready_ctx = p};
+    rc = rc ? rc : orders_orchestration_start(&p->orchestration, &orch, e);
+    rc = rc ? rc : platform_retry_notify(p, e);
+    /* Every retry handler of the order service is registered by now. */
+    rc = rc ? rc
+            : retry_schedule(p->retry, p->orders_bus, p->queues,
+                             config_get_int(p->cfg, "RETRY_QUEUE_INTERVAL"), e);
+    rc = rc ? rc : bus_start(p->orders_bus, e);
+    if (rc)
+        return rc;
+    /* print service: SimplyPrint connection (SIMPLYPRINT_* for the default tenant), print
+     * jobs from order.created, status intake and reconciliation */
+    p->print_bus = bus_new(p->store, p->queues, BUS_SVC_PRINT, e);
+    if (!p->print_bus)
+        return e->code ? e->code : F3_ENOMEM;
+    print_service_deps pd = {.db = p->store,
+                             .bus = p->print_bus,
+                             .store = p->queues,
+                             .config = p->cfg,
+                             .provider = &print_provider_simplyprint,
+                             .tenant_id = orders_intake_tenant(p->intake)};
+    rc = print_service_start(&p->print, &pd, p->router, e);
+    return rc ? rc : bus_start(p->print_bus, e);
 }
 
 int platform_open(platform *p, const config *c, err *e)
@@ -161,16 +229,35 @@ void platform_stop(platform *p, int timeout_ms)
 {
     if (p->intake)
         orders_intake_stop(p->intake);
+    retry_stop(p->retry);
+    if (p->print)
+        print_service_stop(p->print);
+    if (p->print_bus && bus_drain(p->print_bus, timeout_ms) != 0)
+        log_warn("shutdown timeout reached with print queue handlers still running");
     if (p->orders_bus && bus_drain(p->orders_bus, timeout_ms) != 0)
         log_warn("shutdown timeout reached with queue handlers still running");
 }
 
 void platform_close(platform *p)
 {
+    bus_free(p->print_bus);
+    p->print_bus = NULL;
+    print_service_free(p->print);
+    p->print = NULL;
     bus_free(p->orders_bus);
     p->orders_bus = NULL;
     orders_intake_free(p->intake);
     p->intake = NULL;
+    orders_orchestration_free(p->orchestration);
+    p->orchestration = NULL;
+    orders_fulfillment_free(p->fulfillment);
+    p->fulfillment = NULL;
+    bus_emitter_free(p->orders_emitter);
+    p->orders_emitter = NULL;
+    retry_free(p->retry);
+    p->retry = NULL;
+    notify_free(p->notify);
+    p->notify = NULL;
     http_router_free(p->router);
     p->router = NULL;
     platform_gateway_close(&p->gw);

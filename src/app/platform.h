@@ -17,10 +17,16 @@
 #include "db/db.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "services/common/notify.h"
+#include "services/common/retry.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/health.h"
+#include "services/orders/cancellation.h"
+#include "services/orders/fulfillment.h"
 #include "services/orders/intake.h"
+#include "services/orders/orchestration.h"
 #include "services/orders/orders_api.h"
+#include "services/print/service.h"
 
 /* The gateway's parts in this process: sessions in the database, limits in memory
  * (the distributed gateway swaps both for Redis). */
@@ -40,6 +46,15 @@ typedef struct platform {
     orders_api_deps orders_api;
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
+    orders_orchestration *orchestration; /* order status from print-job events */
+    bus_emitter *orders_emitter;         /* the order service's internal events */
+    orders_fulfillment *fulfillment;
+    orders_cancellation_deps cancellation;
+    retry_queue *retry; /* the order service's retry processor; register handlers before
+                           bus_start */
+    notify *notify;     /* operator e-mail (NOTIFICATION entries, daily summary) */
+    bus *print_bus;     /* the print service's events and jobs */
+    print_service *print;
     http_router *router;
 } platform;
 

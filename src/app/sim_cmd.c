@@ -15,6 +15,8 @@ typedef struct sim_entry {
 
 static const sim_entry sims[] = {
     {"shopify", cmd_sim_shopify},
+    {"simplyprint", cmd_sim_simplyprint},
+    {"smtp", cmd_sim_smtp},
 };
 
 int cmd_sim(int argc, char **argv)

@@ -80,7 +80,8 @@ const config_key config_keys[] = {
      "timeout); the session cookie expires at the same time.",
      NULL, 1 * SEC, 30 * 24 * HOUR, false},
     {"RATE_LIMIT_IP_PER_MINUTE", CONFIG_INT, "600", "security",
-     "Requests one client address may make per minute to any route outside `/internal` "
+     "Requests one client address may make per minute to any route outside `/internal` and the "
+     "provider webhooks "
      "(token bucket: a burst of this size, refilled over a minute); beyond it 429 with "
      "`Retry-After`. 0 turns the limit off.",
      NULL, 0, 1000000, false},
@@ -126,6 +127,12 @@ const config_key config_keys[] = {
      "is upgraded with STARTTLS if the server offers it.",
      NULL, 0, 0, false},
 
+    /* retry queue */
+    {"RETRY_QUEUE_INTERVAL", CONFIG_DURATION_MS, "30s", "retry",
+     "How often each service looks for due entries of the retry queue (failed fulfilments, "
+     "print-job creations, cancellations and alert e-mails waiting for another attempt).",
+     NULL, 1 * SEC, 1 * HOUR, false},
+
     /* services */
     {"GATEWAY_URL", CONFIG_URL, NULL, "services",
      "Base URL of the gateway service; used in distributed mode.", "http|https", 0, 0, false},
@@ -170,6 +177,32 @@ const config_key config_keys[] = {
      "How often the orders service asks Shopify for orders changed recently (since its last "
      "successful run, at most 7 days back) and imports any a webhook missed.",
      NULL, 1 * MIN, 24 * HOUR, false},
+    /* simplyprint */
+    {"SIMPLYPRINT_COMPANY_ID", CONFIG_STRING, NULL, "simplyprint",
+     "SimplyPrint company (organisation) id, the number in panel URLs "
+     "(`simplyprint.io/panel/{id}/...`); with SIMPLYPRINT_API_KEY it connects the default "
+     "tenant at start. Tenants may also connect through `PUT /api/v1/integrations/simplyprint`.",
+     NULL, 0, 0, false},
+    {"SIMPLYPRINT_API_KEY", CONFIG_STRING, NULL, "simplyprint",
+     "SimplyPrint API key (panel user settings > API), sent as `X-API-KEY`; checked against "
+     "`account/Test` before it is stored (sealed).",
+     NULL, 0, 0, true},
+    {"SIMPLYPRINT_API_URL", CONFIG_URL, NULL, "simplyprint",
+     "Base URL used instead of `https://api.simplyprint.io` for SimplyPrint calls, e.g. the "
+     "SimplyPrint simulator. Unset in production.",
+     "http|https", 0, 0, false},
+    {"SIMPLYPRINT_WEBHOOK_SECRET", CONFIG_STRING, NULL, "simplyprint",
+     "Secret configured on the SimplyPrint webhook; SimplyPrint sends it verbatim in "
+     "`X-SP-Secret` (or `X-SP-Token`) and deliveries without it are refused.",
+     NULL, 0, 0, true},
+    {"SIMPLYPRINT_ORDER_FIELD_ID", CONFIG_STRING, NULL, "simplyprint",
+     "Id of a SimplyPrint queue custom field; when set, every queued file carries the order id "
+     "in it, so people in the SimplyPrint panel see which order a file belongs to.",
+     NULL, 0, 0, false},
+    {"SIMPLYPRINT_RECONCILE_INTERVAL", CONFIG_DURATION_MS, "2m", "simplyprint",
+     "How often the print service asks SimplyPrint about every print job that is not finished "
+     "(queue item, then the job history) and applies status changes a webhook missed.",
+     NULL, 10 * SEC, 24 * HOUR, false},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

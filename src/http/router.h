@@ -31,7 +31,11 @@ typedef struct http_response http_response;
 typedef int (*http_handler)(http_request *req, http_response *res, void *ctx);
 
 /* Access markers a route may declare (see http_route.access). */
-#define HTTP_ACCESS_PUBLIC   "public"   /* anyone: health, webhooks, login, static assets */
+#define HTTP_ACCESS_PUBLIC "public" /* anyone: health, login, static assets */
+/* Provider webhooks: anyone may call, the handler checks the provider's signature; not
+ * rate-limited per address (a provider sends from few addresses, and a refused delivery
+ * only comes back later, or makes the provider drop the subscription). */
+#define HTTP_ACCESS_WEBHOOK  "webhook"
 #define HTTP_ACCESS_SESSION  "session"  /* any signed-in user, whatever the permissions */
 #define HTTP_ACCESS_INTERNAL "internal" /* service-to-service calls under /internal/ */
 

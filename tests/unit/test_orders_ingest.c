@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/uuid.h"
 #include "integrations/shopify/order.h"
+#include "services/common/notify.h"
 #include "services/orders/ingest.h"
 
 #include <jansson.h>
@@ -249,7 +250,7 @@ static void test_unmapped_and_missing_skus_need_mapping(void **state)
                            NULL),
                      1);
     assert_int_equal(log_count(f, ORDERS_LOG_NEEDS_MAPPING), 1);
-    assert_int_equal(log_count(f, ORDERS_LOG_OPERATOR_ALERT), 1);
+    assert_int_equal(log_count(f, NOTIFY_ALERT_EVENT), 1);
     assert_int_equal(count(f,
                            "SELECT COUNT(*) FROM event_log WHERE event_type = $1 AND"
                            " severity = 'WARNING' AND line_item_id IS NOT NULL",
@@ -262,7 +263,7 @@ static void test_unmapped_and_missing_skus_need_mapping(void **state)
     assert_int_equal(ingest(f, &nosku, ORDER_INGEST_UPSERT, &r), 0);
     assert_int_equal(r.needs_mapping, 1);
     assert_int_equal(log_count(f, ORDERS_LOG_NEEDS_MAPPING), 2);
-    assert_int_equal(log_count(f, ORDERS_LOG_OPERATOR_ALERT), 2);
+    assert_int_equal(log_count(f, NOTIFY_ALERT_EVENT), 2);
     /* Still announced: the print service skips what it cannot print. */
     assert_int_equal(jobs(f, PRINT_CREATED_Q), 2);
     shopify_order_free(&nosku);
@@ -308,7 +309,7 @@ static void test_cancellation_follows_the_status_table(void **state)
     assert_int_equal(count(f,
                            "SELECT COUNT(*) FROM event_log WHERE event_type = $1 AND"
                            " severity = 'ERROR'",
-                           ORDERS_LOG_OPERATOR_ALERT),
+                           NOTIFY_ALERT_EVENT),
                      1);
     assert_int_equal(jobs(f, PRINT_CANCELLED_Q), 1);
     shopify_order_free(&d);

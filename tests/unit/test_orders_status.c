@@ -26,11 +26,11 @@ static void test_names_round_trip(void **state)
 /* The whole table, written out: [from][to] = allowed. */
 static const bool expected[ORDER_STATUS_COUNT][ORDER_STATUS_COUNT] = {
     /*                      PEND   PROC   PART   COMP   FAIL   CANC */
-    [ORDER_PENDING] = {false, true, false, false, true, true},
+    [ORDER_PENDING] = {false, true, true, true, true, true},
     [ORDER_PROCESSING] = {false, false, true, true, true, true},
-    [ORDER_PARTIALLY_COMPLETED] = {false, false, false, true, true, true},
+    [ORDER_PARTIALLY_COMPLETED] = {false, true, false, true, true, true},
     [ORDER_COMPLETED] = {false, false, false, false, false, false},
-    [ORDER_FAILED] = {false, true, false, false, false, true},
+    [ORDER_FAILED] = {false, true, true, true, false, true},
     [ORDER_CANCELLED] = {false, false, false, false, false, false},
 };
 
@@ -56,6 +56,10 @@ static void test_cancellation_and_final_statuses(void **state)
     assert_true(order_status_is_final(ORDER_CANCELLED));
     assert_false(order_status_is_final(ORDER_FAILED));
     assert_false(order_status_is_final(ORDER_PENDING));
+    /* Revival: a requeued job brings a settled order back to PROCESSING, never to PENDING. */
+    assert_true(order_status_can_move(ORDER_FAILED, ORDER_PROCESSING));
+    assert_true(order_status_can_move(ORDER_PARTIALLY_COMPLETED, ORDER_PROCESSING));
+    assert_false(order_status_can_move(ORDER_FAILED, ORDER_PENDING));
     /* Staying put is not a move. */
     for (int s = 0; s < ORDER_STATUS_COUNT; s++)
         assert_false(order_status_can_move((order_status)s, (order_status)s));

@@ -202,6 +202,8 @@ int auth_guard(http_request *req, const http_route *route, http_response *res, v
                   route->pattern);
         return deny(res, 403, "Forbidden");
     }
+    if (strcmp(access, HTTP_ACCESS_WEBHOOK) == 0)
+        return 0;
     snprintf(key, sizeof key, "ip:%s", ip);
     if (!ratelimit_take(a->o.limits, key, &a->o.per_ip, auth_now(a), &retry))
         return auth_too_many(res, retry, "Too many requests; slow down") ? F3_ENOMEM : 1;

@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "services/common/eventlog.h"
+#include "services/common/notify.h"
+#include "services/orders/cancellation.h"
 #include "services/orders/status.h"
 
 #include <stdarg.h>
@@ -254,11 +256,16 @@ static int put_line_items(db_conn *tx, const char *tenant_id, const char *order_
             rc = report_unmapped(tx, tenant_id, order_id, number, li, id, e);
         }
     }
-    if (rc == 0 && json_array_size(unmapped) > 0)
-        rc = log_entry(tx, tenant_id, ORDERS_LOG_OPERATOR_ALERT, EVENTLOG_WARNING, order_id, NULL,
-                       json_pack("{s:s,s:O}", "type", "ORDER_NEEDS_MAPPING", "lineItems", unmapped),
-                       e, "Order %s has %zu line item(s) without a product mapping", number,
-                       json_array_size(unmapped));
+    if (rc == 0 && json_array_size(unmapped) > 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Order %s has %zu line item(s) without a product mapping", number,
+                 json_array_size(unmapped));
+        json_t *fields = json_pack("{s:s,s:s,s:s,s:O}", "message", msg, "orderId", order_id,
+                                   "orderNumber", number, "lineItems", unmapped);
+        rc = fields ? notify_alert(tx, tenant_id, NOTIFY_UNMAPPED_SKU, fields, e)
+                    : err_set(e, F3_ENOMEM, "out of memory");
+        json_decref(fields);
+    }
     json_decref(unmapped);
     return rc;
 }
@@ -377,58 +384,67 @@ static int created(db_conn *tx, bus *b, const char *tenant_id, const shopify_ord
 
 /* ---- cancellation ----------------------------------------------------------------------- */
 
+/* A cancellation this side cannot carry out (the order is completed or fulfilled): kept
+ * for an operator, once. */
+static int cancel_requested(db_conn *tx, const char *tenant_id, const stored_order *st,
+                            const char *reason, const char *why, order_ingest_result *out, err *e)
+{
+    char now[24];
+    db_ms_text(clock_now_ms(), now);
+    const char *t[] = {tenant_id, st->id, now};
+    int64_t n = 0;
+    int rc = db_exec_texts(tx,
+                           "UPDATE orders SET cancel_requested_at = CAST($3 AS BIGINT),"
+                           " review_reason = 'cancelled in Shopify after it was completed',"
+                           " updated_at = CAST($3 AS BIGINT)"
+                           " WHERE tenant_id = $1 AND id = $2 AND cancel_requested_at IS NULL",
+                           t, 3, &n, e);
+    if (rc || n == 0)
+        return rc;
+    out->outcome = ORDER_INGEST_UPDATED;
+    rc = log_entry(tx, tenant_id, ORDERS_LOG_CANCEL_REQUESTED, EVENTLOG_WARNING, st->id, NULL,
+                   json_pack("{s:s,s:s,s:s}", "reason", reason, "status",
+                             order_status_name((order_status)st->status), "why", why),
+                   e, "Order %s was cancelled in Shopify but is %s here", st->number,
+                   order_status_name((order_status)st->status));
+    if (rc)
+        return rc;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Order %s cancelled in Shopify after completion: needs review",
+             st->number);
+    json_t *fields =
+        json_pack("{s:s,s:s,s:s,s:s}", "message", msg, "orderId", st->id, "orderNumber", st->number,
+                  "status", order_status_name((order_status)st->status));
+    rc = fields ? notify_alert(tx, tenant_id, NOTIFY_CANCEL_AFTER_DONE, fields, e)
+                : err_set(e, F3_ENOMEM, "out of memory");
+    json_decref(fields);
+    return rc;
+}
+
 static int cancel_order(db_conn *tx, bus *b, const char *tenant_id, const stored_order *st,
                         const shopify_order *o, order_ingest_result *out, err *e)
 {
     if (st->status == ORDER_CANCELLED)
         return 0;
-    char now[24], at[24];
-    db_ms_text(clock_now_ms(), now);
-    db_ms_text(o->cancelled_at_ms, at);
     const char *reason = o->cancel_reason ? o->cancel_reason : "no reason given";
-    if (!order_status_can_move((order_status)st->status, ORDER_CANCELLED)) {
-        const char *t[] = {tenant_id, st->id, now};
-        int64_t n = 0;
-        int rc = db_exec_texts(tx,
-                               "UPDATE orders SET cancel_requested_at = CAST($3 AS BIGINT),"
-                               " review_reason = 'cancelled in Shopify after it was completed',"
-                               " updated_at = CAST($3 AS BIGINT)"
-                               " WHERE tenant_id = $1 AND id = $2 AND cancel_requested_at IS NULL",
-                               t, 3, &n, e);
-        if (rc || n == 0)
-            return rc;
-        out->outcome = ORDER_INGEST_UPDATED;
-        rc = log_entry(tx, tenant_id, ORDERS_LOG_CANCEL_REQUESTED, EVENTLOG_WARNING, st->id, NULL,
-                       json_pack("{s:s,s:s}", "reason", reason, "status",
-                                 order_status_name((order_status)st->status)),
-                       e, "Order %s was cancelled in Shopify but is %s here", st->number,
-                       order_status_name((order_status)st->status));
-        return rc ? rc
-                  : log_entry(tx, tenant_id, ORDERS_LOG_OPERATOR_ALERT, EVENTLOG_ERROR, st->id,
-                              NULL, json_pack("{s:s}", "type", "CANCELLATION_NEEDS_REVIEW"), e,
-                              "Order %s cancelled in Shopify after completion: needs review",
-                              st->number);
-    }
-    const char *t[] = {tenant_id, st->id, now, at};
-    int rc = db_exec_texts(tx,
-                           "UPDATE orders SET status = 'CANCELLED',"
-                           " cancel_requested_at = COALESCE(cancel_requested_at,"
-                           " CAST($3 AS BIGINT)), cancelled_at = CAST($4 AS BIGINT),"
-                           " updated_at = CAST($3 AS BIGINT) WHERE tenant_id = $1 AND id = $2",
-                           t, 4, NULL, e);
-    json_t *fields = rc ? NULL : json_pack("{s:s}", "orderId", st->id);
-    if (rc == 0)
-        rc = fields ? bus_publish(b, tx, BUS_EV_ORDER_CANCELLED, tenant_id, fields, e)
-                    : err_set(e, F3_ENOMEM, "out of memory");
-    json_decref(fields);
-    if (rc == 0)
-        rc = log_entry(tx, tenant_id, ORDERS_LOG_CANCELLED, EVENTLOG_WARNING, st->id, NULL,
-                       json_pack("{s:s,s:s}", "reason", reason, "previousStatus",
-                                 order_status_name((order_status)st->status)),
-                       e, "Order %s cancelled in Shopify (%s)", st->number, reason);
-    out->cancelled = rc == 0;
+    if (!order_status_can_move((order_status)st->status, ORDER_CANCELLED))
+        return cancel_requested(tx, tenant_id, st, reason, "completed", out, e);
+    /* The one cancellation path (cancellation.h): status, order.cancelled, the print
+     * jobs' result, review flags and alerts. It refuses before writing anything. */
+    orders_cancel_opts co = {
+        .source = "webhook", .reason = reason, .cancelled_at_ms = o->cancelled_at_ms};
+    json_t *result = NULL;
+    err why;
+    err_clear(&why);
+    int rc = orders_cancel_in_tx(tx, b, tenant_id, st->id, &co, &result, &why);
+    json_decref(result);
+    if (rc == F3_ECONFLICT)
+        return cancel_requested(tx, tenant_id, st, reason, why.msg, out, e);
+    if (rc)
+        return err_set(e, rc, "%s", why.msg);
+    out->cancelled = true;
     out->outcome = ORDER_INGEST_UPDATED;
-    return rc;
+    return 0;
 }
 
 /* ---- the upsert ------------------------------------------------------------------------- */

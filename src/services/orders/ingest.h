@@ -33,7 +33,6 @@
 #define ORDERS_LOG_CANCEL_REQUESTED  "order.cancel-requested"
 #define ORDERS_LOG_REFUNDED          "order.refunded"
 #define ORDERS_LOG_NEEDS_MAPPING     "order.needs-mapping"
-#define ORDERS_LOG_OPERATOR_ALERT    "operator.alert"
 #define ORDERS_LOG_SHOP_DISCONNECTED "integration.shopify-disconnected"
 
 typedef enum order_ingest_outcome {

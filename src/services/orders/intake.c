@@ -158,8 +158,8 @@ static int reconcile_job(bus_delivery *dl, void *ctx, err *e)
 static int add_routes(orders_intake *in, http_router *r, err *e)
 {
     const http_route routes[] = {
-        {"POST", "/api/v1/webhooks/shopify", orders_webhook_route, in, HTTP_ACCESS_PUBLIC},
-        {"POST", "/api/v1/webhooks/shopify/*", orders_webhook_route, in, HTTP_ACCESS_PUBLIC},
+        {"POST", "/api/v1/webhooks/shopify", orders_webhook_route, in, HTTP_ACCESS_WEBHOOK},
+        {"POST", "/api/v1/webhooks/shopify/*", orders_webhook_route, in, HTTP_ACCESS_WEBHOOK},
         {"POST", "/api/v1/orders/backfill", h_backfill, in, PERM_ORDERS_WRITE},
     };
     return http_router_add(r, routes, sizeof routes / sizeof routes[0], e);

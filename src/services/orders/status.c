@@ -12,16 +12,25 @@ static const char *const status_names[ORDER_STATUS_COUNT] = {
 
 #define TO(s) (1u << (s))
 
-/* Row = from, bits = the statuses it may move to. An order is printed (PROCESSING), some
- * of its items finish (PARTIALLY_COMPLETED) and then all (COMPLETED); a failure can be
- * retried; until it is complete it can be cancelled. COMPLETED and CANCELLED are final. */
+/* Row = from, bits = the statuses it may move to. An order is printed (PROCESSING); when
+ * none of its print jobs is active any more it is COMPLETED (all printed),
+ * PARTIALLY_COMPLETED (some printed, others failed or were cancelled) or FAILED (none
+ * printed). A job requeued after it failed revives a FAILED or PARTIALLY_COMPLETED order
+ * to PROCESSING. Orchestration derives the status from the jobs as stored, and their
+ * events may be handled late or out of order, so an order may also reach a settled
+ * status without having been seen PROCESSING, and a FAILED one may settle as (partially)
+ * completed when a retried job finished before its requeue was heard of. Until it is
+ * complete an order can be cancelled; COMPLETED and CANCELLED are final. */
 static const unsigned status_moves[ORDER_STATUS_COUNT] = {
-    [ORDER_PENDING] = TO(ORDER_PROCESSING) | TO(ORDER_FAILED) | TO(ORDER_CANCELLED),
+    [ORDER_PENDING] = TO(ORDER_PROCESSING) | TO(ORDER_PARTIALLY_COMPLETED) | TO(ORDER_COMPLETED) |
+                      TO(ORDER_FAILED) | TO(ORDER_CANCELLED),
     [ORDER_PROCESSING] = TO(ORDER_PARTIALLY_COMPLETED) | TO(ORDER_COMPLETED) | TO(ORDER_FAILED) |
                          TO(ORDER_CANCELLED),
-    [ORDER_PARTIALLY_COMPLETED] = TO(ORDER_COMPLETED) | TO(ORDER_FAILED) | TO(ORDER_CANCELLED),
+    [ORDER_PARTIALLY_COMPLETED] =
+        TO(ORDER_PROCESSING) | TO(ORDER_COMPLETED) | TO(ORDER_FAILED) | TO(ORDER_CANCELLED),
     [ORDER_COMPLETED] = 0,
-    [ORDER_FAILED] = TO(ORDER_PROCESSING) | TO(ORDER_CANCELLED),
+    [ORDER_FAILED] = TO(ORDER_PROCESSING) | TO(ORDER_PARTIALLY_COMPLETED) | TO(ORDER_COMPLETED) |
+                     TO(ORDER_CANCELLED),
     [ORDER_CANCELLED] = 0,
 };
 

@@ -17,6 +17,7 @@
 #include "integrations/shopify/order.h"
 #include "integrations/shopify/webhook.h"
 #include "services/common/eventlog.h"
+#include "services/common/notify.h"
 #include "services/orders/ingest.h"
 
 #include <stdio.h>
@@ -316,14 +317,15 @@ static int handle_uninstalled(db_conn *tx, const stored_delivery *d, err *e)
                                     "the shop is disconnected",
                          .metadata = meta};
     rc = eventlog_write(tx, &en, NULL, e);
-    if (rc == 0) {
-        en.event_type = ORDERS_LOG_OPERATOR_ALERT;
-        en.severity = EVENTLOG_ERROR;
-        en.message = "Shopify shop disconnected (app uninstalled): no new orders arrive until "
-                     "it is connected again";
-        rc = eventlog_write(tx, &en, NULL, e);
-    }
     json_decref(meta);
+    json_t *fields = json_pack("{s:s,s:s}", "message",
+                               "Shopify shop disconnected (app uninstalled): no new orders arrive "
+                               "until it is connected again",
+                               "shop", d->shop);
+    rc = rc       ? rc
+         : fields ? notify_alert(tx, d->tenant_id, NOTIFY_SHOP_DISCONNECTED, fields, e)
+                  : err_set(e, F3_ENOMEM, "out of memory");
+    json_decref(fields);
     return rc;
 }
 
