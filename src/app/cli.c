@@ -77,7 +77,7 @@ static const cli_verb cli_verbs[] = {
      "otherwise a random one is generated and printed once. --tenant takes a tenant id\n"
      "or slug (add creates a missing one); without it, add uses the default tenant and\n"
      "remove deletes the user from every tenant. passwd and remove end the user's sessions.\n"},
-    {"sim", cmd_sim, "run a provider simulator (Shopify) for tests and the sandbox",
+    {"sim", cmd_sim, "run a provider simulator (Shopify, Sendcloud) for tests and the sandbox",
      "usage: f3connect sim shopify --secret S --token T [--port P] [--host H]\n"
      "                          [--webhook-url URL] [--retry-base-ms MS] [--max-retries N]\n"
      "                          [--client-id ID] [--shop DOMAIN] [--api-version V]\n"
@@ -87,7 +87,16 @@ static const cli_verb cli_verbs[] = {
      "fulfillments, token exchange) on 127.0.0.1:P, checking X-Shopify-Access-Token = T\n"
      "and rate limiting like Shopify (bucket 40, 2/s). Webhooks go to --webhook-url,\n"
      "signed with S, retried 8 times with backoff starting at --retry-base-ms (60000).\n"
-     "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"},
+     "Control endpoints under /_sim/ (see sim/shopify/README.md). Runs until SIGTERM.\n"
+     "\n"
+     "       f3connect sim sendcloud --public-key K --secret-key S [--port P] [--host H]\n"
+     "                          [--webhook-url URL] [--webhook-secret W] [--step-ms MS]\n"
+     "                          [--retry-base-ms MS] [--max-retries N]\n"
+     "\n"
+     "Serves the Sendcloud API subset f3connect uses (v3 shipments, v2 parcels, labels,\n"
+     "cancel, statuses) with Basic auth K:S. Parcels move on every --step-ms (5000; -1 =\n"
+     "only when told) and each change is sent to --webhook-url, signed with W (default S).\n"
+     "Control endpoints under /_sim/ (see sim/sendcloud/README.md). Runs until SIGTERM.\n"},
     {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
      "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"
      "\n"

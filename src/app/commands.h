@@ -27,6 +27,7 @@ int cmd_queues(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_sim_shopify(int argc, char **argv);
+int cmd_sim_sendcloud(int argc, char **argv);
 int cmd_shopify(int argc, char **argv);
 
 /* Prints the usage text of `verb` to out. */

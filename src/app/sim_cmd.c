@@ -15,6 +15,7 @@ typedef struct sim_entry {
 
 static const sim_entry sims[] = {
     {"shopify", cmd_sim_shopify},
+    {"sendcloud", cmd_sim_sendcloud},
 };
 
 int cmd_sim(int argc, char **argv)

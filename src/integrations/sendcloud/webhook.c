@@ -223,7 +223,11 @@ int sendcloud_webhook_parse(const char *body, size_t len, sendcloud_status_event
     out->timestamp_ms = ts > 0 && ts < 100000000000LL ? ts * 1000 : ts;
     if (!str_eq(action, SENDCLOUD_ACTION_PARCEL))
         goto out;
-    if ((rc = json_get_object(doc, "parcel", &parcel, e)))
+    int64_t check;
+    /* Checked through the whole path first, so that messages name "parcel.id". */
+    if ((rc = json_get_object(doc, "parcel", &parcel, e)) ||
+        (rc = json_get_int(doc, "parcel.id", &check, e)) ||
+        (rc = json_get_int(doc, "parcel.status.id", &check, e)))
         goto out;
     if ((rc = sendcloud_parcel_read(parcel, out, e)))
         goto out;
