@@ -34,8 +34,8 @@ int orders_read_for_shipping(db_conn *c, const char *tenant_id, const char *orde
 
 void orders_shipping_view_clear(orders_shipping_view *v);
 
-/* True when the order's status is CANCELLED (false for unknown orders). For a quick check
- * inside the shipping service's own transactions. */
+/* Whether the order's status is CANCELLED, for a quick check inside the shipping
+ * service's own transactions. F3_ENOTFOUND when the tenant has no such order. */
 int orders_read_is_cancelled(db_conn *c, const char *tenant_id, const char *order_id,
                              bool *cancelled, err *e);
 

@@ -145,5 +145,7 @@ int orders_read_is_cancelled(db_conn *c, const char *tenant_id, const char *orde
     if (rc == DB_ROW)
         *cancelled = str_eq(db_col_text(s, 0), "CANCELLED");
     db_finalize(s);
+    if (rc == DB_DONE)
+        return err_set(e, F3_ENOTFOUND, "order not found: %s", order_id);
     return rc < 0 ? rc : 0;
 }
