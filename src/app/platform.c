@@ -113,7 +113,20 @@ static int platform_services(platform *p, err *e)
     orders_intake_deps od = {
         .db = p->store, .bus = p->orders_bus, .store = p->queues, .config = p->cfg};
     int rc = orders_intake_start(&p->intake, &od, p->router, e);
-    return rc ? rc : bus_start(p->orders_bus, e);
+    rc = rc ? rc : bus_start(p->orders_bus, e);
+    if (rc)
+        return rc;
+    /* shipping service (Sendcloud) */
+    p->shipping_bus = bus_new(p->store, p->queues, BUS_SVC_SHIPPING, e);
+    if (!p->shipping_bus)
+        return e->code ? e->code : F3_ENOMEM;
+    shipping_deps sd = {.db = p->store,
+                        .bus = p->shipping_bus,
+                        .store = p->queues,
+                        .config = p->cfg,
+                        .tenant_id = orders_intake_tenant(p->intake)};
+    rc = shipping_service_start(&p->shipping, &sd, p->router, e);
+    return rc ? rc : bus_start(p->shipping_bus, e);
 }
 
 int platform_open(platform *p, const config *c, err *e)
@@ -161,12 +174,20 @@ void platform_stop(platform *p, int timeout_ms)
 {
     if (p->intake)
         orders_intake_stop(p->intake);
+    if (p->shipping)
+        shipping_service_stop(p->shipping);
     if (p->orders_bus && bus_drain(p->orders_bus, timeout_ms) != 0)
         log_warn("shutdown timeout reached with queue handlers still running");
+    if (p->shipping_bus && bus_drain(p->shipping_bus, timeout_ms) != 0)
+        log_warn("shutdown timeout reached with shipping handlers still running");
 }
 
 void platform_close(platform *p)
 {
+    bus_free(p->shipping_bus);
+    p->shipping_bus = NULL;
+    shipping_service_free(p->shipping);
+    p->shipping = NULL;
     bus_free(p->orders_bus);
     p->orders_bus = NULL;
     orders_intake_free(p->intake);

@@ -21,6 +21,7 @@
 #include "services/gateway/health.h"
 #include "services/orders/intake.h"
 #include "services/orders/orders_api.h"
+#include "services/shipping/shipping.h"
 
 /* The gateway's parts in this process: sessions in the database, limits in memory
  * (the distributed gateway swaps both for Redis). */
@@ -40,6 +41,8 @@ typedef struct platform {
     orders_api_deps orders_api;
     bus *orders_bus; /* the order service's events and jobs */
     orders_intake *intake;
+    bus *shipping_bus; /* the shipping service's events and jobs */
+    shipping_service *shipping;
     http_router *router;
 } platform;
 
