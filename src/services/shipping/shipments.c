@@ -242,6 +242,14 @@ int shipping_apply_status(shipping_service *s, db_conn *tx, const char *tenant_i
         return err_set(e, F3_ENOTFOUND, "shipment not found: %s", shipment_id);
     if (rc < 0)
         return rc;
+    /* A PENDING shipment belongs to its creation job, which stores the status Sendcloud
+     * answered with; a webhook racing it (Sendcloud announces before we have its answer)
+     * must not move it, or the job would take the shipment for cancelled. */
+    if (str_eq(previous, SENDCLOUD_STATUS_PENDING) && !str_eq(r->source, "cancellation")) {
+        log_info("Sendcloud status for a shipment still being created ignored", "shipmentId",
+                 shipment_id, "status", r->status);
+        return 0;
+    }
     if (r->at_ms < status_at) {
         log_info("stale Sendcloud status ignored", "shipmentId", shipment_id, "status", r->status);
         return 0;
@@ -563,6 +571,13 @@ static int record_created(shipping_service *s, db_conn *tx, const job_args *a, c
     if (rc)
         return rc;
     if (n == 0) {
+        ship_row now_row;
+        rc = load_row(tx, a->tenant_id, a->order_id, &now_row, e);
+        if (rc || !str_eq(now_row.status, SENDCLOUD_STATUS_CANCELLED)) {
+            log_warn("shipment changed while it was being created; left as it is", "orderId",
+                     a->order_id, "status", now_row.status);
+            return rc;
+        }
         /* Cancelled while Sendcloud was making it: keep the reference and cancel it there. */
         const char *u[] = {a->tenant_id, cr->row.id, sh->shipment_id, parcel, cr->version};
         rc = db_exec_texts(tx,
