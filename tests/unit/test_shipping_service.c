@@ -109,7 +109,9 @@ static int64_t sim_stat(fx *f, const char *name)
     return n;
 }
 
-static void start(fx *f, const char *version)
+/* Starts everything; the poller runs every `interval` (long by default, so that it does not
+ * take injected faults meant for other calls). */
+static void start_with(fx *f, const char *version, const char *interval)
 {
     f3test_bus_new(&f->tb, backend);
     err e = {0};
@@ -134,7 +136,7 @@ static void start(fx *f, const char *version)
     set(f, "sendcloud-retry-base", "50");
     set(f, "sendcloud-max-attempts", "4");
     set(f, "sendcloud-timeout", "400");
-    set(f, "sendcloud-reconcile-interval", "1s");
+    set(f, "sendcloud-reconcile-interval", interval);
     if (config_validate(f->cfg, &e))
         fail_msg("config: %s", e.msg);
     f->orders = bus_new(f->tb.d, f->tb.s, BUS_SVC_ORDER, &e);
@@ -155,6 +157,11 @@ static void start(fx *f, const char *version)
     char body[160];
     snprintf(body, sizeof body, "{\"webhook_url\": \"%s/api/v1/webhooks/sendcloud\"}", f->url);
     sim_do(f, "/_sim/config", body);
+}
+
+static void start(fx *f, const char *version)
+{
+    start_with(f, version, "1h");
 }
 
 static int setup(void **state)
@@ -499,7 +506,7 @@ static void test_webhook_from_simulator(void **state)
 static void test_poller_catches_dropped_webhooks(void **state)
 {
     fx *f = *state;
-    start(f, "v3");
+    start_with(f, "v3", "1s");
     add_order(f, "o-poll");
     sim_do(f, "/_sim/config", "{\"drop_webhooks\": -1}");
     publish(f, BUS_EV_ORDER_READY_FOR_FULFILLMENT, "o-poll");
