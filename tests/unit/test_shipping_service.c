@@ -29,8 +29,11 @@
 #include <string.h>
 
 static const char *backend;
+static f3test_bus shared; /* one database for the whole suite: each test has its own tenant */
+static char tenant[32];   /* the running test's tenant */
+static int test_no;
 
-#define TENANT    "t-ship"
+#define TENANT    tenant
 #define CREATED_Q "shipment.created@order-service"
 #define STATUS_Q  "shipment.status-changed@order-service"
 #define CHANGED_Q "integration.sendcloud-changed@order-service"
@@ -38,7 +41,7 @@ static const char *backend;
 #define WAIT_MS   10000
 
 typedef struct fx {
-    f3test_bus tb;
+    f3test_bus *tbp;
     sendcloud_sim *sim;
     char sim_url[64];
     char url[64]; /* our server */
@@ -66,12 +69,12 @@ static void add_order(fx *f, const char *id)
     snprintf(sql, sizeof sql,
              "INSERT INTO orders (id, tenant_id, shopify_order_id, shopify_order_number, status,"
              " customer_name, customer_email, shipping_address, total_minor, currency,"
-             " created_at, updated_at) VALUES ('%s', '" TENANT "', 'sh-%s', '#%s', 'COMPLETED',"
+             " created_at, updated_at) VALUES ('%s-%s', '%s', 'sh-%s', '#%s', 'COMPLETED',"
              " 'Ada Lovelace', 'ada@example.com', '{\"address1\":\"Keizersgracht 1\","
              "\"city\":\"Amsterdam\",\"countryCode\":\"NL\",\"firstName\":\"Ada\","
              "\"lastName\":\"Lovelace\",\"zip\":\"1015 CJ\"}', 5490, 'EUR', 0, 0)",
-             id, id, id);
-    f3test_bus_exec(f->tb.d, sql);
+             tenant, id, tenant, id, id);
+    f3test_bus_exec(f->tbp->d, sql);
 }
 
 static void set(fx *f, const char *flag, const char *value)
@@ -113,7 +116,8 @@ static int64_t sim_stat(fx *f, const char *name)
  * take injected faults meant for other calls). */
 static void start_with(fx *f, const char *version, const char *interval)
 {
-    f3test_bus_new(&f->tb, backend);
+    f->tbp = &shared;
+    snprintf(tenant, sizeof tenant, "t-ship-%02d", ++test_no);
     err e = {0};
     sendcloud_sim_opts so = {.public_key = "pub",
                              .secret_key = "sec",
@@ -124,8 +128,12 @@ static void start_with(fx *f, const char *version, const char *interval)
     if (!f->sim)
         fail_msg("sim: %s", e.msg);
     snprintf(f->sim_url, sizeof f->sim_url, "http://127.0.0.1:%d", sendcloud_sim_port(f->sim));
-    f3test_bus_exec(f->tb.d, "INSERT INTO tenants (id, name, slug, created_at, updated_at)"
-                             " VALUES ('" TENANT "', 'Shop', 'shop', 0, 0)");
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tenants (id, name, slug, created_at, updated_at)"
+             " VALUES ('%s', 'Shop', '%s', 0, 0)",
+             tenant, tenant);
+    f3test_bus_exec(f->tbp->d, sql);
     f->cfg = config_new();
     set(f, "encryption-key", KEY_HEX);
     set(f, "sendcloud-public-key", "pub");
@@ -139,14 +147,14 @@ static void start_with(fx *f, const char *version, const char *interval)
     set(f, "sendcloud-reconcile-interval", interval);
     if (config_validate(f->cfg, &e))
         fail_msg("config: %s", e.msg);
-    f->orders = bus_new(f->tb.d, f->tb.s, BUS_SVC_ORDER, &e);
+    f->orders = bus_new(f->tbp->d, f->tbp->s, BUS_SVC_ORDER, &e);
     bus_worker_opts wo = {.poll_ms = 50, .repeat_interval_ms = 200};
-    f->ship = bus_new_with(f->tb.d, f->tb.s, BUS_SVC_SHIPPING, &wo, &e);
+    f->ship = bus_new_with(f->tbp->d, f->tbp->s, BUS_SVC_SHIPPING, &wo, &e);
     f->router = http_router_new();
     assert_non_null(f->orders);
     assert_non_null(f->ship);
     shipping_deps d = {
-        .db = f->tb.d, .bus = f->ship, .store = f->tb.s, .config = f->cfg, .tenant_id = TENANT};
+        .db = f->tbp->d, .bus = f->ship, .store = f->tbp->s, .config = f->cfg, .tenant_id = TENANT};
     if (shipping_service_start(&f->svc, &d, f->router, &e) || bus_start(f->ship, &e))
         fail_msg("shipping: %s", e.msg);
     http_server_opts ho = {.host = "127.0.0.1", .threads = 4, .guard = test_guard};
@@ -162,6 +170,20 @@ static void start_with(fx *f, const char *version, const char *interval)
 static void start(fx *f, const char *version)
 {
     start_with(f, version, "1h");
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    f3test_bus_new(&shared, backend);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    f3test_bus_drop(&shared);
+    return 0;
 }
 
 static int setup(void **state)
@@ -182,16 +204,29 @@ static int teardown(void **state)
     http_router_free(f->router);
     sendcloud_sim_stop(f->sim);
     config_free(f->cfg);
-    if (f->tb.d)
-        f3test_bus_drop(&f->tb);
+    if (f->tbp) {
+        /* Nothing of this test may run in the next one. */
+        f3test_bus_exec(f->tbp->d, "UPDATE sendcloud_connections SET status = 'DISCONNECTED'");
+        f3test_bus_exec(f->tbp->d, "DELETE FROM bus_jobs WHERE queue LIKE '%@shipping-service'");
+    }
     free(f);
     return 0;
+}
+
+/* The order id of short id `id` in this test's tenant (one of 4 rotating buffers). */
+static const char *oid(const char *id)
+{
+    static char ids[4][96];
+    static int next;
+    char *out = ids[next++ % 4];
+    snprintf(out, 96, "%s-%s", tenant, id);
+    return out;
 }
 
 static void publish(fx *f, const char *type, const char *order_id)
 {
     err e = {0};
-    json_t *fields = json_pack("{s:s}", "orderId", order_id);
+    json_t *fields = json_pack("{s:s}", "orderId", oid(order_id));
     if (bus_publish(f->orders, NULL, type, TENANT, fields, &e))
         fail_msg("publish: %s", e.msg);
     json_decref(fields);
@@ -199,33 +234,56 @@ static void publish(fx *f, const char *type, const char *order_id)
 
 static int64_t count(fx *f, const char *sql, const char *param)
 {
-    return f3test_bus_count(f->tb.d, sql, param);
+    return f3test_bus_count(f->tbp->d, sql, param);
 }
 
+/* The first column of sql with two text parameters, as int64. */
+static int64_t count2(fx *f, const char *sql, const char *p1, const char *p2)
+{
+    err e = {0};
+    db_conn *c = db_acquire(f->tbp->d, &e);
+    assert_non_null(c);
+    db_stmt *st = db_prepare(c, sql, &e);
+    if (!st)
+        fail_msg("%s: %s", sql, e.msg);
+    db_bind_text(st, 1, p1);
+    db_bind_text(st, 2, p2);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    int64_t v = db_col_int64(st, 0);
+    db_finalize(st);
+    db_release(c);
+    return v;
+}
+
+/* Jobs of this test's tenant on queue (the tenant id is in every job's data). */
 static int64_t jobs(fx *f, const char *queue)
 {
-    return count(f, "SELECT COUNT(*) FROM bus_jobs WHERE queue = $1", queue);
+    char like[48];
+    snprintf(like, sizeof like, "%%\"%s\"%%", tenant);
+    return count2(f, "SELECT COUNT(*) FROM bus_jobs WHERE queue = $1 AND data LIKE $2", queue,
+                  like);
 }
 
 static int64_t log_count(fx *f, const char *type)
 {
-    return count(
-        f, "SELECT COUNT(*) FROM event_log WHERE tenant_id = '" TENANT "' AND event_type = $1",
-        type);
+    return count2(f, "SELECT COUNT(*) FROM event_log WHERE tenant_id = $1 AND event_type = $2",
+                  tenant, type);
 }
 
 /* Column col of the order's shipment, or "" when it has none. */
 static void shipment_col(fx *f, const char *order_id, const char *col, char *out, size_t size)
 {
     char sql[200];
-    snprintf(sql, sizeof sql,
-             "SELECT %s FROM shipments WHERE tenant_id = '" TENANT "' AND order_id = $1", col);
+    snprintf(sql, sizeof sql, "SELECT %s FROM shipments WHERE tenant_id = '%s' AND order_id = $1",
+             col, tenant);
     err e = {0};
-    db_conn *c = db_acquire(f->tb.d, &e);
+    db_conn *c = db_acquire(f->tbp->d, &e);
     assert_non_null(c);
     db_stmt *st = db_prepare(c, sql, &e);
     assert_non_null(st);
-    db_bind_text(st, 1, order_id);
+    char full[96];
+    snprintf(full, sizeof full, "%s-%s", tenant, order_id);
+    db_bind_text(st, 1, full);
     out[0] = '\0';
     if (db_step(st, &e) == DB_ROW)
         db_col_copy(st, 0, out, size);
@@ -288,7 +346,7 @@ static void test_label_and_duplicates(void **state)
     publish(f, BUS_EV_ORDER_READY_FOR_FULFILLMENT, "o-1");
     wait_status(f, "o-1", "READY_TO_SEND");
     f3test_sleep_ms(300); /* let the duplicate be handled */
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM shipments", NULL), 1);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM shipments WHERE tenant_id = $1", tenant), 1);
     assert_int_equal(sim_stat(f, "v3.announce"), 1);
     assert_int_equal(jobs(f, CREATED_Q), 1);
     assert_int_equal(log_count(f, BUS_EV_SHIPMENT_CREATED), 1);
@@ -303,13 +361,13 @@ static void test_label_and_duplicates(void **state)
     bus_job **list = NULL;
     size_t n = 0;
     err e = {0};
-    assert_int_equal(
-        bus_store_list(f->tb.s, CREATED_Q, BUS_STATE_WAITING, 0, 10, clock_now_ms(), &list, &n, &e),
-        0);
+    assert_int_equal(bus_store_list(f->tbp->s, CREATED_Q, BUS_STATE_WAITING, 0, 10, clock_now_ms(),
+                                    &list, &n, &e),
+                     0);
     assert_int_equal(n, 1);
     json_t *ev = json_loads(list[0]->data, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(ev, "trackingNumber")), tn);
-    assert_string_equal(json_string_value(json_object_get(ev, "orderId")), "o-1");
+    assert_string_equal(json_string_value(json_object_get(ev, "orderId")), oid("o-1"));
     json_decref(ev);
     bus_jobs_free(list, n);
 
@@ -345,7 +403,7 @@ static void test_provider_idempotency_409(void **state)
     err e = {0};
     sendcloud_client_opts o = {.base_url = f->sim_url, .public_key = "pub", .secret_key = "sec"};
     sendcloud_client *c = sendcloud_client_new(&o, &e);
-    sendcloud_shipment_request rq = {.external_reference = "o-2",
+    sendcloud_shipment_request rq = {.external_reference = oid("o-2"),
                                      .to = {.name = "A",
                                             .address_line_1 = "B",
                                             .postal_code = "1",
@@ -416,10 +474,10 @@ static void test_permanent_failure_is_not_retried(void **state)
     char why[256];
     shipment_col(f, "o-bad", "error_message", why, sizeof why);
     assert_non_null(strstr(why, "postal_code is invalid"));
-    assert_int_equal(count(f,
-                           "SELECT COUNT(*) FROM event_log WHERE event_type = $1 AND"
-                           " severity = 'ERROR'",
-                           "shipment.failed"),
+    assert_int_equal(count2(f,
+                            "SELECT COUNT(*) FROM event_log WHERE event_type = $1 AND"
+                            " severity = 'ERROR' AND tenant_id = $2",
+                            "shipment.failed", tenant),
                      1);
     assert_int_equal(log_count(f, "operator.alert"), 1);
     assert_int_equal(jobs(f, CREATED_Q), 0);
@@ -566,8 +624,9 @@ static void test_cancel_before_and_after_handover(void **state)
     assert_int_equal(sim_stat(f, "v3.cancel"), 1);
 
     /* The internal API: unknown orders are 404. */
-    assert_int_equal(
-        call(f, "DELETE", "/internal/shipments/o-none?tenantId=" TENANT, NULL, NULL, NULL), 404);
+    char path[160];
+    snprintf(path, sizeof path, "/internal/shipments/o-none?tenantId=%s", tenant);
+    assert_int_equal(call(f, "DELETE", path, NULL, NULL, NULL), 404);
 }
 
 static void test_v2_and_internal_api(void **state)
@@ -577,17 +636,16 @@ static void test_v2_and_internal_api(void **state)
     add_order(f, "o-v2");
     buf out;
     buf_init(&out, 0);
-    assert_int_equal(call(f, "POST", "/internal/shipments", NULL, "{\"orderId\": \"o-v2\"}", &out),
+    char path[160], body[160];
+    snprintf(path, sizeof path, "/internal/shipments?tenantId=%s", tenant);
+    snprintf(body, sizeof body, "{\"orderId\": \"%s\"}", oid("o-v2"));
+    assert_int_equal(call(f, "POST", "/internal/shipments", NULL, body, &out),
                      400); /* no tenantId */
     buf_reset(&out);
-    assert_int_equal(call(f, "POST", "/internal/shipments?tenantId=" TENANT, NULL,
-                          "{\"orderId\": \"o-v2\"}", &out),
-                     202);
+    assert_int_equal(call(f, "POST", path, NULL, body, &out), 202);
     assert_non_null(strstr(buf_cstr(&out), "\"status\":\"PENDING\""));
     buf_reset(&out);
-    assert_int_equal(call(f, "POST", "/internal/shipments?tenantId=" TENANT, NULL,
-                          "{\"orderId\": \"o-missing\"}", &out),
-                     404);
+    assert_int_equal(call(f, "POST", path, NULL, "{\"orderId\": \"o-missing\"}", &out), 404);
     buf_free(&out);
     wait_status(f, "o-v2", "READY_TO_SEND");
     assert_int_equal(sim_stat(f, "v2.create"), 1);
@@ -596,8 +654,8 @@ static void test_v2_and_internal_api(void **state)
     shipment_col(f, "o-v2", "provider_shipment_id", sid, sizeof sid);
     shipment_col(f, "o-v2", "provider_parcel_id", pid, sizeof pid);
     assert_string_equal(sid, pid);
-    assert_int_equal(
-        call(f, "DELETE", "/internal/shipments/o-v2?tenantId=" TENANT, NULL, NULL, NULL), 202);
+    snprintf(path, sizeof path, "/internal/shipments/%s?tenantId=%s", oid("o-v2"), tenant);
+    assert_int_equal(call(f, "DELETE", path, NULL, NULL, NULL), 202);
     wait_status(f, "o-v2", "CANCELLED");
     assert_int_equal(sim_stat(f, "v2.cancel"), 1);
 }
@@ -645,7 +703,8 @@ static void test_credentials_changed_at_runtime(void **state)
     add_order(f, "o-after");
     publish(f, BUS_EV_ORDER_READY_FOR_FULFILLMENT, "o-after");
     f3test_sleep_ms(500);
-    assert_int_equal(count(f, "SELECT COUNT(*) FROM shipments WHERE order_id = $1", "o-after"), 0);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM shipments WHERE order_id = $1", oid("o-after")),
+                     0);
 }
 
 int main(int argc, char **argv)
@@ -665,5 +724,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_v2_and_internal_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_changed_at_runtime, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -217,6 +217,30 @@ int shipping_on_ready(bus_delivery *dl, void *ctx, err *e)
 
 /* ---- status changes ------------------------------------------------------------------ */
 
+/* How far along its life a status is, for ordering reports with equal timestamps. */
+static int status_rank(const char *status)
+{
+    static const char *const order[] = {
+        SENDCLOUD_STATUS_PENDING,
+        "NO_LABEL",
+        "ANNOUNCING",
+        "ANNOUNCEMENT_FAILED",
+        SENDCLOUD_STATUS_READY,
+        SENDCLOUD_STATUS_IN_TRANSIT,
+        "DELIVERY_ATTEMPT_FAILED",
+        "EXCEPTION",
+        "AWAITING_CUSTOMER_PICKUP",
+        "OUT_FOR_DELIVERY",
+        SENDCLOUD_STATUS_CANCELLING,
+        SENDCLOUD_STATUS_DELIVERED,
+        SENDCLOUD_STATUS_CANCELLED,
+    };
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (str_eq(status, order[i]))
+            return (int)i;
+    return 0;
+}
+
 int shipping_apply_status(shipping_service *s, db_conn *tx, const char *tenant_id,
                           const char *shipment_id, const shipping_status_report *r, bool *changed,
                           err *e)
@@ -250,7 +274,10 @@ int shipping_apply_status(shipping_service *s, db_conn *tx, const char *tenant_i
                  shipment_id, "status", r->status);
         return 0;
     }
-    if (r->at_ms < status_at) {
+    /* Deliveries arrive out of order, and two changes can carry the same timestamp: then
+     * the one further along the parcel's life wins. */
+    if (r->at_ms < status_at ||
+        (r->at_ms == status_at && status_rank(r->status) <= status_rank(previous))) {
         log_info("stale Sendcloud status ignored", "shipmentId", shipment_id, "status", r->status);
         return 0;
     }
