@@ -397,10 +397,13 @@ int sendcloud_create_shipment(sendcloud_client *c, const sendcloud_shipment_requ
     json_t *body = v3 ? v3_body(rq) : v2_body(rq), *doc = NULL;
     if (!body)
         return err_set(e, F3_ENOMEM, "out of memory");
+    sendcloud_call seen;
     rc = api_call(c, "POST", v3 ? "/api/v3/shipments/announce" : "/api/v2/parcels", body, &doc,
-                  true, call, e);
+                  true, &seen, e);
+    if (call)
+        *call = seen;
     /* 409: the external reference was used before; the answer carries that shipment. */
-    bool existing = rc == F3_EPERMANENT && call && call->status == 409;
+    bool existing = rc == F3_EPERMANENT && seen.status == 409;
     if (rc && !existing)
         goto out;
     json_t *obj = json_object_get(doc, v3 ? "data" : "parcel");
@@ -447,8 +450,11 @@ int sendcloud_get_shipment(sendcloud_client *c, const char *shipment_id, sendclo
     char path[128];
     snprintf(path, sizeof path, v3 ? "/api/v3/shipments/%s" : "/api/v2/parcels/%s", shipment_id);
     json_t *doc = NULL;
-    int rc = api_call(c, "GET", path, NULL, &doc, false, call, e);
-    if (rc == F3_EPERMANENT && call && call->status == 404)
+    sendcloud_call seen;
+    int rc = api_call(c, "GET", path, NULL, &doc, false, &seen, e);
+    if (call)
+        *call = seen;
+    if (rc == F3_EPERMANENT && seen.status == 404)
         rc = F3_ENOTFOUND;
     if (rc)
         goto out;

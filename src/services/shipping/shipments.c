@@ -23,9 +23,8 @@
 #include <string.h>
 
 #define EV_REQUESTED      "shipment.requested"
-#define EV_FAILED         "shipment.failed"
+#define EV_FAILED         BUS_IEV_SHIPMENT_FAILED
 #define EV_CANCEL_REFUSED "shipment.cancel-refused"
-#define EV_CANCELLED      "shipment.cancelled"
 #define RETRY_MAX_MS      (3600 * 1000L)
 
 /* What a job's data names. */
