@@ -707,6 +707,93 @@ static void test_credentials_changed_at_runtime(void **state)
                      0);
 }
 
+/* The sim's parcel weight ("0.600") of the shipment of order id. */
+static void parcel_weight(fx *f, const char *id, char *out, size_t size)
+{
+    char parcel[32];
+    shipment_col(f, id, "provider_parcel_id", parcel, sizeof parcel);
+    json_t *parcels = sim_control(f, "/_sim/parcels", NULL);
+    size_t i;
+    json_t *p;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(parcels, "parcels"), i, p)
+    {
+        json_t *obj = json_object_get(p, "parcel");
+        if (json_integer_value(json_object_get(obj, "id")) == strtoll(parcel, NULL, 10))
+            snprintf(out, size, "%s", json_string_value(json_object_get(obj, "weight")));
+    }
+    json_decref(parcels);
+}
+
+static void test_weight_and_paging(void **state)
+{
+    fx *f = *state;
+    start(f, "v3");
+    add_order(f, "o-w");
+    add_order(f, "o-d");
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO product_mappings (id, tenant_id, sku, name, created_at, updated_at)"
+             " VALUES ('%s-pm', '%s', 'VASE', 'Vase', 0, 0)",
+             tenant, tenant);
+    f3test_bus_exec(f->tbp->d, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO assembly_parts (id, tenant_id, product_mapping_id, part_number,"
+             " part_name, simplyprint_file_id, quantity_per_unit, weight_grams, created_at,"
+             " updated_at) VALUES ('%s-ap', '%s', '%s-pm', 1, 'Body', 'f1', 2, 150, 0, 0)",
+             tenant, tenant, tenant);
+    f3test_bus_exec(f->tbp->d, sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO line_items (id, tenant_id, order_id, shopify_line_item_id, sku, title,"
+             " quantity, product_mapping_id, created_at, updated_at) VALUES ('%s-li', '%s',"
+             " '%s', '1', 'VASE', 'Vase', 2, '%s-pm', 0, 0)",
+             tenant, tenant, oid("o-w"), tenant);
+    f3test_bus_exec(f->tbp->d, sql);
+    publish(f, BUS_EV_ORDER_READY_FOR_FULFILLMENT, "o-w");
+    wait_status(f, "o-w", "READY_TO_SEND");
+    publish(f, BUS_EV_ORDER_READY_FOR_FULFILLMENT, "o-d");
+    wait_status(f, "o-d", "READY_TO_SEND");
+    char w[32];
+    parcel_weight(f, "o-w", w, sizeof w);
+    assert_string_equal(w, "0.600"); /* 2 units x 2 parts x 150 g */
+    parcel_weight(f, "o-d", w, sizeof w);
+    assert_string_equal(w, "0.500"); /* no mapped files: SHIPPING_DEFAULT_WEIGHT_GRAMS */
+
+    /* Keyset paging, newest first. */
+    buf body;
+    buf_init(&body, 0);
+    assert_int_equal(call(f, "GET", "/api/v1/shipments?limit=1", NULL, NULL, &body), 200);
+    json_t *page = json_loads(buf_cstr(&body), 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(page, "data")), 1);
+    const char *first = json_string_value(
+        json_object_get(json_array_get(json_object_get(page, "data"), 0), "orderId"));
+    assert_string_equal(first, oid("o-d"));
+    const char *cursor = json_string_value(json_object_get(page, "nextCursor"));
+    assert_non_null(cursor);
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/shipments?limit=1&cursor=%s", cursor);
+    json_decref(page);
+    buf_reset(&body);
+    assert_int_equal(call(f, "GET", path, NULL, NULL, &body), 200);
+    page = json_loads(buf_cstr(&body), 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(page, "data"), 0), "orderId")),
+                        oid("o-w"));
+    assert_true(json_is_null(json_object_get(page, "nextCursor")));
+    json_decref(page);
+    buf_reset(&body);
+    assert_int_equal(call(f, "GET", "/api/v1/shipments?cursor=garbage", NULL, NULL, &body), 400);
+    buf_reset(&body);
+    assert_int_equal(call(f, "GET", "/api/v1/shipments?limit=0", NULL, NULL, &body), 400);
+    buf_reset(&body);
+    snprintf(path, sizeof path, "/api/v1/shipments?orderId=%s", oid("o-w"));
+    assert_int_equal(call(f, "GET", path, NULL, NULL, &body), 200);
+    page = json_loads(buf_cstr(&body), 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(page, "data")), 1);
+    json_decref(page);
+    buf_free(&body);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
@@ -723,6 +810,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cancel_before_and_after_handover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_and_internal_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_changed_at_runtime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weight_and_paging, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
