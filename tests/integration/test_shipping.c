@@ -126,6 +126,8 @@ static int start_serve(void)
     snprintf(port, sizeof port, "PORT=%d", env.port);
     snprintf(db_url, sizeof db_url, "DATABASE_URL=%s", env.db_url);
     snprintf(sim_url, sizeof sim_url, "SENDCLOUD_API_URL=%s", env.sim_url);
+    static const char key_env[] = "INTERNAL_API_KEY=" INTERNAL_KEY;
+    static const char seal_env[] = "ENCRYPTION_KEY=" KEY_HEX;
     const char *argv[] = {"serve", NULL};
     const char *envp[] = {port,
                           "HOST=127.0.0.1",
@@ -133,8 +135,8 @@ static int start_serve(void)
                           "DATA_DIR=./data",
                           "LOG_LEVEL=warn",
                           "SHUTDOWN_TIMEOUT=5s",
-                          "INTERNAL_API_KEY=" INTERNAL_KEY,
-                          "ENCRYPTION_KEY=" KEY_HEX,
+                          key_env,
+                          seal_env,
                           "SENDCLOUD_PUBLIC_KEY=pub",
                           "SENDCLOUD_SECRET_KEY=sec",
                           sim_url,

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct fixture {
     sendcloud_sim *sim;
@@ -413,10 +414,10 @@ static void test_webhook_parse_and_statuses(void **state)
     assert_string_equal(ev.action, "integration_updated");
     assert_int_equal(ev.parcel_id, 0);
 
+    static const char string_id[] = "{\"action\":\"parcel_status_changed\",\"parcel\":"
+                                    "{\"id\":\"x\",\"status\":{\"id\":1}}}";
     const char *bad[] = {"", "[]", "{\"action\":1}",
-                         "{\"action\":\"parcel_status_changed\",\"parcel\":{\"id\":5}}",
-                         "{\"action\":\"parcel_status_changed\",\"parcel\":{\"id\":\"x\","
-                         "\"status\":{\"id\":1}}}"};
+                         "{\"action\":\"parcel_status_changed\",\"parcel\":{\"id\":5}}", string_id};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (sendcloud_webhook_parse(bad[i], strlen(bad[i]), &ev, &e) != F3_EINVAL)
             fail_msg("accepted: %s", bad[i]);
@@ -435,6 +436,38 @@ static void test_webhook_parse_and_statuses(void **state)
     assert_int_equal(sendcloud_status_id_of(SENDCLOUD_STATUS_DELIVERED), 11);
 }
 
+static void test_status_progression_over_time(void **state)
+{
+    fixture *f = *state;
+    reset(f);
+    json_decref(control(f, "/_sim/config", "{\"step_ms\": 50}"));
+    sendcloud_client *c = client(f, "v3", "sec", 0);
+    sendcloud_shipment_request rq = request("order-moving");
+    sendcloud_shipment s;
+    err e;
+    assert_int_equal(sendcloud_create_shipment(c, &rq, &s, NULL, &e), 0);
+    char seen[8][SENDCLOUD_STATUS_NAME_MAX];
+    int n = 0;
+    for (int i = 0; i < 200 && n < 8; i++) {
+        sendcloud_shipment got;
+        assert_int_equal(sendcloud_get_shipment(c, s.shipment_id, &got, NULL, &e), 0);
+        if (n == 0 || strcmp(seen[n - 1], got.status) != 0)
+            snprintf(seen[n++], sizeof seen[0], "%s", got.status);
+        bool done = strcmp(got.status, SENDCLOUD_STATUS_DELIVERED) == 0;
+        sendcloud_shipment_free(&got);
+        if (done)
+            break;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(n >= 2);
+    assert_string_equal(seen[0], SENDCLOUD_STATUS_READY);
+    assert_string_equal(seen[n - 1], SENDCLOUD_STATUS_DELIVERED);
+    json_decref(control(f, "/_sim/config", "{\"step_ms\": -1}"));
+    sendcloud_shipment_free(&s);
+    sendcloud_client_free(c);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -448,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_cancel_before_and_after_handover),
         cmocka_unit_test(test_v2_parcels),
         cmocka_unit_test(test_error_classification),
+        cmocka_unit_test(test_status_progression_over_time),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

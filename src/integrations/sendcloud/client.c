@@ -158,7 +158,7 @@ static void provider_error(const char *body, buf *out)
     if (text && *text) {
         buf_puts(out, ": ");
         /* Keep messages one line and bounded. */
-        for (size_t i = 0; text[i] && i < 200; i++)
+        for (size_t i = 0; i < 200 && text[i]; i++)
             buf_putc(out, (text[i] == '\n' || text[i] == '\r') ? ' ' : text[i]);
     }
     json_decref(doc);

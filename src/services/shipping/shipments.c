@@ -247,6 +247,14 @@ int shipping_apply_status(shipping_service *s, db_conn *tx, const char *tenant_i
     if (changed)
         *changed = false;
     const char *t[] = {tenant_id, shipment_id};
+    /* Reports of one parcel are applied one at a time: this no-op update takes the row's
+     * lock (PostgreSQL; SQLite has one writer anyway), and the read after it sees what a
+     * concurrent report committed meanwhile. */
+    int lrc = db_exec_texts(
+        tx, "UPDATE shipments SET updated_at = updated_at WHERE tenant_id = $1 AND id = $2", t, 2,
+        NULL, e);
+    if (lrc)
+        return lrc;
     db_stmt *st = db_prepare_texts(
         tx, "SELECT order_id, status, status_at FROM shipments WHERE tenant_id = $1 AND id = $2", t,
         2, e);
@@ -764,6 +772,7 @@ int shipping_cancel_job(bus_delivery *dl, void *ctx, err *e)
     if (job_args_read(dl, &a, e))
         return F3_EINVAL;
     ship_row r;
+    memset(&r, 0, sizeof r);
     shipping_conn conn;
     memset(&conn, 0, sizeof conn);
     sendcloud_client *client = NULL;
