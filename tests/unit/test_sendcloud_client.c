@@ -327,6 +327,14 @@ static void test_error_classification(void **state)
     sendcloud_shipment_free(&s);
     sendcloud_client_free(c);
 
+    /* Configured latency: slower than the client's timeout is a transient failure. */
+    json_decref(control(f, "/_sim/config", "{\"latency_ms\": 800}"));
+    c = client(f, "v3", "sec", 300);
+    assert_int_equal(sendcloud_check_credentials(c, NULL, &call, &e), F3_ETRANSIENT);
+    assert_int_equal(call.status, 0);
+    sendcloud_client_free(c);
+    json_decref(control(f, "/_sim/config", "{\"latency_ms\": 0}"));
+
     c = client(f, "v3", "wrong", 0);
     assert_int_equal(sendcloud_check_credentials(c, NULL, &call, &e), F3_EPERMANENT);
     assert_int_equal(call.status, 401);
