@@ -569,7 +569,7 @@ int shipping_api_add_routes(shipping_service *s, http_router *r, err *e)
         {"GET", "/api/v1/integrations/sendcloud", h_settings_get, s, PERM_INTEGRATIONS_MANAGE},
         {"DELETE", "/api/v1/integrations/sendcloud", h_settings_delete, s,
          PERM_INTEGRATIONS_MANAGE},
-        {"POST", "/api/v1/webhooks/sendcloud", shipping_webhook_route, s, HTTP_ACCESS_PUBLIC},
+        {"POST", "/api/v1/webhooks/sendcloud", shipping_webhook_route, s, HTTP_ACCESS_WEBHOOK},
         {"GET", "/api/v1/shipments", h_list, s, PERM_SHIPMENTS_READ},
         {"GET", "/api/v1/shipments/:id", h_get, s, PERM_SHIPMENTS_READ},
         {"GET", "/api/v1/shipments/:id/label", h_label, s, PERM_SHIPMENTS_READ},
