@@ -112,7 +112,16 @@ static const cli_verb cli_verbs[] = {
      "every message in memory and, with --dir, as DIR/<id>.eml. With --user/--pass AUTH is\n"
      "required. Recipients @reject.invalid get 550; --mode tempfail answers 451, refuse\n"
      "closes the port. HTTP on --http-port: GET /_sim/messages, GET /_sim/messages/:id,\n"
-     "DELETE /_sim/messages, POST /_sim/mode {\"mode\":...} (see sim/smtp/README.md).\n"},
+     "DELETE /_sim/messages, POST /_sim/mode {\"mode\":...} (see sim/smtp/README.md).\n"
+     "\n"
+     "usage: f3connect sim sendcloud --public-key K --secret-key S [--port P] [--host H]\n"
+     "                          [--webhook-url URL] [--webhook-secret W] [--step-ms MS]\n"
+     "                          [--retry-base-ms MS] [--max-retries N]\n"
+     "\n"
+     "Serves the Sendcloud API subset f3connect uses (v3 shipments, v2 parcels, labels,\n"
+     "cancel, statuses) with Basic auth K:S. Parcels move on every --step-ms (5000; -1 =\n"
+     "only when told) and each change is sent to --webhook-url, signed with W (default S).\n"
+     "Control endpoints under /_sim/ (see sim/sendcloud/README.md). Runs until SIGTERM.\n"},
     {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
      "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"
      "\n"

@@ -29,6 +29,7 @@ int cmd_sim(int argc, char **argv);
 int cmd_sim_shopify(int argc, char **argv);
 int cmd_sim_simplyprint(int argc, char **argv);
 int cmd_sim_smtp(int argc, char **argv);
+int cmd_sim_sendcloud(int argc, char **argv);
 int cmd_shopify(int argc, char **argv);
 
 /* Prints the usage text of `verb` to out. */

@@ -181,7 +181,20 @@ static int platform_services(platform *p, err *e)
                              .provider = &print_provider_simplyprint,
                              .tenant_id = orders_intake_tenant(p->intake)};
     rc = print_service_start(&p->print, &pd, p->router, e);
-    return rc ? rc : bus_start(p->print_bus, e);
+    rc = rc ? rc : bus_start(p->print_bus, e);
+    if (rc)
+        return rc;
+    /* shipping service (Sendcloud) */
+    p->shipping_bus = bus_new(p->store, p->queues, BUS_SVC_SHIPPING, e);
+    if (!p->shipping_bus)
+        return e->code ? e->code : F3_ENOMEM;
+    shipping_deps sd = {.db = p->store,
+                        .bus = p->shipping_bus,
+                        .store = p->queues,
+                        .config = p->cfg,
+                        .tenant_id = orders_intake_tenant(p->intake)};
+    rc = shipping_service_start(&p->shipping, &sd, p->router, e);
+    return rc ? rc : bus_start(p->shipping_bus, e);
 }
 
 int platform_open(platform *p, const config *c, err *e)
@@ -234,8 +247,12 @@ void platform_stop(platform *p, int timeout_ms)
         print_service_stop(p->print);
     if (p->print_bus && bus_drain(p->print_bus, timeout_ms) != 0)
         log_warn("shutdown timeout reached with print queue handlers still running");
+    if (p->shipping)
+        shipping_service_stop(p->shipping);
     if (p->orders_bus && bus_drain(p->orders_bus, timeout_ms) != 0)
         log_warn("shutdown timeout reached with queue handlers still running");
+    if (p->shipping_bus && bus_drain(p->shipping_bus, timeout_ms) != 0)
+        log_warn("shutdown timeout reached with shipping handlers still running");
 }
 
 void platform_close(platform *p)
@@ -244,6 +261,10 @@ void platform_close(platform *p)
     p->print_bus = NULL;
     print_service_free(p->print);
     p->print = NULL;
+    bus_free(p->shipping_bus);
+    p->shipping_bus = NULL;
+    shipping_service_free(p->shipping);
+    p->shipping = NULL;
     bus_free(p->orders_bus);
     p->orders_bus = NULL;
     orders_intake_free(p->intake);

@@ -27,6 +27,7 @@
 #include "services/orders/orchestration.h"
 #include "services/orders/orders_api.h"
 #include "services/print/service.h"
+#include "services/shipping/shipping.h"
 
 /* The gateway's parts in this process: sessions in the database, limits in memory
  * (the distributed gateway swaps both for Redis). */
@@ -55,6 +56,8 @@ typedef struct platform {
     notify *notify;     /* operator e-mail (NOTIFICATION entries, daily summary) */
     bus *print_bus;     /* the print service's events and jobs */
     print_service *print;
+    bus *shipping_bus; /* the shipping service's events and jobs */
+    shipping_service *shipping;
     http_router *router;
 } platform;
 

@@ -17,6 +17,7 @@ static const sim_entry sims[] = {
     {"shopify", cmd_sim_shopify},
     {"simplyprint", cmd_sim_simplyprint},
     {"smtp", cmd_sim_smtp},
+    {"sendcloud", cmd_sim_sendcloud},
 };
 
 int cmd_sim(int argc, char **argv)

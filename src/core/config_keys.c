@@ -203,6 +203,58 @@ const config_key config_keys[] = {
      "How often the print service asks SimplyPrint about every print job that is not finished "
      "(queue item, then the job history) and applies status changes a webhook missed.",
      NULL, 10 * SEC, 24 * HOUR, false},
+    /* sendcloud (shipping service) */
+    {"SENDCLOUD_PUBLIC_KEY", CONFIG_STRING, NULL, "sendcloud",
+     "Public key of the Sendcloud API integration (Basic-auth user); with "
+     "`SENDCLOUD_SECRET_KEY` it connects the default tenant at start. Connections can also be "
+     "made at runtime with `PUT /api/v1/integrations/sendcloud`.",
+     NULL, 0, 0, false},
+    {"SENDCLOUD_SECRET_KEY", CONFIG_STRING, NULL, "sendcloud",
+     "Secret key of the Sendcloud API integration (Basic-auth password); it also signs "
+     "Sendcloud webhooks unless `SENDCLOUD_WEBHOOK_SECRET` is set. Stored sealed.",
+     NULL, 0, 0, true},
+    {"SENDCLOUD_WEBHOOK_SECRET", CONFIG_STRING, NULL, "sendcloud",
+     "Key that signs Sendcloud webhooks (`Sendcloud-Signature`) when it is not the secret key "
+     "(integrations other than the API one have a separate webhook signature key).",
+     NULL, 0, 0, true},
+    {"SENDCLOUD_API_URL", CONFIG_URL, "https://panel.sendcloud.sc", "sendcloud",
+     "Base URL of the Sendcloud API, e.g. `http://127.0.0.1:8082` for the Sendcloud simulator "
+     "(`f3connect sim sendcloud`).",
+     "http|https", 0, 0, false},
+    {"SENDCLOUD_API_VERSION", CONFIG_ENUM, "v3", "sendcloud",
+     "Sendcloud API used to create shipments: `v3` (shipments) or `v2` (parcels, only for "
+     "accounts created before 2026-04-13).",
+     "v3|v2", 0, 0, false},
+    {"SENDCLOUD_SENDER_ADDRESS_ID", CONFIG_INT, NULL, "sendcloud",
+     "Sender address id of the Sendcloud account labels are shipped from; unset = the "
+     "account's default sender address.",
+     NULL, 1, INT64_C(9007199254740991), false},
+    {"SENDCLOUD_SHIPPING_OPTION_CODE", CONFIG_STRING, NULL, "sendcloud",
+     "v3 shipping option code labels are made with, e.g. `postnl:standard`; unset = "
+     "Sendcloud's default for the route.",
+     NULL, 0, 0, false},
+    {"SENDCLOUD_SHIPPING_METHOD_ID", CONFIG_INT, NULL, "sendcloud",
+     "v2 shipping method id labels are made with; unset = Sendcloud's default.", NULL, 1,
+     INT64_C(9007199254740991), false},
+    {"SENDCLOUD_RECONCILE_INTERVAL", CONFIG_DURATION_MS, "5m", "sendcloud",
+     "How often the shipping service asks Sendcloud for the status of every shipment not yet "
+     "delivered or cancelled, to catch status changes whose webhook was lost.",
+     NULL, 1 * SEC, 24 * HOUR, false},
+    {"SENDCLOUD_RETRY_BASE", CONFIG_DURATION_MS, "1s", "sendcloud",
+     "First delay before a Sendcloud call that failed transiently (timeout, 429, 5xx) is "
+     "tried again; it doubles on every attempt (capped at 1 h) and a longer `Retry-After` "
+     "wins.",
+     NULL, 10, 1 * HOUR, false},
+    {"SENDCLOUD_MAX_ATTEMPTS", CONFIG_INT, "8", "sendcloud",
+     "Tries of one Sendcloud call (creating or cancelling a shipment) before it is given up, "
+     "the shipment marked FAILED and an operator alerted.",
+     NULL, 1, 50, false},
+    {"SENDCLOUD_TIMEOUT", CONFIG_DURATION_MS, "30s", "sendcloud",
+     "How long one Sendcloud API request may take before it counts as a (transient) timeout.", NULL,
+     100, 5 * MIN, false},
+    {"SHIPPING_DEFAULT_WEIGHT_GRAMS", CONFIG_INT, "500", "sendcloud",
+     "Parcel weight in grams used when the order's mapped print files do not give one.", NULL, 1,
+     1000000, false},
 };
 
 const size_t config_key_count = sizeof config_keys / sizeof config_keys[0];

@@ -728,7 +728,7 @@ static void test_cli_misuse(void **state)
 {
     (void)state;
     expect_misuse((const char *[]){"sim", NULL}, "which simulator");
-    expect_misuse((const char *[]){"sim", "sendcloud", "--secret", "s", "--token", "t", NULL},
+    expect_misuse((const char *[]){"sim", "nosuch", "--secret", "s", "--token", "t", NULL},
                   "which simulator");
     expect_misuse((const char *[]){"sim", "shopify", "--token", "t", NULL}, "--secret");
     expect_misuse((const char *[]){"sim", "shopify", "--secret", "s", "--token", "t", "--port",

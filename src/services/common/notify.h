@@ -35,6 +35,7 @@ typedef enum notify_kind {
     NOTIFY_UNMAPPED_SKU,        /* an order line has no product mapping */
     NOTIFY_SHOP_DISCONNECTED,   /* a Shopify shop was disconnected (app uninstalled) */
     NOTIFY_CANCEL_AFTER_DONE,   /* cancelled in Shopify after the order was completed */
+    NOTIFY_SHIPMENT_FAILED,     /* a shipment (label) could not be created */
     NOTIFY_KIND_COUNT
 } notify_kind;
 
@@ -46,7 +47,8 @@ typedef enum notify_kind {
 #define NOTIFY_SENT_EVENT  "operator.alert-sent"
 
 /* "FULFILLMENT_FAILED", "PRINT_JOB_FAILED", "CANCELLATION_NEEDS_REVIEW", "RETRY_EXHAUSTED",
- * "UNMAPPED_SKU", "SHOP_DISCONNECTED", "CANCELLED_AFTER_COMPLETION"; "UNKNOWN" outside the enum. */
+ * "UNMAPPED_SKU", "SHOP_DISCONNECTED", "CANCELLED_AFTER_COMPLETION",
+ * "SHIPMENT_FAILED"; "UNKNOWN" outside the enum. */
 const char *notify_kind_name(notify_kind k);
 
 /* Parses a kind name as above; -1 if unknown. */

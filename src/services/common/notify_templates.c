@@ -41,6 +41,9 @@ static const alert_template alerts[NOTIFY_KIND_COUNT] = {
     {NOTIFY_CANCEL_AFTER_DONE, "Order cancelled after completion",
      "Shopify cancelled an order that was already printed (or shipped). Decide what happens "
      "to the parts and whether the customer's parcel must be stopped."},
+    {NOTIFY_SHIPMENT_FAILED, "Shipment failed",
+     "No shipping label could be created for the order, so it is not shipped or fulfilled. "
+     "Check the address and the Sendcloud account, then create the shipment again."},
 };
 
 static const char html_head[] =
