@@ -31,6 +31,7 @@ int cmd_sim_simplyprint(int argc, char **argv);
 int cmd_sim_smtp(int argc, char **argv);
 int cmd_sim_sendcloud(int argc, char **argv);
 int cmd_shopify(int argc, char **argv);
+int cmd_sandbox(int argc, char **argv);
 
 /* Prints the usage text of `verb` to out. */
 void cli_usage(const char *verb, FILE *out);

@@ -44,8 +44,8 @@ typedef struct secrets {
 typedef struct sandbox {
     sandbox_args a;
     secrets k;
-    char dir[PATH_MAX];
-    char db_url[PATH_MAX + 16];
+    char dir[PATH_MAX - 64]; /* room for the file names appended to it */
+    char db_url[PATH_MAX];
     char base[64]; /* http://127.0.0.1:PORT of the platform */
     shopify_sim *shopify;
     sp_sim *sp;
@@ -171,7 +171,11 @@ static int sims_start(sandbox *sb, err *e)
     snprintf(sb->sc_url, sizeof sb->sc_url, "http://127.0.0.1:%d",
              sendcloud_sim_port(sb->sendcloud));
 
-    smtp_sink_opts mo = {.dir = NULL};
+    char mail[PATH_MAX + 8];
+    snprintf(mail, sizeof mail, "%s/mail", sb->dir);
+    if (mkdir(mail, 0700) != 0 && errno != EEXIST)
+        return err_set(e, F3_EIO, "cannot create %s: %s", mail, strerror(errno));
+    smtp_sink_opts mo = {.dir = mail};
     if (!(sb->smtp = smtp_sink_start(&mo, e)))
         return e->code;
     return 0;
@@ -201,6 +205,7 @@ static int platform_env(sandbox *sb)
     rc |= sandbox_env_set(v, "ENCRYPTION_KEY", "%s", k->encryption_key);
     rc |= sandbox_env_set(v, "INTERNAL_API_KEY", "%s", k->internal_key);
     rc |= sandbox_env_set(v, "RATE_LIMIT_IP_PER_MINUTE", "0");
+    rc |= sandbox_env_set(v, "RATE_LIMIT_USER_PER_MINUTE", "0");
     rc |= sandbox_env_set(v, "ADMIN_EMAIL", "admin@sandbox.f3connect.local");
     rc |= sandbox_env_set(v, "OPERATOR_EMAIL", "operator@sandbox.f3connect.local");
     rc |= sandbox_env_set(v, "SHOPIFY_SHOP_DOMAIN", "f3connect-sim.myshopify.com");
@@ -287,7 +292,8 @@ static int place_order(sandbox *sb, uint64_t *rng, sandbox_mix *mix, err *e)
     snprintf(url, sizeof url, "%s/_sim/orders", sb->shopify_url);
     json_t *answer = NULL;
     int rc = sandbox_order_body(mix, rng, &body, &intent);
-    rc = rc ? err_set(e, rc, "out of memory") : call("POST", url, NULL, buf_cstr(&body), &answer, e);
+    rc =
+        rc ? err_set(e, rc, "out of memory") : call("POST", url, NULL, buf_cstr(&body), &answer, e);
     buf_free(&body);
     json_t *order = json_object_get(answer, "order");
     json_int_t id = json_integer_value(json_object_get(order ? order : answer, "id"));
@@ -339,6 +345,33 @@ static void cancel_due(sandbox *sb, size_t *next)
     }
 }
 
+/* The demo operator: reprints every failed print job (through the API, as a person in
+ * the dashboard would), which revives its order. */
+static void operator_reprints(sandbox *sb)
+{
+    char url[160], origin[160];
+    snprintf(url, sizeof url, "%s/api/v1/print-jobs?status=FAILED&limit=100", sb->base);
+    snprintf(origin, sizeof origin, "Origin: %s", sb->base);
+    const char *headers[] = {sb->cookie, origin, NULL};
+    json_t *page = NULL;
+    err e;
+    err_clear(&e);
+    if (call("GET", url, headers, NULL, &page, &e) != 0) {
+        log_warn("sandbox: cannot list failed print jobs", "reason", e.msg);
+        return;
+    }
+    size_t i;
+    json_t *job;
+    json_array_foreach(json_object_get(page, "data"), i, job)
+    {
+        const char *id = json_string_value(json_object_get(job, "id"));
+        snprintf(url, sizeof url, "%s/api/v1/print-jobs/%s/retry", sb->base, id ? id : "");
+        if (id && call("POST", url, headers, "{}", NULL, &e) != 0)
+            log_warn("sandbox: cannot reprint a failed job", "printJobId", id, "reason", e.msg);
+    }
+    json_decref(page);
+}
+
 static void *generator(void *arg)
 {
     sandbox *sb = arg;
@@ -346,7 +379,12 @@ static void *generator(void *arg)
     sandbox_mix mix = {sb->a.unmapped_rate, sb->a.cancel_rate, 3, 2};
     long gap_ms = sb->a.rate > 0 ? (long)(1000.0 / sb->a.rate) : 0;
     size_t cancel_next = 0;
+    int64_t next_round = 0;
     for (long placed = 0; !atomic_load(&sb->stop);) {
+        if (clock_now_ms() >= next_round) {
+            operator_reprints(sb);
+            next_round = clock_now_ms() + 1000;
+        }
         if (sb->a.orders == 0 || placed < sb->a.orders) {
             err e;
             err_clear(&e);
@@ -358,9 +396,38 @@ static void *generator(void *arg)
             atomic_store(&sb->placing_done, true);
         }
         cancel_due(sb, &cancel_next);
-        if (atomic_load(&sb->placing_done) && cancel_next >= sb->norders)
-            break;
-        nap_ms(gap_ms > 0 ? gap_ms : 1);
+        bool placing = !atomic_load(&sb->placing_done);
+        nap_ms(placing && gap_ms > 0 ? gap_ms : placing ? 1 : 100);
+    }
+    return NULL;
+}
+
+/* Provider faults: each second, with probability a.faults, one provider answers its next
+ * one to three calls with 429 (Retry-After 1 s) or a 5xx. */
+static void *faults(void *arg)
+{
+    sandbox *sb = arg;
+    uint64_t rng = (sb->a.seed ? sb->a.seed : 7) ^ 0xFA17ULL;
+    static const int statuses[] = {429, 500, 502, 503};
+    while (!atomic_load(&sb->stop)) {
+        nap_ms(1000);
+        if (sandbox_random(&rng) >= sb->a.faults)
+            continue;
+        int status = statuses[(size_t)(sandbox_random(&rng) * 4) % 4];
+        int count = 1 + (int)(sandbox_random(&rng) * 3);
+        double which = sandbox_random(&rng);
+        if (which < 1.0 / 3) {
+            sp_sim_fault(sb->sp, status, count, 1, 0);
+            continue;
+        }
+        char url[128], body[96];
+        snprintf(url, sizeof url, "%s/_sim/faults", which < 2.0 / 3 ? sb->shopify_url : sb->sc_url);
+        snprintf(body, sizeof body, "{\"kind\":\"%d\",\"count\":%d,\"retry_after\":1}", status,
+                 count);
+        err e;
+        err_clear(&e);
+        if (call("POST", url, NULL, body, NULL, &e))
+            log_warn("sandbox: cannot inject a provider fault", "reason", e.msg);
     }
     return NULL;
 }
@@ -509,8 +576,8 @@ static void banner(const sandbox *sb)
            "             curl -s -b /tmp/f3 %s/api/v1/orders\n"
            "  data       %s   (platform log: %s)\n"
            "  orders     %s at %.2f per second; Ctrl-C stops\n\n",
-           sb->base, DEMO_EMAIL, sb->k.demo_password, DEMO_EMAIL, sb->k.demo_password,
-           sb->base, sb->base, sb->dir, sb->child.log_path,
+           sb->base, DEMO_EMAIL, sb->k.demo_password, DEMO_EMAIL, sb->k.demo_password, sb->base,
+           sb->base, sb->dir, sb->child.log_path,
            sb->a.orders ? "a batch of demo orders" : "demo orders", sb->a.rate);
     fflush(stdout);
 }
@@ -519,6 +586,8 @@ static void banner(const sandbox *sb)
 
 static int prepare_dir(sandbox *sb, err *e)
 {
+    if (strlen(sb->a.data_dir) >= sizeof sb->dir)
+        return err_set(e, F3_EINVAL, "--data-dir is too long");
     snprintf(sb->dir, sizeof sb->dir, "%s", sb->a.data_dir);
     if (mkdir(sb->dir, 0700) != 0 && errno != EEXIST)
         return err_set(e, F3_EIO, "cannot create %s: %s", sb->dir, strerror(errno));
@@ -585,11 +654,13 @@ int sandbox_run(const sandbox_args *a)
         fprintf(stderr, "f3connect sandbox: %s\n", e.msg);
         goto out;
     }
-    pthread_t gen, kill_thread;
-    bool chaos_on = a->kills > 0;
+    pthread_t gen, kill_thread, fault_thread;
+    bool chaos_on = a->kills > 0, faults_on = a->faults > 0;
     pthread_create(&gen, NULL, generator, sb);
     if (chaos_on)
         pthread_create(&kill_thread, NULL, chaos, sb);
+    if (faults_on)
+        pthread_create(&fault_thread, NULL, faults, sb);
     if (!a->until_done) {
         banner(sb);
         watch(sb);
@@ -604,6 +675,8 @@ int sandbox_run(const sandbox_args *a)
     pthread_join(gen, NULL);
     if (chaos_on)
         pthread_join(kill_thread, NULL);
+    if (faults_on)
+        pthread_join(fault_thread, NULL);
     if (a->until_done) {
         printf("platform starts: %d, kills: %d\n", sb->child.starts, sb->child.kills);
         sandbox_report_print(&r, stdout);

@@ -111,9 +111,8 @@ int cmd_sandbox(int argc, char **argv)
         return code;
     /* --port and --database-url are the platform's own settings (PORT, DATABASE_URL);
      * a database named only in the environment is not taken over by the sandbox. */
-    f.database_url = str_eq(config_source(c, "DATABASE_URL"), "flag")
-                         ? config_get(c, "DATABASE_URL")
-                         : NULL;
+    f.database_url =
+        str_eq(config_source(c, "DATABASE_URL"), "flag") ? config_get(c, "DATABASE_URL") : NULL;
     log_set_level((log_level)log_level_parse(config_get(c, "LOG_LEVEL")));
     sandbox_args a;
     int status = 2;

@@ -17,17 +17,17 @@
 /* ---- arguments ---------------------------------------------------------------------------- */
 
 typedef struct sandbox_args {
-    long orders;          /* demo orders to place; 0 = until stopped */
-    double rate;          /* orders per second */
-    bool until_done;      /* wait for every order to settle, check, exit */
-    long print_ms;        /* printing time of one copy */
-    double print_fail;    /* share of prints that fail */
-    double cancel_rate;   /* share of orders cancelled soon after */
-    double unmapped_rate; /* share of orders with unmapped SKUs only */
-    double faults;        /* share of provider API calls answered 429/5xx */
-    int kills;            /* times the platform is killed with SIGKILL and restarted */
-    int port;             /* the platform's HTTP port */
-    const char *data_dir; /* where the database, logs and mail go */
+    long orders;              /* demo orders to place; 0 = until stopped */
+    double rate;              /* orders per second */
+    bool until_done;          /* wait for every order to settle, check, exit */
+    long print_ms;            /* printing time of one copy */
+    double print_fail;        /* share of prints that fail */
+    double cancel_rate;       /* share of orders cancelled soon after */
+    double unmapped_rate;     /* share of orders with unmapped SKUs only */
+    double faults;            /* share of provider API calls answered 429/5xx */
+    int kills;                /* times the platform is killed with SIGKILL and restarted */
+    int port;                 /* the platform's HTTP port */
+    const char *data_dir;     /* where the database, logs and mail go */
     const char *database_url; /* NULL = SQLite in data_dir */
     long timeout_s;           /* --until-done gives up after this */
     uint64_t seed;            /* of the order generator */
