@@ -1,13 +1,15 @@
 # Thin wrapper over CMake. `make run` and `make test` install what is missing first.
 #   make        Release build at build/f3connect
 #   make run    build, then start the platform on the embedded SQLite default
+#   make sandbox  build, then the whole loop on simulated providers with demo orders
+#               (SANDBOX_ARGS="--orders 20 --until-done" passes options)
 #   make test   Debug build with ASan + UBSan, then the whole suite (ctest)
 #   make lint   clang-format check, clang-tidy, cppcheck
 #   make bench  the event bus benchmark against graphile-worker (bench/README.md);
 #               BENCH_ARGS="--pg-events 5000" passes options to bench/bus/run.sh
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build deps run test lint format clean bench
+.PHONY: all build deps run sandbox test lint format clean bench
 
 all: build
 
@@ -20,6 +22,9 @@ build: deps
 
 run: build
 	./build/f3connect serve
+
+sandbox: build
+	./build/f3connect sandbox $(SANDBOX_ARGS)
 
 test:
 	@scripts/install-deps.sh test

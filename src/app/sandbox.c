@@ -156,6 +156,7 @@ static int sims_start(sandbox *sb, err *e)
                       .max_retries = 8};
     if (!(sb->sp = sp_sim_start(&po, e)))
         return e->code;
+    sp_sim_delivery_faults(sb->sp, sb->a.drop_rate, sb->a.duplicate_rate, 0, 0);
     snprintf(sb->sp_url, sizeof sb->sp_url, "http://127.0.0.1:%d", sp_sim_port(sb->sp));
 
     char sc_hook[160];
@@ -220,6 +221,11 @@ static int platform_env(sandbox *sb)
     rc |= sandbox_env_set(v, "SENDCLOUD_PUBLIC_KEY", "%s", k->sc_public);
     rc |= sandbox_env_set(v, "SENDCLOUD_SECRET_KEY", "%s", k->sc_secret);
     rc |= sandbox_env_set(v, "SENDCLOUD_API_URL", "%s", sb->sc_url);
+    /* Reconciliation heals what a dropped webhook or a kill missed; in the sandbox it runs
+     * as often as each poller allows, so healing is seen within a minute. */
+    rc |= sandbox_env_set(v, "SHOPIFY_RECONCILE_INTERVAL", "1m");
+    rc |= sandbox_env_set(v, "SIMPLYPRINT_RECONCILE_INTERVAL", "10s");
+    rc |= sandbox_env_set(v, "SENDCLOUD_RECONCILE_INTERVAL", "10s");
     rc |= sandbox_env_set(v, "SMTP_HOST", "127.0.0.1");
     rc |= sandbox_env_set(v, "SMTP_PORT", "%d", smtp_sink_port(sb->smtp));
     rc |= sandbox_env_set(v, "SMTP_FROM", "f3connect@sandbox.f3connect.local");
@@ -291,7 +297,9 @@ static int place_order(sandbox *sb, uint64_t *rng, sandbox_mix *mix, err *e)
     char url[128];
     snprintf(url, sizeof url, "%s/_sim/orders", sb->shopify_url);
     json_t *answer = NULL;
-    int rc = sandbox_order_body(mix, rng, &body, &intent);
+    sandbox_delivery how = {.duplicates = sandbox_random(rng) < sb->a.duplicate_rate ? 2 : 0,
+                            .deliver = sandbox_random(rng) >= sb->a.drop_rate};
+    int rc = sandbox_order_body(mix, &how, rng, &body, &intent);
     rc =
         rc ? err_set(e, rc, "out of memory") : call("POST", url, NULL, buf_cstr(&body), &answer, e);
     buf_free(&body);
@@ -403,7 +411,9 @@ static void *generator(void *arg)
 }
 
 /* Provider faults: each second, with probability a.faults, one provider answers its next
- * one to three calls with 429 (Retry-After 1 s) or a 5xx. */
+ * one to three calls with 429 (Retry-After 1 s) or a 5xx; and with probability
+ * a.drop_rate Sendcloud drops its next webhook (Shopify and SimplyPrint drop theirs as
+ * they are told at start). */
 static void *faults(void *arg)
 {
     sandbox *sb = arg;
@@ -411,6 +421,14 @@ static void *faults(void *arg)
     static const int statuses[] = {429, 500, 502, 503};
     while (!atomic_load(&sb->stop)) {
         nap_ms(1000);
+        if (sandbox_random(&rng) < sb->a.drop_rate) {
+            char url[128];
+            snprintf(url, sizeof url, "%s/_sim/config", sb->sc_url);
+            err e;
+            err_clear(&e);
+            if (call("POST", url, NULL, "{\"drop_webhooks\":1}", NULL, &e))
+                log_warn("sandbox: cannot drop a Sendcloud webhook", "reason", e.msg);
+        }
         if (sandbox_random(&rng) >= sb->a.faults)
             continue;
         int status = statuses[(size_t)(sandbox_random(&rng) * 4) % 4];
@@ -476,10 +494,12 @@ static void status_line(sandbox *sb, buf *out)
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
         db_stmt *s = db_prepare_texts(c, sql[i], p, 1, &e);
         buf_printf(out, "%s%s:", i ? " | " : "", what[i]);
-        for (int n = 0; s && db_step(s, &e) == DB_ROW; n++) {
+        int n = 0;
+        for (; s && db_step(s, &e) == DB_ROW; n++)
             buf_printf(out, "%s %lld %s", n ? "," : "", (long long)db_col_int64(s, 1),
                        db_col_text(s, 0));
-        }
+        if (n == 0)
+            buf_puts(out, " none yet");
         db_finalize(s);
     }
     db_release(c);
@@ -655,7 +675,7 @@ int sandbox_run(const sandbox_args *a)
         goto out;
     }
     pthread_t gen, kill_thread, fault_thread;
-    bool chaos_on = a->kills > 0, faults_on = a->faults > 0;
+    bool chaos_on = a->kills > 0, faults_on = a->faults > 0 || a->drop_rate > 0;
     pthread_create(&gen, NULL, generator, sb);
     if (chaos_on)
         pthread_create(&kill_thread, NULL, chaos, sb);

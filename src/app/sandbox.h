@@ -47,10 +47,18 @@ size_t sandbox_catalog_size(void);
 const char *sandbox_catalog_sku(size_t i);
 const char *sandbox_catalog_mapping(size_t i);
 
+/* How the simulator delivers an order's orders/create webhook. */
+typedef struct sandbox_delivery {
+    int duplicates; /* extra deliveries of the same event */
+    bool deliver;   /* false: stored only, left for reconciliation to find */
+} sandbox_delivery;
+
 /* Builds the body of one demo order for the Shopify simulator's POST /_sim/orders
- * ({"order": {...}}) following mix, with draws from the xorshift state *rng; *intent
- * says what the order is meant to do. Caller frees *body with buf_free. 0 or F3_ENOMEM. */
-int sandbox_order_body(const sandbox_mix *mix, uint64_t *rng, buf *body, sandbox_intent *intent);
+ * ({"order": {...}, "duplicates": n, "deliver": b}) following mix, with draws from the
+ * xorshift state *rng; *intent says what the order is meant to do. Caller frees *body with
+ * buf_free. 0 or F3_ENOMEM. */
+int sandbox_order_body(const sandbox_mix *mix, const sandbox_delivery *how, uint64_t *rng,
+                       buf *body, sandbox_intent *intent);
 
 /* A uniform draw in [0, 1) from *rng (xorshift64*; *rng must not be 0). */
 double sandbox_random(uint64_t *rng);
@@ -66,8 +74,11 @@ typedef struct sandbox_report {
     int print_jobs;         /* print jobs in all */
     int shipments;          /* shipments in all */
     int violations;         /* invariants broken; the messages are in `problems` */
-    int64_t p50_ms, p99_ms; /* webhook receipt to fulfilment, over fulfilled orders */
-    buf problems;           /* one line per violation */
+    int64_t p50_ms, p99_ms; /* order placed in Shopify (its webhook follows within
+                               milliseconds) to its fulfilment, over fulfilled orders */
+    int64_t *latency;       /* those times, one per fulfilled order */
+    size_t nlatency, latency_cap;
+    buf problems; /* one line per violation */
 } sandbox_report;
 
 void sandbox_report_init(sandbox_report *r);

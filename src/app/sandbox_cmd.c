@@ -15,6 +15,7 @@
 
 typedef struct sandbox_flags {
     const char *orders, *rate, *print_ms, *print_fail, *cancel_rate, *unmapped_rate, *faults;
+    const char *duplicate_rate, *drop_rate;
     const char *kills, *data_dir, *database_url, *timeout, *seed;
     bool until_done;
 } sandbox_flags;
@@ -65,7 +66,9 @@ static int args_of(const sandbox_flags *f, const config *c, sandbox_args *a)
         fraction("print-fail-rate", f->print_fail, 0, 0.9, &a->print_fail) ||
         fraction("cancel-rate", f->cancel_rate, 0, 1, &a->cancel_rate) ||
         fraction("unmapped-rate", f->unmapped_rate, 0, 1, &a->unmapped_rate) ||
-        fraction("provider-faults", f->faults, 0, 0.5, &a->faults))
+        fraction("provider-faults", f->faults, 0, 1, &a->faults) ||
+        fraction("duplicate-rate", f->duplicate_rate, 0, 1, &a->duplicate_rate) ||
+        fraction("drop-rate", f->drop_rate, 0, 0.9, &a->drop_rate))
         return -1;
     if (a->cancel_rate + a->unmapped_rate > 1) {
         fputs("f3connect sandbox: --cancel-rate and --unmapped-rate add up to more than 1\n",
@@ -99,6 +102,8 @@ int cmd_sandbox(int argc, char **argv)
         {"cancel-rate", &f.cancel_rate},
         {"unmapped-rate", &f.unmapped_rate},
         {"provider-faults", &f.faults},
+        {"duplicate-rate", &f.duplicate_rate},
+        {"drop-rate", &f.drop_rate},
         {"kills", &f.kills},
         {"data-dir", &f.data_dir},
         {"timeout", &f.timeout},
@@ -113,7 +118,11 @@ int cmd_sandbox(int argc, char **argv)
      * a database named only in the environment is not taken over by the sandbox. */
     f.database_url =
         str_eq(config_source(c, "DATABASE_URL"), "flag") ? config_get(c, "DATABASE_URL") : NULL;
-    log_set_level((log_level)log_level_parse(config_get(c, "LOG_LEVEL")));
+    /* The simulators in this process log every request; a user watching the sandbox wants
+     * the watch line, so they say only what goes wrong unless LOG_LEVEL asks for more. The
+     * platform logs to its own file in the data directory. */
+    bool quiet = str_eq(config_source(c, "LOG_LEVEL"), "default");
+    log_set_level(quiet ? LOG_WARN : (log_level)log_level_parse(config_get(c, "LOG_LEVEL")));
     sandbox_args a;
     int status = 2;
     if (args_of(&f, c, &a) == 0) {

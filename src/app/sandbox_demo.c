@@ -117,7 +117,8 @@ static json_t *address(uint64_t *rng, const char *first, const char *last)
                      "country_code", city[2], "phone", "+32 3 123 45 67");
 }
 
-int sandbox_order_body(const sandbox_mix *mix, uint64_t *rng, buf *body, sandbox_intent *intent)
+int sandbox_order_body(const sandbox_mix *mix, const sandbox_delivery *how, uint64_t *rng,
+                       buf *body, sandbox_intent *intent)
 {
     double draw = sandbox_random(rng);
     *intent = draw < mix->unmapped_rate                      ? SANDBOX_UNMAPPED
@@ -139,9 +140,10 @@ int sandbox_order_body(const sandbox_mix *mix, uint64_t *rng, buf *body, sandbox
     }
     /* "o" hands both references to the new order, also when packing fails. */
     json_t *order =
-        json_pack("{s:{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:o, s:o}}", "order", "email", email,
-                  "currency", "EUR", "financial_status", "paid", "customer", "first_name", first,
-                  "last_name", last, "email", email, "shipping_address", ship, "line_items", items);
+        json_pack("{s:{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:o, s:o}, s:i, s:b}", "order", "email",
+                  email, "currency", "EUR", "financial_status", "paid", "customer", "first_name",
+                  first, "last_name", last, "email", email, "shipping_address", ship, "line_items",
+                  items, "duplicates", how->duplicates, "deliver", how->deliver);
     if (!order)
         return F3_ENOMEM;
     char *text = json_dumps(order, JSON_COMPACT);

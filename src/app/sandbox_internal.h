@@ -24,7 +24,9 @@ typedef struct sandbox_args {
     double print_fail;        /* share of prints that fail */
     double cancel_rate;       /* share of orders cancelled soon after */
     double unmapped_rate;     /* share of orders with unmapped SKUs only */
-    double faults;            /* share of provider API calls answered 429/5xx */
+    double faults;            /* chance per second of a burst of provider 429/5xx answers */
+    double duplicate_rate;    /* share of webhooks delivered twice */
+    double drop_rate;         /* share of webhooks never delivered (reconciliation heals) */
     int kills;                /* times the platform is killed with SIGKILL and restarted */
     int port;                 /* the platform's HTTP port */
     const char *data_dir;     /* where the database, logs and mail go */

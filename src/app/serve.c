@@ -33,6 +33,21 @@ static void serve_until_signal(http_server *server, sigset_t *signals)
         log_warn("shutdown timeout reached with requests still running");
 }
 
+/* A fresh machine has no shop, farm or carrier configured: one line says how to watch the
+ * whole loop anyway (connections made later through the API are not looked at: this is
+ * only the first-run hint). */
+static void serve_sandbox_hint(const config *c)
+{
+    static const char *const keys[] = {"SHOPIFY_SHOP_DOMAIN", "SIMPLYPRINT_API_KEY",
+                                       "SENDCLOUD_PUBLIC_KEY"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (config_get(c, keys[i]))
+            return;
+    printf("No Shopify, SimplyPrint or Sendcloud integration is configured: to watch the whole "
+           "loop on simulated providers, run 'make sandbox' (or 'f3connect sandbox').\n");
+    fflush(stdout);
+}
+
 static int serve_run(const config *c, sigset_t *signals)
 {
     platform p;
@@ -53,6 +68,7 @@ static int serve_run(const config *c, sigset_t *signals)
     snprintf(port, sizeof port, "%d", http_server_port(server));
     log_info("f3connect started", "version", F3_VERSION, "host", opts.host, "port", port,
              "database", db_backend(p.store));
+    serve_sandbox_hint(c);
     serve_until_signal(server, signals);
     platform_stop(&p, (int)config_get_int(c, "SHUTDOWN_TIMEOUT"));
     platform_close(&p);
