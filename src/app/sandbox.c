@@ -148,7 +148,7 @@ static int sims_start(sandbox *sb, err *e)
                       .api_key = sb->k.sp_key,
                       .webhook_url = sp_hook,
                       .webhook_secret = sb->k.sp_hook,
-                      .printers = 4,
+                      .printers = 8,
                       .print_ms = sb->a.print_ms,
                       .fail_rate = sb->a.print_fail,
                       .seed = (unsigned)sb->a.seed,

@@ -49,9 +49,9 @@ static int fraction(const char *name, const char *text, double min, double max, 
 
 static int args_of(const sandbox_flags *f, const config *c, sandbox_args *a)
 {
-    int64_t orders = 0, print_ms = f->until_done ? 300 : 4000, kills = 0, port = 0;
+    int64_t orders = 0, print_ms = f->until_done ? 300 : 3000, kills = 0, port = 0;
     int64_t timeout = 600, seed = 0;
-    *a = (sandbox_args){.rate = f->until_done ? 20.0 : 0.5,
+    *a = (sandbox_args){.rate = f->until_done ? 20.0 : 0.25,
                         .print_fail = 0.05,
                         .cancel_rate = 0.1,
                         .unmapped_rate = 0.1,
