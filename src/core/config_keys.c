@@ -124,7 +124,8 @@ const config_key config_keys[] = {
      "Sender address of the email f3connect sends.", NULL, 0, 0, false},
     {"SMTP_SECURE", CONFIG_BOOL, "false", "notifications",
      "Speak TLS from the first byte (implicit TLS, usually port 465); when false, the connection "
-     "is upgraded with STARTTLS if the server offers it.",
+     "is upgraded with STARTTLS if the server offers it - and must be when `SMTP_USER` is set and "
+     "the server is not this machine, so a password never travels in clear.",
      NULL, 0, 0, false},
 
     /* retry queue */

@@ -355,8 +355,16 @@ static int send_rendered(notify *n, const char *to, const notify_rendered *r, co
                       .text = r->text,
                       .html = r->html,
                       .message_id = mid};
-    mail_smtp_opts o = {
-        .host = n->host, .port = n->port, .secure = n->secure, .user = n->user, .pass = n->pass};
+    /* A password never crosses the network in clear: with credentials, STARTTLS is required
+     * unless the server is this machine (a local relay or the SMTP sink). */
+    bool local =
+        str_eq(n->host, "127.0.0.1") || str_eq(n->host, "localhost") || str_eq(n->host, "::1");
+    mail_smtp_opts o = {.host = n->host,
+                        .port = n->port,
+                        .secure = n->secure,
+                        .require_tls = n->user && *n->user && !local,
+                        .user = n->user,
+                        .pass = n->pass};
     return mail_send(&o, &m, e);
 }
 
