@@ -3,7 +3,8 @@
  * orders service owns orders, line items, product mappings and assembly parts; another
  * service reads them only through these calls, never with its own SQL).
  *
- * Reads only, always filtered on the tenant; c may be inside the caller's transaction.
+ * Reads only, always filtered on the tenant; c may be inside the caller's transaction. The
+ * print service's reads are in client.c, the shipping service's in client_shipping.c.
  */
 #ifndef F3_ORDERS_CLIENT_H
 #define F3_ORDERS_CLIENT_H
@@ -11,7 +12,9 @@
 #include "core/err.h"
 #include "db/db.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define ORDERS_CLIENT_ID_MAX 64
 
@@ -43,6 +46,31 @@ typedef struct orders_client_line_item {
  * no such order. Caller frees *out with free(). */
 int orders_client_line_items(db_conn *c, const char *tenant_id, const char *order_id,
                              orders_client_line_item **out, size_t *n, err *e);
+
+/* ---- for the shipping service (client_shipping.c) ---------------------------------------- */
+
+/* One order as the shipping service sees it. Strings are owned; clear with
+ * orders_client_shipping_view_clear. Address fields are NULL when the order has none. */
+typedef struct orders_shipping_view {
+    char *id, *number, *status;
+    char *customer_name, *customer_email;
+    char *name, *company, *address1, *address2, *city, *zip, *province_code, *country_code, *phone;
+    int64_t total_minor;
+    char currency[8];
+    int currency_exponent; /* decimals of the currency (2 when unknown) */
+    int64_t weight_grams;  /* sum over line items of quantity x parts x part weight; 0 when
+                              any line item has no mapping or a part without a weight */
+} orders_shipping_view;
+
+/* Reads order_id of tenant_id on c (any transaction state). F3_ENOTFOUND when the tenant
+ * has no such order; F3_EINVAL when its stored address is not a JSON object; a db error
+ * otherwise. out is always initialised: clear it. */
+int orders_client_shipping_view(db_conn *c, const char *tenant_id, const char *order_id,
+                                orders_shipping_view *out, err *e);
+
+void orders_client_shipping_view_clear(orders_shipping_view *v);
+
+/* ---- for every service ------------------------------------------------------------------ */
 
 /* The order's status ("PENDING", ..., "CANCELLED") into out. F3_ENOTFOUND when the tenant
  * has no such order. */

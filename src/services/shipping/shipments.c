@@ -15,7 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "services/orders/read_shipping.h"
+#include "services/orders/client.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -151,13 +151,23 @@ static int tenant_connected(db_conn *c, const char *tenant_id, bool *connected, 
     return rc < 0 ? rc : 0;
 }
 
+/* Whether the order is CANCELLED (read through the orders service). */
+static int order_cancelled(db_conn *c, const char *tenant_id, const char *order_id, bool *out,
+                           err *e)
+{
+    char status[32];
+    int rc = orders_client_order_status(c, tenant_id, order_id, status, e);
+    *out = rc == 0 && str_eq(status, "CANCELLED");
+    return rc;
+}
+
 int shipping_request(shipping_service *s, db_conn *tx, const char *tenant_id, const char *order_id,
                      bool *created, char *shipment_id, err *e)
 {
     bool made = false, connected = false, cancelled = false;
     if (shipment_id)
         shipment_id[0] = '\0';
-    int rc = orders_read_is_cancelled(tx, tenant_id, order_id, &cancelled, e);
+    int rc = order_cancelled(tx, tenant_id, order_id, &cancelled, e);
     rc = rc ? rc : tenant_connected(tx, tenant_id, &connected, e);
     if (rc == 0 && connected && !cancelled) {
         char id[UUID_STR_LEN], now[24];
@@ -492,14 +502,14 @@ static void create_at_provider(shipping_service *s, const job_args *a, creation 
         db_release(c);
         return;
     }
-    rc = rc ? rc : orders_read_is_cancelled(c, a->tenant_id, a->order_id, &cancelled, e);
+    rc = rc ? rc : order_cancelled(c, a->tenant_id, a->order_id, &cancelled, e);
     if (rc == 0 && cancelled) {
         cr->out = OUT_ORDER_CANCELLED;
         db_release(c);
         return;
     }
     rc = rc ? rc : shipping_conn_load(s, c, a->tenant_id, &conn, e);
-    rc = rc ? rc : orders_read_for_shipping(c, a->tenant_id, a->order_id, &v, e);
+    rc = rc ? rc : orders_client_shipping_view(c, a->tenant_id, a->order_id, &v, e);
     db_release(c);
     if (rc == F3_ENOTFOUND && conn.tenant_id[0] == '\0')
         rc = err_set(e, F3_EPERMANENT, "Sendcloud is not connected for this tenant");
@@ -541,7 +551,7 @@ static void create_at_provider(shipping_service *s, const job_args *a, creation 
 out:
     sendcloud_client_free(client);
     shipping_conn_clear(&conn);
-    orders_shipping_view_clear(&v);
+    orders_client_shipping_view_clear(&v);
 }
 
 static int store_label(db_conn *tx, const char *tenant_id, const char *shipment_id, const buf *pdf,

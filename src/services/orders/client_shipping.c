@@ -1,8 +1,8 @@
 /*
- * shipping_read.c - the orders service's read calls for the shipping service (see
- * read_shipping.h). Reads only; every query filters on the tenant.
+ * client_shipping.c - the orders service's read calls for the shipping service (see
+ * client.h). Reads only; every query filters on the tenant.
  */
-#include "services/orders/read_shipping.h"
+#include "services/orders/client.h"
 
 #include "core/buf.h"
 #include "core/str.h"
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void orders_shipping_view_clear(orders_shipping_view *v)
+void orders_client_shipping_view_clear(orders_shipping_view *v)
 {
     if (!v)
         return;
@@ -98,8 +98,8 @@ static int read_weight(db_conn *c, const char *tenant_id, const char *order_id, 
     return rc < 0 ? rc : 0;
 }
 
-int orders_read_for_shipping(db_conn *c, const char *tenant_id, const char *order_id,
-                             orders_shipping_view *out, err *e)
+int orders_client_shipping_view(db_conn *c, const char *tenant_id, const char *order_id,
+                                orders_shipping_view *out, err *e)
 {
     memset(out, 0, sizeof *out);
     const char *t[] = {tenant_id, order_id};
@@ -130,22 +130,4 @@ int orders_read_for_shipping(db_conn *c, const char *tenant_id, const char *orde
     if (rc == 0)
         rc = read_weight(c, tenant_id, order_id, &out->weight_grams, e);
     return rc;
-}
-
-int orders_read_is_cancelled(db_conn *c, const char *tenant_id, const char *order_id,
-                             bool *cancelled, err *e)
-{
-    *cancelled = false;
-    const char *t[] = {tenant_id, order_id};
-    db_stmt *s =
-        db_prepare_texts(c, "SELECT status FROM orders WHERE tenant_id = $1 AND id = $2", t, 2, e);
-    if (!s)
-        return db_err_code(e);
-    int rc = db_step(s, e);
-    if (rc == DB_ROW)
-        *cancelled = str_eq(db_col_text(s, 0), "CANCELLED");
-    db_finalize(s);
-    if (rc == DB_DONE)
-        return err_set(e, F3_ENOTFOUND, "order not found: %s", order_id);
-    return rc < 0 ? rc : 0;
 }
