@@ -250,6 +250,32 @@ static void test_alert_is_mailed_to_the_operator(void **state)
         count(f, "SELECT COUNT(*) FROM event_log WHERE event_type = $1", NOTIFY_SENT_EVENT), 1);
 }
 
+/* With credentials, a server that is not this machine must offer STARTTLS: the sink does
+ * not, so the password is never sent: a configuration error, not retried. (The sink
+ * listens on 127.0.0.2, which counts as another machine here: only 127.0.0.1, ::1 and
+ * localhost are exempt.) */
+static void test_credentials_never_cross_in_clear(void **state)
+{
+    nfx *f = *state;
+    err e = {0};
+    smtp_sink_opts so = {.host = "127.0.0.2", .http_port = -1, .user = "mailer", .pass = "s3cret"};
+    smtp_sink *remote = smtp_sink_start(&so, &e);
+    assert_non_null(remote);
+    f->cfg = make_config(smtp_sink_port(remote), true);
+    assert_int_equal(config_set_flag(f->cfg, "smtp-host", "127.0.0.2", &e), 0);
+    f->n = notify_new(f->cfg, f->db->d, &e);
+    retry_opts o = {.random = half};
+    f->rq = retry_new(f->db->d, &o);
+    assert_int_equal(notify_register(f->n, f->rq, &e), 0);
+    alert(f, NOTIFY_PRINT_JOB_FAILED, json_pack("{s:s}", "message", "Nozzle clog"));
+    int ran = 0;
+    assert_int_equal(retry_process_due(f->rq, 0, 0, &ran, &e), 0);
+    assert_int_equal(ran, 1);
+    assert_int_equal(smtp_sink_count(remote), 0);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue WHERE status = $1", "FAILED"), 1);
+    smtp_sink_stop(remote);
+}
+
 static void test_smtp_down_then_up_delivers_after_retry(void **state)
 {
     nfx *f = *state;
@@ -388,6 +414,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_alert_is_queued_in_the_callers_transaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alert_is_mailed_to_the_operator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_never_cross_in_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smtp_down_then_up_delivers_after_retry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_retry_entry_becomes_a_mailed_alert, setup,
