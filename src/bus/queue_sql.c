@@ -53,6 +53,7 @@ struct bus_store {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC */
     uint64_t gen;        /* bumped by every wakeup */
+    bool pg;             /* PostgreSQL: several processes, LISTEN/NOTIFY */
     db_listener *listener;
     pthread_t listen_thread;
     bool listening;
@@ -496,7 +497,8 @@ int bus_store_open_sql(db *d, bus_store **out, err *e)
     }
     if ((rc = db_on_commit(d, on_commit, s, e)))
         goto out;
-    if (strcmp(db_backend(d), "postgres") == 0) {
+    s->pg = strcmp(db_backend(d), "postgres") == 0;
+    if (s->pg) {
         if ((rc = db_listener_open(d, BUS_CHANNEL, &s->listener, e)))
             goto out;
         if (pthread_create(&s->listen_thread, NULL, listen_main, s) != 0) {
@@ -578,15 +580,11 @@ static int add_job(bus_store *s, db_conn *c, void *ctx, err *e)
     return a->added ? made_claimable(s, c, e) : 0;
 }
 
-int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name, const char *data,
-                  const bus_job_opts *o, int64_t now, bool *added, err *e)
+/* The checks every add makes, apart from the queue name. */
+static int check_add(const char *name, const char *data, const bus_job_opts *o, err *e)
 {
-    ERR_LOCAL(e);
-    if (added)
-        *added = false;
     int rc;
-    if ((rc = check_queue(queue, e)) || (o && o->job_id && (rc = check_id(o->job_id, e))) ||
-        (rc = check_json("job data", data, e)))
+    if ((o && o->job_id && (rc = check_id(o->job_id, e))) || (rc = check_json("job data", data, e)))
         return rc;
     if (!name || !*name)
         return err_set(e, F3_EINVAL, "job name is empty");
@@ -595,10 +593,88 @@ int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name
                        BUS_PRIORITY_MAX);
     if (o && (o->attempts < 0 || o->delay_ms < 0 || o->backoff.delay_ms < 0))
         return err_set(e, F3_EINVAL, "job options: attempts, delay and backoff must be >= 0");
+    return 0;
+}
+
+int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name, const char *data,
+                  const bus_job_opts *o, int64_t now, bool *added, err *e)
+{
+    ERR_LOCAL(e);
+    if (added)
+        *added = false;
+    int rc;
+    if ((rc = check_queue(queue, e)) || (rc = check_add(name, data, o, e)))
+        return rc;
     add_args a = {queue, name, data, o, now, false};
     rc = in_tx(s, tx, add_job, &a, e);
     if (rc == 0 && added)
         *added = a.added;
+    return rc;
+}
+
+typedef struct add_many_args {
+    bus_store *s;
+    const char *const *queues;
+    size_t n;
+    const char *name, *data;
+    const bus_job_opts *o;
+    int64_t now;
+    int added;
+} add_many_args;
+
+/* Adds to every queue in c's transaction (the caller's, or a shared group commit). */
+static int add_many_in(db_conn *c, void *ctx, err *e)
+{
+    add_many_args *m = ctx;
+    m->added = 0; /* a retried transaction starts over */
+    for (size_t i = 0; i < m->n; i++) {
+        add_args a = {m->queues[i], m->name, m->data, m->o, m->now, false};
+        int rc = add_job(m->s, c, &a, e);
+        if (rc)
+            return rc;
+        m->added += a.added;
+    }
+    return 0;
+}
+
+/* add_many_in as a store_fn, for a transaction of the store's own (PostgreSQL). */
+static int add_many_store(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    (void)s;
+    return add_many_in(c, ctx, e);
+}
+
+int bus_store_add_many(bus_store *s, db_conn *tx, const char *const *queues, size_t n,
+                       const char *name, const char *data, const bus_job_opts *o, int64_t now,
+                       int *added, err *e)
+{
+    ERR_LOCAL(e);
+    if (added)
+        *added = 0;
+    if (!queues || n < 1 || n > BUS_ADD_MANY_MAX)
+        return err_set(e, F3_EINVAL, "add: 1..%d queues, got %zu", BUS_ADD_MANY_MAX, n);
+    int rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = check_queue(queues[i], e)))
+            return rc;
+    if ((rc = check_add(name, data, o, e)))
+        return rc;
+    /* One job id for every queue, as a publish's eventId. */
+    bus_job_opts with_id = o ? *o : (bus_job_opts){0};
+    char gen_id[UUID_STR_LEN];
+    if (!with_id.job_id) {
+        uuid_v7(gen_id);
+        with_id.job_id = gen_id;
+    }
+    add_many_args m = {s, queues, n, name, data, &with_id, now, 0};
+    if (tx)
+        rc = add_many_in(tx, &m, e);
+    else if (s->pg)
+        rc = in_tx(s, NULL, add_many_store, &m, e);
+    else
+        rc = db_tx_group(s->d, add_many_in, &m, e);
+    if (rc == 0 && added)
+        *added = m.added;
     return rc;
 }
 

@@ -195,6 +195,117 @@ static void test_duplicate_id_is_ignored(void **state)
     assert_true(added);
 }
 
+#define Q2 "order.created@shipping-service"
+
+static void test_add_many_fans_out_once(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    const char *queues[] = {Q, Q2};
+    bus_job_opts o = {.job_id = "ev-m"};
+    int added = -1;
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "{\"n\":1}", &o, T0, &added, &e),
+        0);
+    assert_int_equal(added, 2);
+    bus_job *j = NULL;
+    assert_int_equal(bus_store_get(f->s, Q2, "ev-m", T0, &j, &e), 0);
+    assert_string_equal(j->data, "{\"n\":1}");
+    assert_int_equal(j->max_attempts, BUS_DEFAULT_ATTEMPTS);
+    bus_job_free(j);
+    claim_one(f->s, "ev-m", "w1", T0);
+    /* A re-sent event adds nothing, whichever way it comes. */
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "{}", &o, T0, &added, &e), 0);
+    assert_int_equal(added, 0);
+    /* In a caller's transaction it commits or vanishes with it. */
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    bus_job_opts o2 = {.job_id = "ev-n", .delay_ms = 500, .priority = 3};
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(
+        bus_store_add_many(f->s, c, queues, 2, "order.created", "{}", &o2, T0, &added, &e), 0);
+    assert_int_equal(added, 2);
+    assert_int_equal(db_rollback(c, &e), 0);
+    assert_int_equal(bus_store_get(f->s, Q, "ev-n", T0, &j, &e), F3_ENOTFOUND);
+    db_release(c);
+    /* Options travel on the one-statement path too. */
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "{}", &o2, T0, &added, &e), 0);
+    assert_int_equal(added, 2);
+    assert_int_equal(bus_store_get(f->s, Q2, "ev-n", T0, &j, &e), 0);
+    assert_int_equal(j->priority, 3);
+    assert_int_equal(j->run_at, T0 + 500);
+    assert_int_equal((int)j->state, (int)BUS_STATE_DELAYED);
+    bus_job_free(j);
+    /* Bad input is refused before anything is written. */
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 0, "order.created", "{}", NULL, T0, NULL, &e),
+        F3_EINVAL);
+    const char *bad[] = {Q, ""};
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, bad, 2, "order.created", "{}", NULL, T0, NULL, &e),
+        F3_EINVAL);
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "not json", NULL, T0, NULL, &e),
+        F3_EINVAL);
+    bus_counts cn = counts_ok(f->s, T0);
+    assert_int_equal(cn.n[BUS_STATE_WAITING] + cn.n[BUS_STATE_DELAYED] + cn.n[BUS_STATE_ACTIVE] +
+                         cn.n[BUS_STATE_PRIORITIZED],
+                     2); /* ev-m (active) and ev-n in Q */
+}
+
+#define PUBLISHERS         6
+#define ADDS_PER_PUBLISHER 60
+
+typedef struct publisher {
+    bus_store *s;
+    int id, failures;
+    char msg[ERR_MSG_MAX + 32];
+} publisher;
+
+static void *publisher_main(void *arg)
+{
+    publisher *p = arg;
+    const char *queues[] = {Q, Q2};
+    for (int i = 0; i < ADDS_PER_PUBLISHER; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "p%d-%d", p->id, i);
+        bus_job_opts o = {.job_id = id};
+        err e = {0};
+        int added = 0;
+        if (bus_store_add_many(p->s, NULL, queues, 2, "order.created", "{}", &o, T0, &added, &e) ||
+            added != 2) {
+            p->failures++;
+            snprintf(p->msg, sizeof p->msg, "%s (added %d)", e.msg, added);
+        }
+    }
+    return NULL;
+}
+
+/* Concurrent publishers without a transaction (group commit on SQLite): every job of
+ * every publisher is there when its call returned, in both queues. */
+static void test_concurrent_add_many_all_durable(void **state)
+{
+    fx *f = *state;
+    pthread_t th[PUBLISHERS];
+    publisher p[PUBLISHERS];
+    for (int i = 0; i < PUBLISHERS; i++) {
+        p[i] = (publisher){.s = f->s, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, publisher_main, &p[i]), 0);
+    }
+    for (int i = 0; i < PUBLISHERS; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < PUBLISHERS; i++)
+        if (p[i].failures)
+            fail_msg("publisher %d: %d failures, last: %s", i, p[i].failures, p[i].msg);
+    assert_int_equal(counts_ok(f->s, T0).n[BUS_STATE_WAITING], PUBLISHERS * ADDS_PER_PUBLISHER);
+    bus_counts c2;
+    err e = {0};
+    assert_int_equal(bus_store_counts(f->s, Q2, T0, &c2, &e), 0);
+    assert_int_equal(c2.n[BUS_STATE_WAITING], PUBLISHERS * ADDS_PER_PUBLISHER);
+}
+
 static void test_add_rejects_bad_input(void **state)
 {
     fx *f = *state;
@@ -961,6 +1072,7 @@ static void test_concurrent_claimers_across_handles(void **state)
 typedef struct adder {
     bus_store *s;
     atomic_bool go;
+    bool many; /* through bus_store_add_many, the publish path */
     int rc;
 } adder;
 
@@ -974,16 +1086,18 @@ static void *adder_main(void *arg)
     struct timespec ts = {0, 50 * 1000000L}; /* let the waiter block first */
     nanosleep(&ts, NULL);
     err e = {0};
-    a->rc = bus_store_add(a->s, NULL, Q, "x", "{}", NULL, T0, NULL, &e);
+    const char *queues[] = {Q};
+    a->rc = a->many ? bus_store_add_many(a->s, NULL, queues, 1, "x", "{}", NULL, T0, NULL, &e)
+                    : bus_store_add(a->s, NULL, Q, "x", "{}", NULL, T0, NULL, &e);
     return NULL;
 }
 
 /* Waits while another thread (and store) adds a job: every wait must end because of a
  * wakeup, not its timeout (10 s, only there to bound a broken build), until the job can
  * be claimed. */
-static void wait_for_add(bus_store *waiter, bus_store *producer)
+static void wait_for_add(bus_store *waiter, bus_store *producer, bool many)
 {
-    adder a = {.s = producer};
+    adder a = {.s = producer, .many = many};
     atomic_init(&a.go, false);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, adder_main, &a), 0);
@@ -1004,7 +1118,8 @@ static void wait_for_add(bus_store *waiter, bus_store *producer)
 static void test_wait_wakes_on_a_committed_add(void **state)
 {
     fx *f = *state;
-    wait_for_add(f->s, f->s);
+    wait_for_add(f->s, f->s, false);
+    wait_for_add(f->s, f->s, true);
 }
 
 static void test_wait_wakes_across_handles(void **state)
@@ -1017,7 +1132,8 @@ static void test_wait_wakes_across_handles(void **state)
     bus_store *s2 = NULL;
     assert_int_equal(db_open(f->url, NULL, &d2, &e), 0);
     assert_int_equal(bus_store_open_sql(d2, &s2, &e), 0);
-    wait_for_add(f->s, s2); /* the add reaches f->s only through NOTIFY */
+    wait_for_add(f->s, s2, false); /* the add reaches f->s only through NOTIFY */
+    wait_for_add(f->s, s2, true);  /* ... also the one-statement publish */
     bus_store_close(s2);
     db_close(d2);
 }
@@ -1047,6 +1163,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_add_joins_the_callers_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_id_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_rejects_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_many_fans_out_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_add_many_all_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_priorities_follow_bullmq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delayed_jobs_wait_for_their_time, setup, teardown),
