@@ -48,7 +48,7 @@
 
 struct bus_store {
     db *d;
-    char *claim_sql[2]; /* [0] unprioritized jobs, [1] prioritized ones */
+    char *claim_sql[2]; /* [0] plain, [1] also answering the inbox question */
     char *stalled_sql;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC */
@@ -316,6 +316,7 @@ static int check_json(const char *what, const char *text, err *e)
     " stalled_count, backoff_type, backoff_delay, created_at, run_at, processed_at, finished_at,"  \
     " failed_reason, errors, return_value, lock_token, lock_until, order_key"
 #define JOB_COL_ORDER_KEY 21
+#define JOB_COL_INBOX     22 /* claims with an inbox consumer only */
 
 static char *dup_col(db_stmt *st, int col, bool *oom)
 {
@@ -418,6 +419,10 @@ static int collect_jobs(db_stmt *st, int64_t now, job_list *out, err *e)
     int rc;
     while ((rc = db_step(st, e)) == DB_ROW) {
         bus_job *j = read_job(st, now);
+        if (j && db_col_count(st) > JOB_COL_INBOX) {
+            j->inbox_checked = true;
+            j->inbox_seen = db_col_bool(st, JOB_COL_INBOX);
+        }
         const char *k = db_col_text(st, JOB_COL_ORDER_KEY);
         char *key = k ? strdup(k) : NULL;
         if (!j || (k && !key) || job_list_push(out, j, key)) {
@@ -444,22 +449,25 @@ static void job_list_detach(job_list *l, bus_job ***out, size_t *n)
 
 /* The picked ids are a MATERIALIZED CTE so that the locking sub-SELECT runs exactly once:
  * as a plain "id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" PostgreSQL may run it
- * again for each row, and each run skips the rows the previous ones took. */
-static char *claim_sql(const db *d, bool prioritized)
+ * again for each row, and each run skips the rows the previous ones took. One statement
+ * serves BullMQ's order, since priority 0 (none) sorts before 1 (highest). With the inbox
+ * column, $6 is the consumer whose inbox is asked about each claimed job's id. */
+static char *claim_sql(const db *d, bool inbox)
 {
     buf b;
     buf_init(&b, 0);
     buf_printf(&b,
                "WITH picked AS MATERIALIZED (SELECT id FROM bus_jobs"
-               " WHERE queue = $1 AND state = 'waiting' AND %s AND run_at <= $5"
+               " WHERE queue = $1 AND state = 'waiting' AND run_at <= $5"
                " AND NOT EXISTS (SELECT 1 FROM bus_queues WHERE name = $1 AND paused)"
-               " ORDER BY %s LIMIT $2%s)"
+               " ORDER BY priority, run_at, order_key LIMIT $2%s)"
                " UPDATE bus_jobs SET state = 'active', lock_token = $3, lock_until = $4,"
                " processed_at = $5, attempts_started = attempts_started + 1"
-               " WHERE queue = $1 AND id IN (SELECT id FROM picked) RETURNING " JOB_COLS,
-               prioritized ? "priority > 0" : "priority = 0",
-               prioritized ? "priority, run_at, order_key" : "run_at, order_key",
-               db_sql_skip_locked(d));
+               " WHERE queue = $1 AND id IN (SELECT id FROM picked) RETURNING " JOB_COLS "%s",
+               db_sql_skip_locked(d),
+               inbox ? ", EXISTS (SELECT 1 FROM bus_inbox WHERE consumer = $6"
+                       " AND event_id = bus_jobs.id)"
+                     : "");
     return buf_detach(&b);
 }
 
@@ -728,7 +736,7 @@ int bus_store_add_many(bus_store *s, db_conn *tx, const char *const *queues, siz
 /* ---- claim ---------------------------------------------------------------------------- */
 
 typedef struct claim_args {
-    const char *queue, *token;
+    const char *queue, *token, *consumer;
     int max;
     int64_t lease_ms, now;
     job_list got;
@@ -738,18 +746,15 @@ static int claim_jobs(bus_store *s, db_conn *c, void *ctx, err *e)
 {
     claim_args *a = ctx;
     job_list_clear(&a->got); /* a retried transaction starts over */
-    for (int pass = 0; pass < 2 && a->got.n < (size_t)a->max; pass++) {
-        db_stmt *st =
-            prep(c, e, s->claim_sql[pass], "titii", a->queue, (int64_t)a->max - (int64_t)a->got.n,
-                 a->token, a->now + a->lease_ms, a->now);
-        if (!st)
-            return e->code ? e->code : F3_EIO;
-        int rc = collect_jobs(st, a->now, &a->got, e);
-        db_finalize(st);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    db_stmt *st = a->consumer ? prep(c, e, s->claim_sql[1], "titiit", a->queue, (int64_t)a->max,
+                                     a->token, a->now + a->lease_ms, a->now, a->consumer)
+                              : prep(c, e, s->claim_sql[0], "titii", a->queue, (int64_t)a->max,
+                                     a->token, a->now + a->lease_ms, a->now);
+    if (!st)
+        return e->code ? e->code : F3_EIO;
+    int rc = collect_jobs(st, a->now, &a->got, e);
+    db_finalize(st);
+    return rc;
 }
 
 /* Claim order: unprioritized before prioritized (BullMQ's wait list before its priority
@@ -796,12 +801,8 @@ out:
     return rc;
 }
 
-int bus_store_claim(bus_store *s, const char *queue, int max, const char *token, int64_t lease_ms,
-                    int64_t now, bus_job ***out, size_t *n, err *e)
+static int check_claim(const char *queue, int max, const char *token, int64_t lease_ms, err *e)
 {
-    ERR_LOCAL(e);
-    *out = NULL;
-    *n = 0;
     int rc = check_queue(queue, e);
     if (rc)
         return rc;
@@ -811,17 +812,53 @@ int bus_store_claim(bus_store *s, const char *queue, int max, const char *token,
         return err_set(e, F3_EINVAL, "claim: lock token is empty");
     if (lease_ms <= 0)
         return err_set(e, F3_EINVAL, "claim: lease must be > 0 ms");
+    return 0;
+}
+
+/* Runs the claim in tx (or a transaction of its own) and hands out the sorted jobs. */
+static int claim_into(bus_store *s, db_conn *tx, claim_args *a, bus_job ***out, size_t *n, err *e)
+{
     remember_gen(s);
-    claim_args a = {queue, token, max, lease_ms, now, {0}};
-    rc = in_tx(s, NULL, claim_jobs, &a, e);
+    int rc = in_tx(s, tx, claim_jobs, a, e);
     if (rc == 0)
-        rc = sort_claimed(&a.got, e);
+        rc = sort_claimed(&a->got, e);
     if (rc) {
-        job_list_clear(&a.got);
+        job_list_clear(&a->got);
         return rc;
     }
-    job_list_detach(&a.got, out, n);
+    job_list_detach(&a->got, out, n);
     return 0;
+}
+
+int bus_store_claim(bus_store *s, const char *queue, int max, const char *token, int64_t lease_ms,
+                    int64_t now, bus_job ***out, size_t *n, err *e)
+{
+    ERR_LOCAL(e);
+    *out = NULL;
+    *n = 0;
+    int rc = check_claim(queue, max, token, lease_ms, e);
+    if (rc)
+        return rc;
+    claim_args a = {queue, token, NULL, max, lease_ms, now, {0}};
+    return claim_into(s, NULL, &a, out, n, e);
+}
+
+int bus_store_claim_tx(bus_store *s, db_conn *tx, const char *queue, int max, const char *token,
+                       int64_t lease_ms, int64_t now, const char *inbox_consumer, bus_job ***out,
+                       size_t *n, err *e)
+{
+    ERR_LOCAL(e);
+    *out = NULL;
+    *n = 0;
+    int rc = check_claim(queue, max, token, lease_ms, e);
+    if (rc)
+        return rc;
+    if (!tx || !db_in_transaction(tx))
+        return err_set(e, F3_EINVAL, "claim: needs the caller's open transaction");
+    if (inbox_consumer && !*inbox_consumer)
+        return err_set(e, F3_EINVAL, "claim: inbox consumer name is empty");
+    claim_args a = {queue, token, inbox_consumer, max, lease_ms, now, {0}};
+    return claim_into(s, tx, &a, out, n, e);
 }
 
 /* ---- lease, complete, fail ------------------------------------------------------------ */
@@ -906,6 +943,161 @@ int bus_store_complete(bus_store *s, db_conn *tx, const char *queue, const char 
     rc = on_conn(s, tx, complete_job, &a, e);
     if (rc == 0 && !tx)
         maybe_trim(s, queue);
+    return rc;
+}
+
+/* Jobs per multi-row completion statement. Chunks are padded to a power of two (by
+ * repeating the last job) so that only a handful of distinct SQL texts exist, and the
+ * prepared-statement caches of both backends keep them all. */
+#define COMPLETE_CHUNK 32
+
+static size_t pad_pow2(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p *= 2;
+    return p;
+}
+
+/* Records the handled events of items[0..n-1] (all with a consumer) in one INSERT. */
+static int inbox_insert_many(db_conn *c, bus_completion **items, size_t n, int64_t now, err *e)
+{
+    size_t rows = pad_pow2(n);
+    buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "INSERT INTO bus_inbox (consumer, event_id, handled_at) VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&sql, "%s($%zu, $%zu, $1)", k ? ", " : "", 2 + 2 * k, 3 + 2 * k);
+    buf_puts(&sql, " ON CONFLICT (consumer, event_id) DO NOTHING");
+    db_stmt *st = db_prepare(c, buf_cstr(&sql), e);
+    buf_free(&sql);
+    if (!st)
+        return db_err_code(e);
+    db_bind_int64(st, 1, now);
+    for (size_t k = 0; k < rows; k++) {
+        const bus_completion *it = items[k < n ? k : n - 1];
+        db_bind_text(st, (int)(2 + 2 * k), it->consumer);
+        db_bind_text(st, (int)(3 + 2 * k), it->event_id ? it->event_id : it->id);
+    }
+    int rc = db_step(st, e);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* Completes items[0..n-1] (one queue, distinct ids, no return values) in one UPDATE; the
+ * ids it returns were held with their tokens, the others are gone. The redundant
+ * "id IN (...)" lets both backends find the rows through the primary key; the row-value
+ * test then checks each job's own token. */
+static int complete_chunk(db_conn *c, bus_completion **items, size_t n, int64_t now, err *e)
+{
+    size_t rows = pad_pow2(n);
+    buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "UPDATE bus_jobs SET state = 'completed', finished_at = $1,"
+                   " attempts_made = attempts_made + 1, return_value = NULL, lock_token = NULL,"
+                   " lock_until = NULL WHERE queue = $2 AND state = 'active' AND id IN (");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&sql, "%s$%zu", k ? ", " : "", 3 + 2 * k);
+    buf_puts(&sql, ") AND (id, lock_token) IN (VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&sql, "%s($%zu, $%zu)", k ? ", " : "", 3 + 2 * k, 4 + 2 * k);
+    buf_puts(&sql, ") RETURNING id");
+    db_stmt *st = db_prepare(c, buf_cstr(&sql), e);
+    buf_free(&sql);
+    if (!st)
+        return db_err_code(e);
+    db_bind_int64(st, 1, now);
+    db_bind_text(st, 2, items[0]->queue);
+    for (size_t k = 0; k < rows; k++) {
+        const bus_completion *it = items[k < n ? k : n - 1];
+        db_bind_text(st, (int)(3 + 2 * k), it->id);
+        db_bind_text(st, (int)(4 + 2 * k), it->token);
+    }
+    for (size_t k = 0; k < n; k++)
+        items[k]->gone = true;
+    int rc;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        const char *id = db_col_text(st, 0);
+        for (size_t k = 0; id && k < n; k++)
+            if (strcmp(items[k]->id, id) == 0)
+                items[k]->gone = false;
+    }
+    db_finalize(st);
+    if (rc < 0)
+        return rc;
+    size_t m = 0; /* the completed ones with an inbox, moved to the front */
+    for (size_t k = 0; k < n; k++)
+        if (!items[k]->gone && items[k]->consumer) {
+            bus_completion *t = items[m];
+            items[m++] = items[k];
+            items[k] = t;
+        }
+    return m ? inbox_insert_many(c, items, m, now, e) : 0;
+}
+
+/* One completion on its own (a return value, or an id twice in the batch). */
+static int complete_single(bus_store *s, db_conn *c, bus_completion *it, int64_t now, err *e)
+{
+    held_args a = {
+        .queue = it->queue, .id = it->id, .token = it->token, .text = it->return_value, .now = now};
+    int rc = complete_job(s, c, &a, e);
+    it->gone = rc == F3_ENOTFOUND;
+    if (it->gone) {
+        err_clear(e);
+        return 0;
+    }
+    if (rc == 0 && it->consumer)
+        rc = inbox_insert_many(c, &it, 1, now, e);
+    return rc;
+}
+
+/* True if another item than k has k's queue and id. */
+static bool id_repeats(const bus_completion *items, size_t n, size_t k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (i != k && strcmp(items[i].id, items[k].id) == 0 &&
+            strcmp(items[i].queue, items[k].queue) == 0)
+            return true;
+    return false;
+}
+
+int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                            err *e)
+{
+    ERR_LOCAL(e);
+    if (!tx || !db_in_transaction(tx))
+        return err_set(e, F3_EINVAL, "complete: needs the caller's open transaction");
+    for (size_t k = 0; k < n; k++) {
+        int rc;
+        if ((rc = check_queue(items[k].queue, e)) || (rc = check_id(items[k].id, e)))
+            return rc;
+        if (!items[k].token)
+            return err_set(e, F3_EINVAL, "complete: lock token is missing");
+        if (items[k].return_value && (rc = check_json("return value", items[k].return_value, e)))
+            return rc;
+    }
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    if (!done)
+        return err_set(e, F3_ENOMEM, "out of memory completing jobs");
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        if (items[k].return_value || id_repeats(items, n, k)) {
+            done[k] = true;
+            rc = complete_single(s, tx, &items[k], now, e);
+        }
+    bus_completion *chunk[COMPLETE_CHUNK];
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (done[k])
+            continue;
+        size_t m = 0;
+        for (size_t i = k; i < n && m < COMPLETE_CHUNK; i++)
+            if (!done[i] && strcmp(items[i].queue, items[k].queue) == 0) {
+                done[i] = true;
+                chunk[m++] = &items[i];
+            }
+        rc = complete_chunk(tx, chunk, m, now, e);
+    }
+    free(done);
     return rc;
 }
 

@@ -476,6 +476,109 @@ static void test_completions_batch_in_one_transaction(void **state)
     assert_int_equal(counts_ok(f->s, T0).n[BUS_STATE_COMPLETED], 3);
 }
 
+/* Complete-and-claim: outcomes recorded with multi-row statements and the next jobs
+ * claimed in the same transaction, the claim answering the inbox question. */
+static void test_complete_many_and_claim_in_one_transaction(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    char id[16];
+    for (int i = 0; i < 45; i++) {
+        snprintf(id, sizeof id, "c%02d", i);
+        add_ok(f->s, id, NULL, T0);
+    }
+    bus_job **jobs = NULL;
+    assert_int_equal(claim(f->s, 40, "w1", T0, &jobs), 40);
+    bus_jobs_free(jobs, 40);
+    /* c00 was taken back and is held by w2 now: w1's completion of it is stale. */
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    assert_int_equal(db_exec(c,
+                             "UPDATE bus_jobs SET lock_token = 'w2' WHERE id = 'c00';"
+                             " INSERT INTO bus_inbox (consumer, event_id, handled_at)"
+                             " VALUES ('svc', 'c41', 1)",
+                             &e),
+                     0);
+    bus_completion items[40];
+    char ids[40][16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ids[i], sizeof ids[i], "c%02d", i);
+        items[i] = (bus_completion){.queue = Q, .id = ids[i], .token = "w1", .consumer = "svc"};
+    }
+    items[7].return_value = "{\"ok\":true}";
+    items[8].consumer = NULL;   /* acknowledged without effect: no inbox entry */
+    items[9].event_id = "ev-9"; /* the inbox keeps the event id, not the job id */
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(bus_store_complete_many(f->s, c, items, 40, T0 + 1, &e), 0);
+    bus_job **next = NULL;
+    size_t got = 0;
+    assert_int_equal(
+        bus_store_claim_tx(f->s, c, Q, 10, "w3", 30000, T0 + 1, "svc", &next, &got, &e), 0);
+    assert_int_equal(db_commit(c, &e), 0);
+    assert_true(items[0].gone);
+    for (int i = 1; i < 40; i++)
+        assert_false(items[i].gone);
+    assert_int_equal(got, 5);
+    for (size_t i = 0; i < got; i++) {
+        snprintf(id, sizeof id, "c%02zu", 40 + i);
+        assert_string_equal(next[i]->id, id);
+        assert_true(next[i]->inbox_checked);
+        assert_int_equal(next[i]->inbox_seen, i == 1); /* c41 was recorded beforehand */
+    }
+    bus_jobs_free(next, got);
+    bus_counts cn = counts_ok(f->s, T0 + 1);
+    assert_int_equal(cn.n[BUS_STATE_COMPLETED], 39);
+    assert_int_equal(cn.n[BUS_STATE_ACTIVE], 6); /* c00 (w2) and c40..c44 */
+    bus_job *j = get_ok(f->s, "c07", T0);
+    assert_string_equal(j->return_value, "{\"ok\":true}");
+    assert_int_equal(j->attempts_made, 1);
+    assert_null(j->lock_token);
+    bus_job_free(j);
+    db_stmt *st = db_prepare(c, "SELECT count(*) FROM bus_inbox WHERE consumer = 'svc'", &e);
+    assert_non_null(st);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    assert_int_equal(db_col_int64(st, 0), 1 + 38); /* c41 + all completed but c08 */
+    db_finalize(st);
+    st = db_prepare(c, "SELECT count(*) FROM bus_inbox WHERE event_id IN ('ev-9', 'c00', 'c08')",
+                    &e);
+    assert_non_null(st);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    assert_int_equal(db_col_int64(st, 0), 1);
+    db_finalize(st);
+    /* A claim without a consumer does not ask; neither call works outside a transaction. */
+    assert_int_equal(bus_store_claim_tx(f->s, c, Q, 1, "w4", 30000, T0, NULL, &next, &got, &e),
+                     F3_EINVAL);
+    assert_int_equal(bus_store_complete_many(f->s, c, items, 1, T0, &e), F3_EINVAL);
+    db_release(c);
+}
+
+/* One job id twice in a batch (a stalled job re-claimed by the same worker): only the
+ * delivery that holds the lock completes it. */
+static void test_complete_many_with_a_repeated_id(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    add_ok(f->s, "r1", NULL, T0);
+    add_ok(f->s, "r2", NULL, T0);
+    assert_int_equal(claim(f->s, 2, "old", T0, NULL), 2);
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    assert_int_equal(db_exec(c, "UPDATE bus_jobs SET lock_token = 'new' WHERE id = 'r1'", &e), 0);
+    bus_completion items[] = {
+        {.queue = Q, .id = "r1", .token = "old"},
+        {.queue = Q, .id = "r2", .token = "old"},
+        {.queue = Q, .id = "r1", .token = "new"},
+    };
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(bus_store_complete_many(f->s, c, items, 3, T0, &e), 0);
+    assert_int_equal(db_commit(c, &e), 0);
+    db_release(c);
+    assert_true(items[0].gone);
+    assert_false(items[1].gone);
+    assert_false(items[2].gone);
+    assert_int_equal(counts_ok(f->s, T0).n[BUS_STATE_COMPLETED], 2);
+}
+
 static void test_retries_back_off_then_dead_letter(void **state)
 {
     fx *f = *state;
@@ -1171,6 +1274,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_claim_takes_a_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_completions_batch_in_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_complete_many_and_claim_in_one_transaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_complete_many_with_a_repeated_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_back_off_then_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_four_attempts_wait_one_two_four_seconds, setup,
                                         teardown),
