@@ -214,6 +214,17 @@ typedef struct bus_completion {
 int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
                             err *e);
 
+/* Records the completions done[0..ndone-1] (as bus_store_complete_many; ndone may be 0)
+ * and claims up to max jobs of queue (as bus_store_claim_tx) in one commit of the store's
+ * own: on SQLite one transaction through the group commit; on PostgreSQL, when the
+ * completions are of one queue, at most 32, without return values, ONE autocommitted
+ * statement (one round trip; otherwise one transaction). The worker's complete-and-claim,
+ * as BullMQ's moveToFinished fetching the next job. Caller frees *out with bus_jobs_free. */
+int bus_store_complete_and_claim(bus_store *s, bus_completion *done, size_t ndone,
+                                 const char *queue, int max, const char *token, int64_t lease_ms,
+                                 int64_t now, const char *inbox_consumer, bus_job ***out, size_t *n,
+                                 err *e);
+
 /* Records a failed attempt of a job held with token: the reason is appended to the
  * job's errors; it is retried after its backoff while attempts remain and kind is
  * BUS_FAIL_RETRY, else moved to failed. *result (may be NULL) says which. */

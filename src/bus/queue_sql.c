@@ -1061,12 +1061,8 @@ static bool id_repeats(const bus_completion *items, size_t n, size_t k)
     return false;
 }
 
-int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
-                            err *e)
+static int check_completions(const bus_completion *items, size_t n, err *e)
 {
-    ERR_LOCAL(e);
-    if (!tx || !db_in_transaction(tx))
-        return err_set(e, F3_EINVAL, "complete: needs the caller's open transaction");
     for (size_t k = 0; k < n; k++) {
         int rc;
         if ((rc = check_queue(items[k].queue, e)) || (rc = check_id(items[k].id, e)))
@@ -1076,6 +1072,28 @@ int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, si
         if (items[k].return_value && (rc = check_json("return value", items[k].return_value, e)))
             return rc;
     }
+    return 0;
+}
+
+static int complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                         err *e);
+
+int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                            err *e)
+{
+    ERR_LOCAL(e);
+    if (!tx || !db_in_transaction(tx))
+        return err_set(e, F3_EINVAL, "complete: needs the caller's open transaction");
+    int rc = check_completions(items, n, e);
+    if (rc)
+        return rc;
+    return complete_many(s, tx, items, n, now, e);
+}
+
+/* bus_store_complete_many without the checks. */
+static int complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                         err *e)
+{
     bool *done = calloc(n ? n : 1, sizeof *done);
     if (!done)
         return err_set(e, F3_ENOMEM, "out of memory completing jobs");
@@ -1099,6 +1117,183 @@ int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, si
     }
     free(done);
     return rc;
+}
+
+/* ---- complete and claim ---------------------------------------------------------------- */
+
+typedef struct cc_args {
+    bus_completion *done;
+    size_t ndone;
+    claim_args claim;
+} cc_args;
+
+/* The transaction of bus_store_complete_and_claim where one statement will not do. */
+static int cc_body(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    cc_args *a = ctx;
+    int rc = a->ndone ? complete_many(s, c, a->done, a->ndone, a->claim.now, e) : 0;
+    return rc ? rc : claim_jobs(s, c, &a->claim, e);
+}
+
+typedef struct cc_group {
+    bus_store *s;
+    cc_args *a;
+} cc_group;
+
+static int cc_group_body(db_conn *c, void *ctx, err *e)
+{
+    cc_group *g = ctx;
+    return cc_body(g->s, c, g->a, e);
+}
+
+/* True when the PostgreSQL one-statement form applies: one queue, few enough completions,
+ * no return values, each id once. */
+static bool cc_simple(const bus_completion *done, size_t n)
+{
+    if (n > COMPLETE_CHUNK)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (done[k].return_value || strcmp(done[k].queue, done[0].queue) != 0 ||
+            id_repeats(done, n, k))
+            return false;
+    return true;
+}
+
+/* The one statement: completions (done), their inbox entries (ins), the claim (claimed),
+ * answering with the claimed jobs and the ids completed. Every part of a statement sees
+ * the same snapshot; that is safe here, as the jobs completed are active and the claim
+ * takes waiting ones, and a claimed job's id cannot be an id completed in this queue. */
+static char *cc_sql(const bus_store *s, size_t rows, bool inbox)
+{
+    buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, "WITH done AS (UPDATE bus_jobs SET state = 'completed', finished_at = $5,"
+                 " attempts_made = attempts_made + 1, return_value = NULL, lock_token = NULL,"
+                 " lock_until = NULL WHERE queue = $7 AND state = 'active' AND id IN (");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&b, "%s$%zu", k ? ", " : "", 8 + 4 * k);
+    buf_puts(&b, ") AND (id, lock_token) IN (VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&b, "%s($%zu, $%zu)", k ? ", " : "", 8 + 4 * k, 9 + 4 * k);
+    buf_puts(&b, ") RETURNING id), ins AS (INSERT INTO bus_inbox (consumer, event_id, handled_at)"
+                 " SELECT v.c, v.e, CAST($5 AS BIGINT) FROM (VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&b, "%s($%zu, $%zu, $%zu)", k ? ", " : "", 10 + 4 * k, 11 + 4 * k, 8 + 4 * k);
+    buf_printf(&b,
+               ") AS v (c, e, id) WHERE v.c IS NOT NULL AND v.id IN (SELECT id FROM done)"
+               " ON CONFLICT (consumer, event_id) DO NOTHING),"
+               " picked AS MATERIALIZED (SELECT id FROM bus_jobs"
+               " WHERE queue = $1 AND state = 'waiting' AND run_at <= $5"
+               " AND NOT EXISTS (SELECT 1 FROM bus_queues WHERE name = $1 AND paused)"
+               " ORDER BY priority, run_at, order_key LIMIT $2%s),"
+               " claimed AS (UPDATE bus_jobs SET state = 'active', lock_token = $3,"
+               " lock_until = $4, processed_at = $5, attempts_started = attempts_started + 1"
+               " WHERE queue = $1 AND id IN (SELECT id FROM picked) RETURNING " JOB_COLS
+               ", %s AS inbox)"
+               " SELECT claimed.*, 'claimed' FROM claimed UNION ALL SELECT NULL, id",
+               db_sql_skip_locked(s->d),
+               inbox ? "EXISTS (SELECT 1 FROM bus_inbox WHERE consumer = $6"
+                       " AND event_id = bus_jobs.id)"
+                     : "FALSE");
+    for (int k = 2; k <= JOB_COL_INBOX; k++)
+        buf_puts(&b, ", NULL");
+    buf_puts(&b, ", 'done' FROM done");
+    return buf_detach(&b);
+}
+
+/* PostgreSQL: completions and claim in one autocommitted statement. */
+static int cc_pg_one(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    cc_args *a = ctx;
+    claim_args *cl = &a->claim;
+    size_t rows = a->ndone ? pad_pow2(a->ndone) : 0;
+    char *sql = cc_sql(s, rows, cl->consumer != NULL);
+    if (!sql)
+        return err_set(e, F3_ENOMEM, "out of memory building a claim");
+    db_stmt *st =
+        prep(c, e, sql, "titiitt", cl->queue, (int64_t)cl->max, cl->token, cl->now + cl->lease_ms,
+             cl->now, cl->consumer ? cl->consumer : "", a->done[0].queue);
+    free(sql);
+    if (!st)
+        return db_err_code(e);
+    for (size_t k = 0; k < rows; k++) {
+        const bus_completion *it = &a->done[k < a->ndone ? k : a->ndone - 1];
+        db_bind_text(st, (int)(8 + 4 * k), it->id);
+        db_bind_text(st, (int)(9 + 4 * k), it->token);
+        db_bind_text(st, (int)(10 + 4 * k), it->consumer);
+        db_bind_text(st, (int)(11 + 4 * k), it->event_id ? it->event_id : it->id);
+    }
+    for (size_t k = 0; k < a->ndone; k++)
+        a->done[k].gone = true;
+    job_list_clear(&cl->got);
+    int rc;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        const char *kind = db_col_text(st, JOB_COL_INBOX + 1);
+        if (kind && strcmp(kind, "done") == 0) {
+            const char *id = db_col_text(st, 1);
+            for (size_t k = 0; id && k < a->ndone; k++)
+                if (strcmp(a->done[k].id, id) == 0)
+                    a->done[k].gone = false;
+            continue;
+        }
+        bus_job *j = read_job(st, cl->now);
+        const char *k = db_col_text(st, JOB_COL_ORDER_KEY);
+        char *key = k ? strdup(k) : NULL;
+        if (j && cl->consumer) {
+            j->inbox_checked = true;
+            j->inbox_seen = db_col_bool(st, JOB_COL_INBOX);
+        }
+        if (!j || (k && !key) || job_list_push(&cl->got, j, key)) {
+            bus_job_free(j);
+            free(key);
+            rc = err_set(e, F3_ENOMEM, "out of memory reading jobs");
+            break;
+        }
+    }
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* PostgreSQL, nothing to complete: the claim alone, autocommitted. */
+static int cc_pg_claim(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    cc_args *a = ctx;
+    return claim_jobs(s, c, &a->claim, e);
+}
+
+int bus_store_complete_and_claim(bus_store *s, bus_completion *done, size_t ndone,
+                                 const char *queue, int max, const char *token, int64_t lease_ms,
+                                 int64_t now, const char *inbox_consumer, bus_job ***out, size_t *n,
+                                 err *e)
+{
+    ERR_LOCAL(e);
+    *out = NULL;
+    *n = 0;
+    int rc = check_claim(queue, max, token, lease_ms, e);
+    if (rc == 0 && inbox_consumer && !*inbox_consumer)
+        rc = err_set(e, F3_EINVAL, "claim: inbox consumer name is empty");
+    if (rc || (rc = check_completions(done, ndone, e)))
+        return rc;
+    cc_args a = {done, ndone, {queue, token, inbox_consumer, max, lease_ms, now, {0}}};
+    remember_gen(s);
+    if (!s->pg) {
+        cc_group g = {s, &a};
+        rc = db_tx_group(s->d, cc_group_body, &g, e);
+    } else if (ndone == 0) {
+        rc = on_conn(s, NULL, cc_pg_claim, &a, e);
+    } else if (cc_simple(done, ndone)) {
+        rc = on_conn(s, NULL, cc_pg_one, &a, e);
+    } else {
+        rc = in_tx(s, NULL, cc_body, &a, e);
+    }
+    if (rc == 0)
+        rc = sort_claimed(&a.claim.got, e);
+    if (rc) {
+        job_list_clear(&a.claim.got);
+        return rc;
+    }
+    job_list_detach(&a.claim.got, out, n);
+    return 0;
 }
 
 /* errors (a JSON array; anything else starts a new one) plus one entry; caller frees. */

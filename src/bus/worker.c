@@ -1,9 +1,12 @@
 /*
  * worker.c - the worker runtime (see worker.h): five kinds of threads around one store.
  *
- *   dispatcher   the only caller of bus_store_claim; claims into the ready list
- *   handlers     the pool: prepare hook, inbox check, handler; commit tx jobs themselves
- *   completer    commits every other outcome, many per transaction
+ *   dispatcher   claims into the ready list, recording the outcomes waiting meanwhile in
+ *                the same commit (complete-and-claim)
+ *   handlers     the pool: prepare hook, inbox check, handler; commit tx jobs themselves;
+ *                the last handler of a queue to finish claims that queue's next jobs
+ *                itself (no hand-off to the dispatcher and back)
+ *   completer    commits the outcomes nobody claimed with, many per transaction
  *   maintenance  renews leases of held jobs; stalled recovery, trim, repeatables, inbox
  *   listener     sits in bus_store_wait and turns its wake-ups into a counter the
  *                dispatcher waits on, so no wake-up is lost between two waits
@@ -12,7 +15,8 @@
  * committed (or given up); the maintenance thread renews exactly those leases. All
  * shared state is under one mutex, which is never held across a store or db call. On
  * SQLite, writers take turns on the database's writer lock (db/sqlite.c), not in
- * SQLite's busy handler.
+ * SQLite's busy handler, and claims and outcomes go through the database's group commit
+ * (db_tx_group), sharing fsyncs with concurrent publishers.
  * This file must not know about event envelopes or the catalog (bus.c does).
  */
 #include "bus/worker.h"
@@ -582,9 +586,33 @@ out:
     log_set_correlation_id(NULL);
 }
 
+static int claim_room(const bus_worker *w, const wq *q, int64_t mono);
+static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery **items,
+                       bool self_runs);
+
+/* The last running handler of q finished: rather than wake the dispatcher (two thread
+ * hand-offs per job, which is what a queue at concurrency 1 pays for every job), this
+ * handler thread records the waiting outcomes and claims q's next jobs itself, in one
+ * commit, and runs the first of them. False if there was nothing to claim for. Under
+ * w->mu. */
+static bool claim_next_here(bus_worker *w, wq *q, bus_delivery **items)
+{
+    if (w->draining || !items || q->running != 0)
+        return false;
+    int64_t mono = clock_mono_ms();
+    int n = claim_room(w, q, mono);
+    if (n <= 0)
+        return false;
+    if (claim_queue(w, q, n, mono, items, true) < 0)
+        poke_dispatcher(w); /* it retries after its error backoff */
+    return true;
+}
+
 static void *handler_main(void *arg)
 {
     bus_worker *w = arg;
+    /* Outcomes this thread records with a claim of its own (claim_next_here). */
+    bus_delivery **items = calloc((size_t)w->batch_max, sizeof *items);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->ready.head && !w->handlers_stop)
@@ -595,7 +623,8 @@ static void *handler_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         run_delivery(w, dl);
         pthread_mutex_lock(&w->mu);
-        dl->q->running--;
+        wq *q = dl->q;
+        q->running--;
         w->inflight--;
         bool done = dl->outcome == DL_DONE;
         if (done) {
@@ -605,15 +634,18 @@ static void *handler_main(void *arg)
             w->npending++;
             pthread_cond_signal(&w->comp_cv);
         }
-        slot_freed(w, dl->q);
         pthread_cond_broadcast(&w->idle_cv);
         if (done) {
             pthread_mutex_unlock(&w->mu);
             delivery_free(dl);
             pthread_mutex_lock(&w->mu);
         }
+        /* dl may be gone from here on: the completer owns an outcome once it is pending. */
+        if (!claim_next_here(w, q, items))
+            slot_freed(w, q);
     }
     pthread_mutex_unlock(&w->mu);
+    free(items);
     return NULL;
 }
 
@@ -642,6 +674,21 @@ static int worker_tx(bus_worker *w, db_tx_fn fn, void *ctx, err *e)
     return rc;
 }
 
+/* The completion of a job handled (with its inbox entry) or acknowledged without effect
+ * (no inbox entry then: it is there already). Borrows dl's strings. */
+static bus_completion completion_of(const bus_delivery *dl)
+{
+    bool record = dl->outcome == DL_COMPLETE && (dl->q->flags & BUS_QUEUE_INBOX);
+    return (bus_completion){
+        .queue = dl->q->name,
+        .id = dl->job->id,
+        .token = dl->token,
+        .return_value = dl->outcome == DL_COMPLETE ? dl->return_value : NULL,
+        .consumer = record ? dl->q->consumer : NULL,
+        .event_id = delivery_event(dl),
+    };
+}
+
 /* Records the outcomes of b's items in c's transaction: every completion (with its
  * inbox entry) in a few multi-row statements, failures one by one. */
 static int apply_batch(db_conn *c, void *ctx, err *e)
@@ -668,17 +715,7 @@ static int apply_batch(db_conn *c, void *ctx, err *e)
             dl->dead = res == BUS_DEAD_LETTERED;
             continue;
         }
-        /* Completed, or acknowledged without effect (no inbox entry to write then: a
-         * conflict there only means it was recorded already). */
-        bool record = dl->outcome == DL_COMPLETE && (dl->q->flags & BUS_QUEUE_INBOX);
-        b->done[nd++] = (bus_completion){
-            .queue = dl->q->name,
-            .id = dl->job->id,
-            .token = dl->token,
-            .return_value = dl->outcome == DL_COMPLETE ? dl->return_value : NULL,
-            .consumer = record ? dl->q->consumer : NULL,
-            .event_id = delivery_event(dl),
-        };
+        b->done[nd++] = completion_of(dl);
     }
     if (nd == 0)
         return 0;
@@ -920,6 +957,47 @@ static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, bus_delivery **
     return 0;
 }
 
+/* Claims up to n jobs of q, recording the outcomes waiting meanwhile in the same commit,
+ * and puts the jobs on the ready list, waking a handler thread for each (but one when the
+ * caller is a handler thread that will take one itself). Under w->mu, released around the
+ * store calls. The number of jobs claimed, or -1 if the claim failed. */
+static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery **items,
+                       bool self_runs)
+{
+    q->running += n; /* reserved, so handlers finishing meanwhile cannot confuse us */
+    w->inflight += n;
+    uint64_t store_gen = w->store_gen;
+    uint64_t seq = ++w->claims;
+    size_t nout = take_pending(w, items, (size_t)w->batch_max);
+    pthread_mutex_unlock(&w->mu);
+    err e = {0};
+    dl_list got = {0};
+    int rc = claim_jobs(w, q, n, seq, items, nout, &got, &e);
+    pthread_mutex_lock(&w->mu);
+    q->running -= n - (int)got.n;
+    w->inflight -= n - (int)got.n;
+    if (rc) {
+        log_warn("claiming jobs failed", "queue", q->name, "error", e.msg);
+        return -1;
+    }
+    q->drained = (int)got.n < n;
+    q->drained_gen = store_gen;
+    q->drained_at = mono;
+    if (got.n == 0)
+        return 0;
+    for (bus_delivery *dl = got.head; dl; dl = dl->link)
+        held_add(w, dl);
+    if (w->ready.tail)
+        w->ready.tail->link = got.head;
+    else
+        w->ready.head = got.head;
+    w->ready.tail = got.tail;
+    w->ready.n += got.n;
+    for (size_t i = self_runs ? 1 : 0; i < got.n && i < (size_t)w->threads; i++)
+        pthread_cond_signal(&w->work_cv); /* one thread per job, not a stampede */
+    return (int)got.n;
+}
+
 /* One pass over the queues (round robin from `start`); true if anything was claimed,
  * *failed if a claim failed. Under w->mu, released around the store calls. */
 static bool claim_pass(bus_worker *w, size_t start, bool *failed)
@@ -931,39 +1009,11 @@ static bool claim_pass(bus_worker *w, size_t start, bool *failed)
         int n = claim_room(w, q, mono);
         if (n <= 0)
             continue;
-        q->running += n; /* reserved, so handlers finishing meanwhile cannot confuse us */
-        w->inflight += n;
-        uint64_t store_gen = w->store_gen;
-        uint64_t seq = ++w->claims;
-        size_t nout = take_pending(w, w->disp_items, (size_t)w->batch_max);
-        pthread_mutex_unlock(&w->mu);
-        err e = {0};
-        dl_list got = {0};
-        int rc = claim_jobs(w, q, n, seq, w->disp_items, nout, &got, &e);
-        pthread_mutex_lock(&w->mu);
-        q->running -= n - (int)got.n;
-        w->inflight -= n - (int)got.n;
-        if (rc) {
+        int got = claim_queue(w, q, n, mono, w->disp_items, false);
+        if (got < 0)
             *failed = true;
-            log_warn("claiming jobs failed", "queue", q->name, "error", e.msg);
-            continue;
-        }
-        q->drained = (int)got.n < n;
-        q->drained_gen = store_gen;
-        q->drained_at = mono;
-        if (got.n == 0)
-            continue;
-        claimed = true;
-        for (bus_delivery *dl = got.head; dl; dl = dl->link)
-            held_add(w, dl);
-        if (w->ready.tail)
-            w->ready.tail->link = got.head;
-        else
-            w->ready.head = got.head;
-        w->ready.tail = got.tail;
-        w->ready.n += got.n;
-        for (size_t i = 0; i < got.n && i < (size_t)w->threads; i++)
-            pthread_cond_signal(&w->work_cv); /* one thread per job, not a stampede */
+        else if (got > 0)
+            claimed = true;
     }
     return claimed;
 }

@@ -552,6 +552,94 @@ static void test_complete_many_and_claim_in_one_transaction(void **state)
     db_release(c);
 }
 
+/* The worker's complete-and-claim without a caller transaction, in both of its forms
+ * (PostgreSQL: one statement for plain completions; a transaction otherwise). */
+static void test_complete_and_claim(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    char id[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof id, "k%d", i);
+        add_ok(f->s, id, NULL, T0);
+    }
+    bus_job **jobs = NULL;
+    size_t got = 0;
+    /* Nothing to complete: a plain claim, answering the inbox question. */
+    assert_int_equal(
+        bus_store_complete_and_claim(f->s, NULL, 0, Q, 3, "t1", 30000, T0, "svc", &jobs, &got, &e),
+        0);
+    assert_int_equal(got, 3);
+    assert_string_equal(jobs[0]->id, "k0");
+    assert_true(jobs[2]->inbox_checked);
+    assert_false(jobs[2]->inbox_seen);
+    bus_jobs_free(jobs, got);
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    assert_int_equal(db_exec(c,
+                             "INSERT INTO bus_inbox (consumer, event_id, handled_at)"
+                             " VALUES ('svc', 'k4', 1)",
+                             &e),
+                     0);
+    db_release(c);
+    /* Plain completions (one of them stale) and the next claim in one go. */
+    bus_completion done[] = {
+        {.queue = Q, .id = "k0", .token = "t1", .consumer = "svc"},
+        {.queue = Q, .id = "k1", .token = "stale", .consumer = "svc"},
+        {.queue = Q, .id = "k2", .token = "t1", .consumer = NULL},
+    };
+    assert_int_equal(bus_store_complete_and_claim(f->s, done, 3, Q, 2, "t2", 30000, T0 + 1, "svc",
+                                                  &jobs, &got, &e),
+                     0);
+    assert_false(done[0].gone);
+    assert_true(done[1].gone);
+    assert_false(done[2].gone);
+    assert_int_equal(got, 2);
+    assert_string_equal(jobs[0]->id, "k3");
+    assert_false(jobs[0]->inbox_seen);
+    assert_string_equal(jobs[1]->id, "k4");
+    assert_true(jobs[1]->inbox_seen);
+    bus_jobs_free(jobs, got);
+    bus_job *j = get_ok(f->s, "k1", T0);
+    assert_int_equal((int)j->state, (int)BUS_STATE_ACTIVE); /* not completed with a stale token */
+    bus_job_free(j);
+    /* A return value takes the transaction form; the claim may find nothing. */
+    bus_completion more[] = {
+        {.queue = Q, .id = "k3", .token = "t2", .return_value = "[1]", .consumer = "svc"},
+        {.queue = Q, .id = "k4", .token = "t2", .consumer = "svc", .event_id = "ev-k4"},
+    };
+    assert_int_equal(bus_store_complete_and_claim(f->s, more, 2, Q, 10, "t3", 30000, T0 + 2, NULL,
+                                                  &jobs, &got, &e),
+                     0);
+    assert_int_equal(got, 3); /* k5..k7 */
+    assert_false(jobs[0]->inbox_checked);
+    bus_jobs_free(jobs, got);
+    j = get_ok(f->s, "k3", T0);
+    assert_string_equal(j->return_value, "[1]");
+    bus_job_free(j);
+    bus_counts cn = counts_ok(f->s, T0 + 2);
+    assert_int_equal(cn.n[BUS_STATE_COMPLETED], 4);
+    c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    db_stmt *st = db_prepare(c,
+                             "SELECT count(*) FROM bus_inbox WHERE consumer = 'svc'"
+                             " AND event_id IN ('k0', 'k1', 'k2', 'k3', 'ev-k4', 'k4')",
+                             &e);
+    assert_non_null(st);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    assert_int_equal(db_col_int64(st, 0), 4); /* k0, k3, ev-k4 and the k4 put there by hand */
+    db_finalize(st);
+    db_release(c);
+    /* Bad arguments are refused. */
+    bus_completion bad[] = {{.queue = Q, .id = "", .token = "t"}};
+    assert_int_equal(
+        bus_store_complete_and_claim(f->s, bad, 1, Q, 1, "t", 30000, T0, NULL, &jobs, &got, &e),
+        F3_EINVAL);
+    assert_int_equal(
+        bus_store_complete_and_claim(f->s, NULL, 0, Q, 0, "t", 30000, T0, NULL, &jobs, &got, &e),
+        F3_EINVAL);
+}
+
 /* One job id twice in a batch (a stalled job re-claimed by the same worker): only the
  * delivery that holds the lock completes it. */
 static void test_complete_many_with_a_repeated_id(void **state)
@@ -1277,6 +1365,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_complete_many_and_claim_in_one_transaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_complete_many_with_a_repeated_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_complete_and_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_back_off_then_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_four_attempts_wait_one_two_four_seconds, setup,
                                         teardown),
