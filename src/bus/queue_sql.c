@@ -1194,7 +1194,7 @@ static char *cc_sql(const bus_store *s, size_t rows, bool inbox)
                db_sql_skip_locked(s->d),
                inbox ? "EXISTS (SELECT 1 FROM bus_inbox WHERE consumer = $6"
                        " AND event_id = bus_jobs.id)"
-                     : "FALSE");
+                     : "(FALSE AND CAST($6 AS TEXT) = '')"); /* $6 unused, but typed */
     for (int k = 2; k <= JOB_COL_INBOX; k++)
         buf_puts(&b, ", NULL");
     buf_puts(&b, ", 'done' FROM done");

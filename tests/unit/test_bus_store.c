@@ -630,6 +630,20 @@ static void test_complete_and_claim(void **state)
     assert_int_equal(db_col_int64(st, 0), 4); /* k0, k3, ev-k4 and the k4 put there by hand */
     db_finalize(st);
     db_release(c);
+    /* Plain completions for a queue without an inbox take the one-statement form too. */
+    add_ok(f->s, "k8", NULL, T0);
+    bus_completion plain[] = {{.queue = Q, .id = "k5", .token = "t3"},
+                              {.queue = Q, .id = "k6", .token = "t3"}};
+    assert_int_equal(bus_store_complete_and_claim(f->s, plain, 2, Q, 5, "t4", 30000, T0 + 3, NULL,
+                                                  &jobs, &got, &e),
+                     0);
+    assert_false(plain[0].gone);
+    assert_false(plain[1].gone);
+    assert_int_equal(got, 1);
+    assert_string_equal(jobs[0]->id, "k8");
+    assert_false(jobs[0]->inbox_checked);
+    bus_jobs_free(jobs, got);
+    assert_int_equal(counts_ok(f->s, T0 + 3).n[BUS_STATE_COMPLETED], 6);
     /* Bad arguments are refused. */
     bus_completion bad[] = {{.queue = Q, .id = "", .token = "t"}};
     assert_int_equal(
