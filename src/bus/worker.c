@@ -911,7 +911,25 @@ static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, bus_delivery **
     snprintf(token, sizeof token, "%s:%llu", w->instance, (unsigned long long)seq);
     bus_completion *done = nout ? calloc(nout, sizeof *done) : NULL;
     claim_tx t = {w, q, n, token, clock_now_ms(), {w, outcomes, done ? nout : 0, 0, done}, NULL, 0};
-    int rc = worker_tx(w, claim_body, &t, e);
+    bool completions_only = nout == 0 || done;
+    for (size_t i = 0; i < nout && completions_only; i++)
+        completions_only = outcomes[i]->outcome != DL_FAIL;
+    int rc;
+    if (completions_only) {
+        /* The common case, in the one commit the store shapes best (PostgreSQL: one
+         * statement; SQLite: one group-committed transaction). */
+        for (size_t i = 0; i < nout; i++)
+            done[i] = completion_of(outcomes[i]);
+        rc = bus_store_complete_and_claim(w->s, done, nout, q->name, n, token, q->lease_ms, t.now,
+                                          (q->flags & BUS_QUEUE_INBOX) ? q->consumer : NULL,
+                                          &t.jobs, &t.got, e);
+        for (size_t i = 0; rc == 0 && i < nout; i++) {
+            outcomes[i]->gone = done[i].gone;
+            outcomes[i]->dead = false;
+        }
+    } else {
+        rc = worker_tx(w, claim_body, &t, e);
+    }
     if (nout) {
         if (rc || !done)
             commit_batch(w, outcomes, nout);
