@@ -154,12 +154,12 @@ int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name
                   const bus_job_opts *o, int64_t now, bool *added, err *e);
 
 /* Adds one job - same name, data and options (o->job_id, e.g. an eventId) - to each of
- * the n queues (a publish's fan-out), as bus_store_add does for one. With tx NULL the
- * store commits on its own: on PostgreSQL as ONE autocommitted statement that inserts
- * every row and notifies listeners (one round trip); on SQLite through the database's
- * group commit (db_tx_group), so concurrent callers share one durable commit. Either
- * way it returns once the jobs are durable. *added (may be NULL) = jobs actually added
- * (ids already present are ignored). n is 1..BUS_ADD_MANY_MAX. */
+ * the n queues (a publish's fan-out), as bus_store_add does for one; on PostgreSQL as
+ * ONE statement that inserts every row and notifies listeners. With tx NULL the store
+ * commits on its own, through the database's group commit (db_tx_group): concurrent
+ * callers share one durable commit (on PostgreSQL also one NOTIFY, whose commits would
+ * otherwise be serialised by the server). It returns once the jobs are durable. *added (may be
+ * NULL) = jobs actually added (ids already present are ignored). n is 1..BUS_ADD_MANY_MAX. */
 #define BUS_ADD_MANY_MAX 64
 int bus_store_add_many(bus_store *s, db_conn *tx, const char *const *queues, size_t n,
                        const char *name, const char *data, const bus_job_opts *o, int64_t now,

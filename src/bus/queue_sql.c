@@ -645,11 +645,12 @@ static int add_many_in(db_conn *c, void *ctx, err *e)
     return 0;
 }
 
-/* PostgreSQL, no caller transaction: every row and the NOTIFY in one autocommitted
- * statement, instead of BEGIN, INSERT per queue, NOTIFY, COMMIT (four round trips or
- * more). The NOTIFY is sent only when a row was added, and is delivered at its commit. */
-static int add_many_pg(bus_store *s, add_many_args *m, err *e)
+/* PostgreSQL: every row and the NOTIFY in one statement, instead of an INSERT per queue
+ * and a NOTIFY. The NOTIFY is sent only when a row was added, and is delivered at commit
+ * (several in one transaction are folded into one). */
+static int add_many_pg_in(db_conn *c, void *ctx, err *e)
 {
+    add_many_args *m = ctx;
     const bus_job_opts *o = m->o;
     const char *id = o->job_id;
     bool fixed = o && o->backoff.delay_ms > 0 && o->backoff.type == BUS_BACKOFF_FIXED;
@@ -667,15 +668,9 @@ static int add_many_pg(bus_store *s, add_many_args *m, err *e)
     buf_puts(&sql, " ON CONFLICT (queue, id) DO NOTHING RETURNING 1)"
                    " SELECT pg_notify('" BUS_CHANNEL "', '') FROM ins");
     int rc = 0;
-    db_stmt *st = NULL;
-    db_conn *c = db_acquire(s->d, e);
-    if (!c) {
-        rc = db_err_code(e);
-        goto out;
-    }
-    st = prep(c, e, buf_cstr(&sql), "tttiiitii", id, m->name, m->data,
-              (int64_t)(o ? o->priority : 0), run_at, (int64_t)attempts,
-              fixed ? "fixed" : "exponential", backoff, m->now);
+    db_stmt *st = prep(c, e, buf_cstr(&sql), "tttiiitii", id, m->name, m->data,
+                       (int64_t)(o ? o->priority : 0), run_at, (int64_t)attempts,
+                       fixed ? "fixed" : "exponential", backoff, m->now);
     if (!st) {
         rc = db_err_code(e);
         goto out;
@@ -690,12 +685,11 @@ static int add_many_pg(bus_store *s, add_many_args *m, err *e)
     while ((rc = db_step(st, e)) == DB_ROW)
         m->added++;
     rc = rc < 0 ? rc : 0;
+    if (rc == 0 && m->added > 0)
+        note_pending(m->s); /* wakes this process's workers at commit (the commit hook) */
 out:
     db_finalize(st);
-    db_release(c);
     buf_free(&sql);
-    if (rc == 0 && m->added > 0)
-        wake_all(s); /* this process's idle workers, without waiting for our own NOTIFY */
     return rc;
 }
 
@@ -723,9 +717,12 @@ int bus_store_add_many(bus_store *s, db_conn *tx, const char *const *queues, siz
     }
     add_many_args m = {s, queues, n, name, data, &with_id, now, 0};
     if (tx)
-        rc = add_many_in(tx, &m, e);
+        rc = s->pg ? add_many_pg_in(tx, &m, e) : add_many_in(tx, &m, e);
     else if (s->pg)
-        rc = add_many_pg(s, &m, e);
+        /* A transaction that NOTIFYs holds a database-wide lock through its commit, so
+         * such commits do not share a WAL flush: concurrent publishers share one
+         * transaction (one flush, one NOTIFY) instead. */
+        rc = db_tx_group(s->d, add_many_pg_in, &m, e);
     else
         rc = db_tx_group(s->d, add_many_in, &m, e);
     if (rc == 0 && added)
