@@ -1001,6 +1001,10 @@ static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery *
     q->drained = (int)got.n < n;
     q->drained_gen = store_gen;
     q->drained_at = mono;
+    /* A wake-up during a handler thread's claim may have found no room (it was reserved
+     * here) and been used up by the dispatcher: look again rather than wait a poll. */
+    if (q->drained && w->store_gen != store_gen)
+        poke_dispatcher(w);
     if (got.n == 0)
         return 0;
     for (bus_delivery *dl = got.head; dl; dl = dl->link)
