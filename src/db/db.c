@@ -353,14 +353,19 @@ static void db_group_run(db *d, db_group_req **reqs, size_t n)
 
 int db_tx_group(db *d, db_tx_fn fn, void *ctx, err *e)
 {
-    db_conn *own = db_acquire(d, e);
-    if (!own)
-        return db_err_code(e);
-    bool busy = db_in_transaction(own);
-    db_release(own);
-    if (busy)
-        return err_set(e, F3_EINVAL,
-                       "db_tx_group: this thread has a transaction open; write in it instead");
+    /* Only a backend with one connection per thread (SQLite) can tell that the caller
+     * holds a transaction, and only there would the leader wait for its writer lock; a
+     * pooled backend is not asked for a connection just to look. */
+    if (d->ops->writer_enter) {
+        db_conn *own = db_acquire(d, e);
+        if (!own)
+            return db_err_code(e);
+        bool busy = db_in_transaction(own);
+        db_release(own);
+        if (busy)
+            return err_set(e, F3_EINVAL,
+                           "db_tx_group: this thread has a transaction open; write in it instead");
+    }
     db_group_req req = {.fn = fn, .ctx = ctx};
     db_group_req *batch[DB_GROUP_MAX];
     pthread_mutex_lock(&d->group_lock);
