@@ -160,25 +160,29 @@ typedef struct publish_job {
     int added;
 } publish_job;
 
-/* Adds the event to every subscriber queue of its type, in tx. */
-static int publish_in(db_conn *tx, void *ctx, err *e)
+/* Adds the event to every subscriber queue of its type: in tx, or (tx NULL) in the
+ * store's own commit, which concurrent publishers share (bus_store_add_many). */
+static int publish_to(bus *b, db_conn *tx, publish_job *p, err *e)
 {
-    publish_job *p = ctx;
+    char names[BUS_ADD_MANY_MAX][BUS_QUEUE_NAME_MAX + 1];
+    const char *queues[BUS_ADD_MANY_MAX];
+    size_t n = bus_event_subscriber_count(p->def);
     p->added = 0;
-    int64_t now = clock_now_ms();
-    for (size_t i = 0; i < bus_event_subscriber_count(p->def); i++) {
-        char queue[BUS_QUEUE_NAME_MAX + 1];
-        int rc = bus_queue_name(p->def->type, bus_event_subscriber(p->def, i), queue, sizeof queue);
+    if (n == 0)
+        return 0; /* nobody subscribes: nothing to enqueue */
+    if (n > BUS_ADD_MANY_MAX)
+        return err_set(e, F3_EINVAL, "bus: %s has %zu subscribers (1..%d supported)", p->def->type,
+                       n, BUS_ADD_MANY_MAX);
+    for (size_t i = 0; i < n; i++) {
+        int rc = bus_queue_name(p->def->type, bus_event_subscriber(p->def, i), names[i],
+                                sizeof names[i]);
         if (rc)
             return err_set(e, rc, "bus: no queue name for %s", p->def->type);
-        bus_job_opts o = {.job_id = p->event_id};
-        bool added = false;
-        rc = bus_store_add(p->b->s, tx, queue, p->def->type, p->text, &o, now, &added, e);
-        if (rc)
-            return rc;
-        p->added += added;
+        queues[i] = names[i];
     }
-    return 0;
+    bus_job_opts o = {.job_id = p->event_id};
+    return bus_store_add_many(b->s, tx, queues, n, p->def->type, p->text, &o, clock_now_ms(),
+                              &p->added, e);
 }
 
 static int publish_text(bus *b, db_conn *tx, publish_job *p, err *e)
@@ -187,13 +191,15 @@ static int publish_text(bus *b, db_conn *tx, publish_job *p, err *e)
         if (!db_in_transaction(tx))
             return err_set(e, F3_EINVAL, "bus: publishing %s: tx has no open transaction",
                            p->def->type);
-        return publish_in(tx, p, e);
+        return publish_to(b, tx, p, e);
     }
+    if (strcmp(db_backend(b->d), "sqlite") != 0)
+        return publish_to(b, NULL, p, e);
     db_conn *c = db_acquire(b->d, e);
     if (!c)
         return e && e->code ? e->code : F3_EIO;
     /* SQLite: this thread's connection is the caller's; an open transaction is theirs. */
-    int rc = db_in_transaction(c) ? publish_in(c, p, e) : db_tx(c, publish_in, p, e);
+    int rc = publish_to(b, db_in_transaction(c) ? c : NULL, p, e);
     db_release(c);
     return rc;
 }

@@ -63,11 +63,14 @@ bus_worker *bus_worker_of(bus *b);
 /* Publishes event_type (a BUS_EV_* constant this service publishes per the catalog)
  * for tenant_id with the event's own fields (an object, borrowed; envelope fields are
  * not allowed in it). tx: the caller's open transaction, or NULL for a short one of the
- * bus's own (on SQLite, when the calling thread's connection already has a transaction
- * open, the publish joins it). The correlation id is the thread's log correlation id.
- * *event_id_out (may be NULL; at least UUID_STR_LEN bytes) receives the eventId.
- * 0; F3_EINVAL for an unknown type, a type this service does not publish, or a payload
- * the catalog rejects (nothing enqueued); a db error code otherwise. */
+ * bus's own, which concurrent publishers share (group commit: one durable commit for
+ * many publishes; the call still returns only once its event is durable, and a failure
+ * is reported to its own caller only). On SQLite, when the calling thread's connection
+ * already has a transaction open, the publish joins it. The correlation id is the
+ * thread's log correlation id. *event_id_out (may be NULL; at least UUID_STR_LEN bytes)
+ * receives the eventId. Returns 0; F3_EINVAL for an unknown type, a type this service
+ * does not publish, or a payload the catalog rejects (nothing enqueued); a db error code
+ * otherwise. */
 int bus_publish(bus *b, db_conn *tx, const char *event_type, const char *tenant_id,
                 const json_t *fields, err *e);
 int bus_publish_id(bus *b, db_conn *tx, const char *event_type, const char *tenant_id,

@@ -94,6 +94,8 @@ typedef struct bus_job {
     char *return_value;   /* JSON text or NULL */
     char *lock_token;     /* owner of an active job; NULL otherwise */
     int64_t lock_until;   /* epoch ms the lease ends */
+    bool inbox_checked;   /* claimed with an inbox consumer (bus_store_claim_tx) ... */
+    bool inbox_seen;      /* ... whose inbox already held the job id as a handled event */
 } bus_job;
 
 void bus_job_free(bus_job *j);                /* frees the strings and the job; NULL ignored */
@@ -151,6 +153,18 @@ void bus_store_close(bus_store *s);
 int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name, const char *data,
                   const bus_job_opts *o, int64_t now, bool *added, err *e);
 
+/* Adds one job - same name, data and options (o->job_id, e.g. an eventId) - to each of
+ * the n queues (a publish's fan-out), as bus_store_add does for one; on PostgreSQL as
+ * ONE statement that inserts every row and notifies listeners. With tx NULL the store
+ * commits on its own, through the database's group commit (db_tx_group): concurrent
+ * callers share one durable commit (on PostgreSQL also one NOTIFY, whose commits would
+ * otherwise be serialised by the server). It returns once the jobs are durable. *added (may be
+ * NULL) = jobs actually added (ids already present are ignored). n is 1..BUS_ADD_MANY_MAX. */
+#define BUS_ADD_MANY_MAX 64
+int bus_store_add_many(bus_store *s, db_conn *tx, const char *const *queues, size_t n,
+                       const char *name, const char *data, const bus_job_opts *o, int64_t now,
+                       int *added, err *e);
+
 /* Claims up to max due jobs of `queue`, makes them active with lock `token` until
  * now + lease_ms, and returns them in claim order (caller frees with bus_jobs_free).
  * Order, as BullMQ fetches: jobs without a priority first (its wait list), then
@@ -160,6 +174,16 @@ int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name
  * max is 1..1000. */
 int bus_store_claim(bus_store *s, const char *queue, int max, const char *token, int64_t lease_ms,
                     int64_t now, bus_job ***out, size_t *n, err *e);
+
+/* As bus_store_claim, in the caller's open transaction tx, so that a worker records
+ * the outcomes of finished jobs and claims the next ones in one commit (as BullMQ's
+ * moveToFinished fetches the next job). With inbox_consumer (may be NULL) every claimed
+ * job also says whether that consumer's inbox already holds its id as a handled event
+ * (inbox_checked, inbox_seen): the inbox question answered by the claim itself instead of
+ * one lookup per job. Caller frees *out with bus_jobs_free. */
+int bus_store_claim_tx(bus_store *s, db_conn *tx, const char *queue, int max, const char *token,
+                       int64_t lease_ms, int64_t now, const char *inbox_consumer, bus_job ***out,
+                       size_t *n, err *e);
 
 /* Extends the lease of an active job held with token. F3_ENOTFOUND if the job is no
  * longer held with this token (it stalled and was taken back). */
@@ -171,6 +195,35 @@ int bus_store_extend(bus_store *s, const char *queue, const char *id, const char
  * the lock was lost. */
 int bus_store_complete(bus_store *s, db_conn *tx, const char *queue, const char *id,
                        const char *token, const char *return_value, int64_t now, err *e);
+
+/* One completion for bus_store_complete_many. */
+typedef struct bus_completion {
+    const char *queue, *id, *token;
+    const char *return_value; /* JSON text or NULL */
+    const char *consumer;     /* record event_id in this consumer's inbox; NULL = no inbox */
+    const char *event_id;
+    bool gone; /* out: the job was no longer held with token (lease lost) */
+} bus_completion;
+
+/* Completes n jobs held with their tokens in the caller's open transaction tx, with
+ * multi-row statements (per queue and up to 32 jobs: one UPDATE, one INSERT into the
+ * inbox) instead of two statements per job; a job with a return value costs its own
+ * UPDATE. A job no longer held with its token is not an error: its `gone` is set and its
+ * inbox row is not written. 0 or the first database error (the transaction is then
+ * doomed, see db_commit). */
+int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                            err *e);
+
+/* Records the completions done[0..ndone-1] (as bus_store_complete_many; ndone may be 0)
+ * and claims up to max jobs of queue (as bus_store_claim_tx) in one commit of the store's
+ * own: on SQLite one transaction through the group commit; on PostgreSQL, when the
+ * completions are of one queue, at most 32, without return values, ONE autocommitted
+ * statement (one round trip; otherwise one transaction). The worker's complete-and-claim,
+ * as BullMQ's moveToFinished fetching the next job. Caller frees *out with bus_jobs_free. */
+int bus_store_complete_and_claim(bus_store *s, bus_completion *done, size_t ndone,
+                                 const char *queue, int max, const char *token, int64_t lease_ms,
+                                 int64_t now, const char *inbox_consumer, bus_job ***out, size_t *n,
+                                 err *e);
 
 /* Records a failed attempt of a job held with token: the reason is appended to the
  * job's errors; it is retried after its backoff while attempts remain and kind is

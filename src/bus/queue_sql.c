@@ -48,11 +48,12 @@
 
 struct bus_store {
     db *d;
-    char *claim_sql[2]; /* [0] unprioritized jobs, [1] prioritized ones */
+    char *claim_sql[2]; /* [0] plain, [1] also answering the inbox question */
     char *stalled_sql;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC */
     uint64_t gen;        /* bumped by every wakeup */
+    bool pg;             /* PostgreSQL: several processes, LISTEN/NOTIFY */
     db_listener *listener;
     pthread_t listen_thread;
     bool listening;
@@ -315,6 +316,7 @@ static int check_json(const char *what, const char *text, err *e)
     " stalled_count, backoff_type, backoff_delay, created_at, run_at, processed_at, finished_at,"  \
     " failed_reason, errors, return_value, lock_token, lock_until, order_key"
 #define JOB_COL_ORDER_KEY 21
+#define JOB_COL_INBOX     22 /* claims with an inbox consumer only */
 
 static char *dup_col(db_stmt *st, int col, bool *oom)
 {
@@ -417,6 +419,10 @@ static int collect_jobs(db_stmt *st, int64_t now, job_list *out, err *e)
     int rc;
     while ((rc = db_step(st, e)) == DB_ROW) {
         bus_job *j = read_job(st, now);
+        if (j && db_col_count(st) > JOB_COL_INBOX) {
+            j->inbox_checked = true;
+            j->inbox_seen = db_col_bool(st, JOB_COL_INBOX);
+        }
         const char *k = db_col_text(st, JOB_COL_ORDER_KEY);
         char *key = k ? strdup(k) : NULL;
         if (!j || (k && !key) || job_list_push(out, j, key)) {
@@ -443,22 +449,25 @@ static void job_list_detach(job_list *l, bus_job ***out, size_t *n)
 
 /* The picked ids are a MATERIALIZED CTE so that the locking sub-SELECT runs exactly once:
  * as a plain "id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" PostgreSQL may run it
- * again for each row, and each run skips the rows the previous ones took. */
-static char *claim_sql(const db *d, bool prioritized)
+ * again for each row, and each run skips the rows the previous ones took. One statement
+ * serves BullMQ's order, since priority 0 (none) sorts before 1 (highest). With the inbox
+ * column, $6 is the consumer whose inbox is asked about each claimed job's id. */
+static char *claim_sql(const db *d, bool inbox)
 {
     buf b;
     buf_init(&b, 0);
     buf_printf(&b,
                "WITH picked AS MATERIALIZED (SELECT id FROM bus_jobs"
-               " WHERE queue = $1 AND state = 'waiting' AND %s AND run_at <= $5"
+               " WHERE queue = $1 AND state = 'waiting' AND run_at <= $5"
                " AND NOT EXISTS (SELECT 1 FROM bus_queues WHERE name = $1 AND paused)"
-               " ORDER BY %s LIMIT $2%s)"
+               " ORDER BY priority, run_at, order_key LIMIT $2%s)"
                " UPDATE bus_jobs SET state = 'active', lock_token = $3, lock_until = $4,"
                " processed_at = $5, attempts_started = attempts_started + 1"
-               " WHERE queue = $1 AND id IN (SELECT id FROM picked) RETURNING " JOB_COLS,
-               prioritized ? "priority > 0" : "priority = 0",
-               prioritized ? "priority, run_at, order_key" : "run_at, order_key",
-               db_sql_skip_locked(d));
+               " WHERE queue = $1 AND id IN (SELECT id FROM picked) RETURNING " JOB_COLS "%s",
+               db_sql_skip_locked(d),
+               inbox ? ", EXISTS (SELECT 1 FROM bus_inbox WHERE consumer = $6"
+                       " AND event_id = bus_jobs.id)"
+                     : "");
     return buf_detach(&b);
 }
 
@@ -496,7 +505,8 @@ int bus_store_open_sql(db *d, bus_store **out, err *e)
     }
     if ((rc = db_on_commit(d, on_commit, s, e)))
         goto out;
-    if (strcmp(db_backend(d), "postgres") == 0) {
+    s->pg = strcmp(db_backend(d), "postgres") == 0;
+    if (s->pg) {
         if ((rc = db_listener_open(d, BUS_CHANNEL, &s->listener, e)))
             goto out;
         if (pthread_create(&s->listen_thread, NULL, listen_main, s) != 0) {
@@ -578,15 +588,11 @@ static int add_job(bus_store *s, db_conn *c, void *ctx, err *e)
     return a->added ? made_claimable(s, c, e) : 0;
 }
 
-int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name, const char *data,
-                  const bus_job_opts *o, int64_t now, bool *added, err *e)
+/* The checks every add makes, apart from the queue name. */
+static int check_add(const char *name, const char *data, const bus_job_opts *o, err *e)
 {
-    ERR_LOCAL(e);
-    if (added)
-        *added = false;
     int rc;
-    if ((rc = check_queue(queue, e)) || (o && o->job_id && (rc = check_id(o->job_id, e))) ||
-        (rc = check_json("job data", data, e)))
+    if ((o && o->job_id && (rc = check_id(o->job_id, e))) || (rc = check_json("job data", data, e)))
         return rc;
     if (!name || !*name)
         return err_set(e, F3_EINVAL, "job name is empty");
@@ -595,6 +601,18 @@ int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name
                        BUS_PRIORITY_MAX);
     if (o && (o->attempts < 0 || o->delay_ms < 0 || o->backoff.delay_ms < 0))
         return err_set(e, F3_EINVAL, "job options: attempts, delay and backoff must be >= 0");
+    return 0;
+}
+
+int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name, const char *data,
+                  const bus_job_opts *o, int64_t now, bool *added, err *e)
+{
+    ERR_LOCAL(e);
+    if (added)
+        *added = false;
+    int rc;
+    if ((rc = check_queue(queue, e)) || (rc = check_add(name, data, o, e)))
+        return rc;
     add_args a = {queue, name, data, o, now, false};
     rc = in_tx(s, tx, add_job, &a, e);
     if (rc == 0 && added)
@@ -602,10 +620,120 @@ int bus_store_add(bus_store *s, db_conn *tx, const char *queue, const char *name
     return rc;
 }
 
+typedef struct add_many_args {
+    bus_store *s;
+    const char *const *queues;
+    size_t n;
+    const char *name, *data;
+    const bus_job_opts *o;
+    int64_t now;
+    int added;
+} add_many_args;
+
+/* Adds to every queue in c's transaction (the caller's, or a shared group commit). */
+static int add_many_in(db_conn *c, void *ctx, err *e)
+{
+    add_many_args *m = ctx;
+    m->added = 0; /* a retried transaction starts over */
+    for (size_t i = 0; i < m->n; i++) {
+        add_args a = {m->queues[i], m->name, m->data, m->o, m->now, false};
+        int rc = add_job(m->s, c, &a, e);
+        if (rc)
+            return rc;
+        m->added += a.added;
+    }
+    return 0;
+}
+
+/* PostgreSQL: every row and the NOTIFY in one statement, instead of an INSERT per queue
+ * and a NOTIFY. The NOTIFY is sent only when a row was added, and is delivered at commit
+ * (several in one transaction are folded into one). */
+static int add_many_pg_in(db_conn *c, void *ctx, err *e)
+{
+    add_many_args *m = ctx;
+    const bus_job_opts *o = m->o;
+    const char *id = o->job_id;
+    bool fixed = o && o->backoff.delay_ms > 0 && o->backoff.type == BUS_BACKOFF_FIXED;
+    int64_t backoff = o && o->backoff.delay_ms > 0 ? o->backoff.delay_ms : BUS_DEFAULT_BACKOFF_MS;
+    int attempts = o && o->attempts > 0 ? o->attempts : BUS_DEFAULT_ATTEMPTS;
+    int64_t run_at = m->now + (o && o->delay_ms > 0 ? o->delay_ms : 0);
+    buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "WITH ins AS (INSERT INTO bus_jobs (queue, id, name, data, state, priority,"
+                   " order_key, run_at, max_attempts, backoff_type, backoff_delay, created_at)"
+                   " VALUES ");
+    for (size_t i = 0; i < m->n; i++)
+        buf_printf(&sql, "%s($%zu, $1, $2, $3, 'waiting', $4, $%zu, $5, $6, $7, $8, $9)",
+                   i ? ", " : "", 10 + 2 * i, 11 + 2 * i);
+    buf_puts(&sql, " ON CONFLICT (queue, id) DO NOTHING RETURNING 1)"
+                   " SELECT pg_notify('" BUS_CHANNEL "', '') FROM ins");
+    int rc = 0;
+    db_stmt *st = prep(c, e, buf_cstr(&sql), "tttiiitii", id, m->name, m->data,
+                       (int64_t)(o ? o->priority : 0), run_at, (int64_t)attempts,
+                       fixed ? "fixed" : "exponential", backoff, m->now);
+    if (!st) {
+        rc = db_err_code(e);
+        goto out;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        char order_key[UUID_STR_LEN];
+        uuid_v7(order_key);
+        db_bind_text(st, (int)(10 + 2 * i), m->queues[i]);
+        db_bind_text(st, (int)(11 + 2 * i), order_key);
+    }
+    m->added = 0;
+    while ((rc = db_step(st, e)) == DB_ROW)
+        m->added++;
+    rc = rc < 0 ? rc : 0;
+    if (rc == 0 && m->added > 0)
+        note_pending(m->s); /* wakes this process's workers at commit (the commit hook) */
+out:
+    db_finalize(st);
+    buf_free(&sql);
+    return rc;
+}
+
+int bus_store_add_many(bus_store *s, db_conn *tx, const char *const *queues, size_t n,
+                       const char *name, const char *data, const bus_job_opts *o, int64_t now,
+                       int *added, err *e)
+{
+    ERR_LOCAL(e);
+    if (added)
+        *added = 0;
+    if (!queues || n < 1 || n > BUS_ADD_MANY_MAX)
+        return err_set(e, F3_EINVAL, "add: 1..%d queues, got %zu", BUS_ADD_MANY_MAX, n);
+    int rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = check_queue(queues[i], e)))
+            return rc;
+    if ((rc = check_add(name, data, o, e)))
+        return rc;
+    /* One job id for every queue, as a publish's eventId. */
+    bus_job_opts with_id = o ? *o : (bus_job_opts){0};
+    char gen_id[UUID_STR_LEN];
+    if (!with_id.job_id) {
+        uuid_v7(gen_id);
+        with_id.job_id = gen_id;
+    }
+    add_many_args m = {s, queues, n, name, data, &with_id, now, 0};
+    if (tx)
+        rc = s->pg ? add_many_pg_in(tx, &m, e) : add_many_in(tx, &m, e);
+    else if (s->pg)
+        /* A transaction that NOTIFYs holds a database-wide lock through its commit, so
+         * such commits do not share a WAL flush: concurrent publishers share one
+         * transaction (one flush, one NOTIFY) instead. */
+        rc = db_tx_group(s->d, add_many_pg_in, &m, e);
+    else
+        rc = db_tx_group(s->d, add_many_in, &m, e);
+    if (rc == 0 && added)
+        *added = m.added;
+    return rc;
+}
+
 /* ---- claim ---------------------------------------------------------------------------- */
 
 typedef struct claim_args {
-    const char *queue, *token;
+    const char *queue, *token, *consumer;
     int max;
     int64_t lease_ms, now;
     job_list got;
@@ -615,18 +743,15 @@ static int claim_jobs(bus_store *s, db_conn *c, void *ctx, err *e)
 {
     claim_args *a = ctx;
     job_list_clear(&a->got); /* a retried transaction starts over */
-    for (int pass = 0; pass < 2 && a->got.n < (size_t)a->max; pass++) {
-        db_stmt *st =
-            prep(c, e, s->claim_sql[pass], "titii", a->queue, (int64_t)a->max - (int64_t)a->got.n,
-                 a->token, a->now + a->lease_ms, a->now);
-        if (!st)
-            return e->code ? e->code : F3_EIO;
-        int rc = collect_jobs(st, a->now, &a->got, e);
-        db_finalize(st);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    db_stmt *st = a->consumer ? prep(c, e, s->claim_sql[1], "titiit", a->queue, (int64_t)a->max,
+                                     a->token, a->now + a->lease_ms, a->now, a->consumer)
+                              : prep(c, e, s->claim_sql[0], "titii", a->queue, (int64_t)a->max,
+                                     a->token, a->now + a->lease_ms, a->now);
+    if (!st)
+        return e->code ? e->code : F3_EIO;
+    int rc = collect_jobs(st, a->now, &a->got, e);
+    db_finalize(st);
+    return rc;
 }
 
 /* Claim order: unprioritized before prioritized (BullMQ's wait list before its priority
@@ -673,12 +798,8 @@ out:
     return rc;
 }
 
-int bus_store_claim(bus_store *s, const char *queue, int max, const char *token, int64_t lease_ms,
-                    int64_t now, bus_job ***out, size_t *n, err *e)
+static int check_claim(const char *queue, int max, const char *token, int64_t lease_ms, err *e)
 {
-    ERR_LOCAL(e);
-    *out = NULL;
-    *n = 0;
     int rc = check_queue(queue, e);
     if (rc)
         return rc;
@@ -688,17 +809,53 @@ int bus_store_claim(bus_store *s, const char *queue, int max, const char *token,
         return err_set(e, F3_EINVAL, "claim: lock token is empty");
     if (lease_ms <= 0)
         return err_set(e, F3_EINVAL, "claim: lease must be > 0 ms");
+    return 0;
+}
+
+/* Runs the claim in tx (or a transaction of its own) and hands out the sorted jobs. */
+static int claim_into(bus_store *s, db_conn *tx, claim_args *a, bus_job ***out, size_t *n, err *e)
+{
     remember_gen(s);
-    claim_args a = {queue, token, max, lease_ms, now, {0}};
-    rc = in_tx(s, NULL, claim_jobs, &a, e);
+    int rc = in_tx(s, tx, claim_jobs, a, e);
     if (rc == 0)
-        rc = sort_claimed(&a.got, e);
+        rc = sort_claimed(&a->got, e);
     if (rc) {
-        job_list_clear(&a.got);
+        job_list_clear(&a->got);
         return rc;
     }
-    job_list_detach(&a.got, out, n);
+    job_list_detach(&a->got, out, n);
     return 0;
+}
+
+int bus_store_claim(bus_store *s, const char *queue, int max, const char *token, int64_t lease_ms,
+                    int64_t now, bus_job ***out, size_t *n, err *e)
+{
+    ERR_LOCAL(e);
+    *out = NULL;
+    *n = 0;
+    int rc = check_claim(queue, max, token, lease_ms, e);
+    if (rc)
+        return rc;
+    claim_args a = {queue, token, NULL, max, lease_ms, now, {0}};
+    return claim_into(s, NULL, &a, out, n, e);
+}
+
+int bus_store_claim_tx(bus_store *s, db_conn *tx, const char *queue, int max, const char *token,
+                       int64_t lease_ms, int64_t now, const char *inbox_consumer, bus_job ***out,
+                       size_t *n, err *e)
+{
+    ERR_LOCAL(e);
+    *out = NULL;
+    *n = 0;
+    int rc = check_claim(queue, max, token, lease_ms, e);
+    if (rc)
+        return rc;
+    if (!tx || !db_in_transaction(tx))
+        return err_set(e, F3_EINVAL, "claim: needs the caller's open transaction");
+    if (inbox_consumer && !*inbox_consumer)
+        return err_set(e, F3_EINVAL, "claim: inbox consumer name is empty");
+    claim_args a = {queue, token, inbox_consumer, max, lease_ms, now, {0}};
+    return claim_into(s, tx, &a, out, n, e);
 }
 
 /* ---- lease, complete, fail ------------------------------------------------------------ */
@@ -784,6 +941,356 @@ int bus_store_complete(bus_store *s, db_conn *tx, const char *queue, const char 
     if (rc == 0 && !tx)
         maybe_trim(s, queue);
     return rc;
+}
+
+/* Jobs per multi-row completion statement. Chunks are padded to a power of two (by
+ * repeating the last job) so that only a handful of distinct SQL texts exist, and the
+ * prepared-statement caches of both backends keep them all. */
+#define COMPLETE_CHUNK 32
+
+static size_t pad_pow2(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p *= 2;
+    return p;
+}
+
+/* Records the handled events of items[0..n-1] (all with a consumer) in one INSERT. */
+static int inbox_insert_many(db_conn *c, bus_completion **items, size_t n, int64_t now, err *e)
+{
+    size_t rows = pad_pow2(n);
+    buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "INSERT INTO bus_inbox (consumer, event_id, handled_at) VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&sql, "%s($%zu, $%zu, $1)", k ? ", " : "", 2 + 2 * k, 3 + 2 * k);
+    buf_puts(&sql, " ON CONFLICT (consumer, event_id) DO NOTHING");
+    db_stmt *st = db_prepare(c, buf_cstr(&sql), e);
+    buf_free(&sql);
+    if (!st)
+        return db_err_code(e);
+    db_bind_int64(st, 1, now);
+    for (size_t k = 0; k < rows; k++) {
+        const bus_completion *it = items[k < n ? k : n - 1];
+        db_bind_text(st, (int)(2 + 2 * k), it->consumer);
+        db_bind_text(st, (int)(3 + 2 * k), it->event_id ? it->event_id : it->id);
+    }
+    int rc = db_step(st, e);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* Completes items[0..n-1] (one queue, distinct ids, no return values) in one UPDATE; the
+ * ids it returns were held with their tokens, the others are gone. The redundant
+ * "id IN (...)" lets both backends find the rows through the primary key; the row-value
+ * test then checks each job's own token. */
+static int complete_chunk(db_conn *c, bus_completion **items, size_t n, int64_t now, err *e)
+{
+    size_t rows = pad_pow2(n);
+    buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "UPDATE bus_jobs SET state = 'completed', finished_at = $1,"
+                   " attempts_made = attempts_made + 1, return_value = NULL, lock_token = NULL,"
+                   " lock_until = NULL WHERE queue = $2 AND state = 'active' AND id IN (");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&sql, "%s$%zu", k ? ", " : "", 3 + 2 * k);
+    buf_puts(&sql, ") AND (id, lock_token) IN (VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&sql, "%s($%zu, $%zu)", k ? ", " : "", 3 + 2 * k, 4 + 2 * k);
+    buf_puts(&sql, ") RETURNING id");
+    db_stmt *st = db_prepare(c, buf_cstr(&sql), e);
+    buf_free(&sql);
+    if (!st)
+        return db_err_code(e);
+    db_bind_int64(st, 1, now);
+    db_bind_text(st, 2, items[0]->queue);
+    for (size_t k = 0; k < rows; k++) {
+        const bus_completion *it = items[k < n ? k : n - 1];
+        db_bind_text(st, (int)(3 + 2 * k), it->id);
+        db_bind_text(st, (int)(4 + 2 * k), it->token);
+    }
+    for (size_t k = 0; k < n; k++)
+        items[k]->gone = true;
+    int rc;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        const char *id = db_col_text(st, 0);
+        for (size_t k = 0; id && k < n; k++)
+            if (strcmp(items[k]->id, id) == 0)
+                items[k]->gone = false;
+    }
+    db_finalize(st);
+    if (rc < 0)
+        return rc;
+    size_t m = 0; /* the completed ones with an inbox, moved to the front */
+    for (size_t k = 0; k < n; k++)
+        if (!items[k]->gone && items[k]->consumer) {
+            bus_completion *t = items[m];
+            items[m++] = items[k];
+            items[k] = t;
+        }
+    return m ? inbox_insert_many(c, items, m, now, e) : 0;
+}
+
+/* One completion on its own (a return value, or an id twice in the batch). */
+static int complete_single(bus_store *s, db_conn *c, bus_completion *it, int64_t now, err *e)
+{
+    held_args a = {
+        .queue = it->queue, .id = it->id, .token = it->token, .text = it->return_value, .now = now};
+    int rc = complete_job(s, c, &a, e);
+    it->gone = rc == F3_ENOTFOUND;
+    if (it->gone) {
+        err_clear(e);
+        return 0;
+    }
+    if (rc == 0 && it->consumer)
+        rc = inbox_insert_many(c, &it, 1, now, e);
+    return rc;
+}
+
+/* True if another item than k has k's queue and id. */
+static bool id_repeats(const bus_completion *items, size_t n, size_t k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (i != k && strcmp(items[i].id, items[k].id) == 0 &&
+            strcmp(items[i].queue, items[k].queue) == 0)
+            return true;
+    return false;
+}
+
+static int check_completions(const bus_completion *items, size_t n, err *e)
+{
+    for (size_t k = 0; k < n; k++) {
+        int rc;
+        if ((rc = check_queue(items[k].queue, e)) || (rc = check_id(items[k].id, e)))
+            return rc;
+        if (!items[k].token)
+            return err_set(e, F3_EINVAL, "complete: lock token is missing");
+        if (items[k].return_value && (rc = check_json("return value", items[k].return_value, e)))
+            return rc;
+    }
+    return 0;
+}
+
+static int complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                         err *e);
+
+int bus_store_complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                            err *e)
+{
+    ERR_LOCAL(e);
+    if (!tx || !db_in_transaction(tx))
+        return err_set(e, F3_EINVAL, "complete: needs the caller's open transaction");
+    int rc = check_completions(items, n, e);
+    if (rc)
+        return rc;
+    return complete_many(s, tx, items, n, now, e);
+}
+
+/* bus_store_complete_many without the checks. */
+static int complete_many(bus_store *s, db_conn *tx, bus_completion *items, size_t n, int64_t now,
+                         err *e)
+{
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    if (!done)
+        return err_set(e, F3_ENOMEM, "out of memory completing jobs");
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        if (items[k].return_value || id_repeats(items, n, k)) {
+            done[k] = true;
+            rc = complete_single(s, tx, &items[k], now, e);
+        }
+    bus_completion *chunk[COMPLETE_CHUNK];
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (done[k])
+            continue;
+        size_t m = 0;
+        for (size_t i = k; i < n && m < COMPLETE_CHUNK; i++)
+            if (!done[i] && strcmp(items[i].queue, items[k].queue) == 0) {
+                done[i] = true;
+                chunk[m++] = &items[i];
+            }
+        rc = complete_chunk(tx, chunk, m, now, e);
+    }
+    free(done);
+    return rc;
+}
+
+/* ---- complete and claim ---------------------------------------------------------------- */
+
+typedef struct cc_args {
+    bus_completion *done;
+    size_t ndone;
+    claim_args claim;
+} cc_args;
+
+/* The transaction of bus_store_complete_and_claim where one statement will not do. */
+static int cc_body(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    cc_args *a = ctx;
+    int rc = a->ndone ? complete_many(s, c, a->done, a->ndone, a->claim.now, e) : 0;
+    return rc ? rc : claim_jobs(s, c, &a->claim, e);
+}
+
+typedef struct cc_group {
+    bus_store *s;
+    cc_args *a;
+} cc_group;
+
+static int cc_group_body(db_conn *c, void *ctx, err *e)
+{
+    cc_group *g = ctx;
+    return cc_body(g->s, c, g->a, e);
+}
+
+/* True when the PostgreSQL one-statement form applies: one queue, few enough completions,
+ * no return values, each id once. */
+static bool cc_simple(const bus_completion *done, size_t n)
+{
+    if (n > COMPLETE_CHUNK)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        if (done[k].return_value || strcmp(done[k].queue, done[0].queue) != 0 ||
+            id_repeats(done, n, k))
+            return false;
+    return true;
+}
+
+/* The one statement: completions (done), their inbox entries (ins), the claim (claimed),
+ * answering with the claimed jobs and the ids completed. Every part of a statement sees
+ * the same snapshot; that is safe here, as the jobs completed are active and the claim
+ * takes waiting ones, and a claimed job's id cannot be an id completed in this queue. */
+static char *cc_sql(const bus_store *s, size_t rows, bool inbox)
+{
+    buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, "WITH done AS (UPDATE bus_jobs SET state = 'completed', finished_at = $5,"
+                 " attempts_made = attempts_made + 1, return_value = NULL, lock_token = NULL,"
+                 " lock_until = NULL WHERE queue = $7 AND state = 'active' AND id IN (");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&b, "%s$%zu", k ? ", " : "", 8 + 4 * k);
+    buf_puts(&b, ") AND (id, lock_token) IN (VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&b, "%s($%zu, $%zu)", k ? ", " : "", 8 + 4 * k, 9 + 4 * k);
+    buf_puts(&b, ") RETURNING id), ins AS (INSERT INTO bus_inbox (consumer, event_id, handled_at)"
+                 " SELECT v.c, v.e, CAST($5 AS BIGINT) FROM (VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(&b, "%s($%zu, $%zu, $%zu)", k ? ", " : "", 10 + 4 * k, 11 + 4 * k, 8 + 4 * k);
+    buf_printf(&b,
+               ") AS v (c, e, id) WHERE v.c IS NOT NULL AND v.id IN (SELECT id FROM done)"
+               " ON CONFLICT (consumer, event_id) DO NOTHING),"
+               " picked AS MATERIALIZED (SELECT id FROM bus_jobs"
+               " WHERE queue = $1 AND state = 'waiting' AND run_at <= $5"
+               " AND NOT EXISTS (SELECT 1 FROM bus_queues WHERE name = $1 AND paused)"
+               " ORDER BY priority, run_at, order_key LIMIT $2%s),"
+               " claimed AS (UPDATE bus_jobs SET state = 'active', lock_token = $3,"
+               " lock_until = $4, processed_at = $5, attempts_started = attempts_started + 1"
+               " WHERE queue = $1 AND id IN (SELECT id FROM picked) RETURNING " JOB_COLS
+               ", %s AS inbox)"
+               " SELECT claimed.*, 'claimed' FROM claimed UNION ALL SELECT NULL, id",
+               db_sql_skip_locked(s->d),
+               inbox ? "EXISTS (SELECT 1 FROM bus_inbox WHERE consumer = $6"
+                       " AND event_id = bus_jobs.id)"
+                     : "(FALSE AND CAST($6 AS TEXT) = '')"); /* $6 unused, but typed */
+    for (int k = 2; k <= JOB_COL_INBOX; k++)
+        buf_puts(&b, ", NULL");
+    buf_puts(&b, ", 'done' FROM done");
+    return buf_detach(&b);
+}
+
+/* PostgreSQL: completions and claim in one autocommitted statement. */
+static int cc_pg_one(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    cc_args *a = ctx;
+    claim_args *cl = &a->claim;
+    size_t rows = a->ndone ? pad_pow2(a->ndone) : 0;
+    char *sql = cc_sql(s, rows, cl->consumer != NULL);
+    if (!sql)
+        return err_set(e, F3_ENOMEM, "out of memory building a claim");
+    db_stmt *st =
+        prep(c, e, sql, "titiitt", cl->queue, (int64_t)cl->max, cl->token, cl->now + cl->lease_ms,
+             cl->now, cl->consumer ? cl->consumer : "", a->done[0].queue);
+    free(sql);
+    if (!st)
+        return db_err_code(e);
+    for (size_t k = 0; k < rows; k++) {
+        const bus_completion *it = &a->done[k < a->ndone ? k : a->ndone - 1];
+        db_bind_text(st, (int)(8 + 4 * k), it->id);
+        db_bind_text(st, (int)(9 + 4 * k), it->token);
+        db_bind_text(st, (int)(10 + 4 * k), it->consumer);
+        db_bind_text(st, (int)(11 + 4 * k), it->event_id ? it->event_id : it->id);
+    }
+    for (size_t k = 0; k < a->ndone; k++)
+        a->done[k].gone = true;
+    job_list_clear(&cl->got);
+    int rc;
+    while ((rc = db_step(st, e)) == DB_ROW) {
+        const char *kind = db_col_text(st, JOB_COL_INBOX + 1);
+        if (kind && strcmp(kind, "done") == 0) {
+            const char *id = db_col_text(st, 1);
+            for (size_t k = 0; id && k < a->ndone; k++)
+                if (strcmp(a->done[k].id, id) == 0)
+                    a->done[k].gone = false;
+            continue;
+        }
+        bus_job *j = read_job(st, cl->now);
+        const char *k = db_col_text(st, JOB_COL_ORDER_KEY);
+        char *key = k ? strdup(k) : NULL;
+        if (j && cl->consumer) {
+            j->inbox_checked = true;
+            j->inbox_seen = db_col_bool(st, JOB_COL_INBOX);
+        }
+        if (!j || (k && !key) || job_list_push(&cl->got, j, key)) {
+            bus_job_free(j);
+            free(key);
+            rc = err_set(e, F3_ENOMEM, "out of memory reading jobs");
+            break;
+        }
+    }
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+/* PostgreSQL, nothing to complete: the claim alone, autocommitted. */
+static int cc_pg_claim(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    cc_args *a = ctx;
+    return claim_jobs(s, c, &a->claim, e);
+}
+
+int bus_store_complete_and_claim(bus_store *s, bus_completion *done, size_t ndone,
+                                 const char *queue, int max, const char *token, int64_t lease_ms,
+                                 int64_t now, const char *inbox_consumer, bus_job ***out, size_t *n,
+                                 err *e)
+{
+    ERR_LOCAL(e);
+    *out = NULL;
+    *n = 0;
+    int rc = check_claim(queue, max, token, lease_ms, e);
+    if (rc == 0 && inbox_consumer && !*inbox_consumer)
+        rc = err_set(e, F3_EINVAL, "claim: inbox consumer name is empty");
+    if (rc || (rc = check_completions(done, ndone, e)))
+        return rc;
+    cc_args a = {done, ndone, {queue, token, inbox_consumer, max, lease_ms, now, {0}}};
+    remember_gen(s);
+    if (!s->pg) {
+        cc_group g = {s, &a};
+        rc = db_tx_group(s->d, cc_group_body, &g, e);
+    } else if (ndone == 0) {
+        rc = on_conn(s, NULL, cc_pg_claim, &a, e);
+    } else if (cc_simple(done, ndone)) {
+        rc = on_conn(s, NULL, cc_pg_one, &a, e);
+    } else {
+        rc = in_tx(s, NULL, cc_body, &a, e);
+    }
+    if (rc == 0)
+        rc = sort_claimed(&a.claim.got, e);
+    if (rc) {
+        job_list_clear(&a.claim.got);
+        return rc;
+    }
+    job_list_detach(&a.claim.got, out, n);
+    return 0;
 }
 
 /* errors (a JSON array; anything else starts a new one) plus one entry; caller frees. */

@@ -1,9 +1,12 @@
 /*
  * worker.c - the worker runtime (see worker.h): five kinds of threads around one store.
  *
- *   dispatcher   the only caller of bus_store_claim; claims into the ready list
- *   handlers     the pool: prepare hook, inbox check, handler; commit tx jobs themselves
- *   completer    commits every other outcome, many per transaction
+ *   dispatcher   claims into the ready list, recording the outcomes waiting meanwhile in
+ *                the same commit (complete-and-claim)
+ *   handlers     the pool: prepare hook, inbox check, handler; commit tx jobs themselves;
+ *                the last handler of a queue to finish claims that queue's next jobs
+ *                itself (no hand-off to the dispatcher and back)
+ *   completer    commits the outcomes nobody claimed with, many per transaction
  *   maintenance  renews leases of held jobs; stalled recovery, trim, repeatables, inbox
  *   listener     sits in bus_store_wait and turns its wake-ups into a counter the
  *                dispatcher waits on, so no wake-up is lost between two waits
@@ -12,7 +15,8 @@
  * committed (or given up); the maintenance thread renews exactly those leases. All
  * shared state is under one mutex, which is never held across a store or db call. On
  * SQLite, writers take turns on the database's writer lock (db/sqlite.c), not in
- * SQLite's busy handler.
+ * SQLite's busy handler, and claims and outcomes go through the database's group commit
+ * (db_tx_group), sharing fsyncs with concurrent publishers.
  * This file must not know about event envelopes or the catalog (bus.c does).
  */
 #include "bus/worker.h"
@@ -104,6 +108,7 @@ struct bus_worker {
     uint64_t claims;
     int threads, poll_ms, stalled_ms, repeat_ms, trim_ms, batch_max;
     int64_t inbox_keep_ms;
+    bool group; /* SQLite: write through db_tx_group, sharing commits with publishers */
     wq **queues;
     size_t nq;
 
@@ -127,6 +132,7 @@ struct bus_worker {
     pthread_t *pool;
     int pool_n;
     bus_delivery **batch_items; /* the completer's batch, batch_max long */
+    bus_delivery **disp_items;  /* outcomes the dispatcher records with a claim, as long */
 };
 
 /* ---- small helpers --------------------------------------------------------------------- */
@@ -283,6 +289,7 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
     }
     w->s = s;
     w->d = d;
+    w->group = strcmp(db_backend(d), "sqlite") == 0;
     uuid_v4(w->instance);
     w->threads = o->threads;
     w->poll_ms = opt_or(o->poll_ms, DEFAULT_POLL_MS);
@@ -548,8 +555,10 @@ static void run_delivery(bus_worker *w, bus_delivery *dl)
         goto out;
     }
     if (q->flags & BUS_QUEUE_INBOX) {
-        bool seen = false;
-        rc = bus_inbox_seen(w->d, q->consumer, delivery_event(dl), &seen, &e);
+        bool seen = dl->job->inbox_seen;
+        /* The claim answered for the job id; an event id of its own needs a lookup. */
+        if (!dl->job->inbox_checked || strcmp(delivery_event(dl), dl->job->id) != 0)
+            rc = bus_inbox_seen(w->d, q->consumer, delivery_event(dl), &seen, &e);
         if (rc) {
             set_fail(dl, BUS_FAIL_RETRY, rc, &e, "inbox lookup failed: ");
             goto out;
@@ -577,9 +586,33 @@ out:
     log_set_correlation_id(NULL);
 }
 
+static int claim_room(const bus_worker *w, const wq *q, int64_t mono);
+static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery **items,
+                       bool self_runs);
+
+/* The last running handler of q finished: rather than wake the dispatcher (two thread
+ * hand-offs per job, which is what a queue at concurrency 1 pays for every job), this
+ * handler thread records the waiting outcomes and claims q's next jobs itself, in one
+ * commit, and runs the first of them. False if there was nothing to claim for. Under
+ * w->mu. */
+static bool claim_next_here(bus_worker *w, wq *q, bus_delivery **items)
+{
+    if (w->draining || !items || q->running != 0)
+        return false;
+    int64_t mono = clock_mono_ms();
+    int n = claim_room(w, q, mono);
+    if (n <= 0)
+        return false;
+    if (claim_queue(w, q, n, mono, items, true) < 0)
+        poke_dispatcher(w); /* it retries after its error backoff */
+    return true;
+}
+
 static void *handler_main(void *arg)
 {
     bus_worker *w = arg;
+    /* Outcomes this thread records with a claim of its own (claim_next_here). */
+    bus_delivery **items = calloc((size_t)w->batch_max, sizeof *items);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->ready.head && !w->handlers_stop)
@@ -590,7 +623,8 @@ static void *handler_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         run_delivery(w, dl);
         pthread_mutex_lock(&w->mu);
-        dl->q->running--;
+        wq *q = dl->q;
+        q->running--;
         w->inflight--;
         bool done = dl->outcome == DL_DONE;
         if (done) {
@@ -600,15 +634,18 @@ static void *handler_main(void *arg)
             w->npending++;
             pthread_cond_signal(&w->comp_cv);
         }
-        slot_freed(w, dl->q);
         pthread_cond_broadcast(&w->idle_cv);
         if (done) {
             pthread_mutex_unlock(&w->mu);
             delivery_free(dl);
             pthread_mutex_lock(&w->mu);
         }
+        /* dl may be gone from here on: the completer owns an outcome once it is pending. */
+        if (!claim_next_here(w, q, items))
+            slot_freed(w, q);
     }
     pthread_mutex_unlock(&w->mu);
+    free(items);
     return NULL;
 }
 
@@ -619,46 +656,74 @@ typedef struct batch {
     bus_delivery **items;
     size_t n;
     int64_t now;
+    bus_completion *done; /* n entries: the completions among items */
 } batch;
 
-static int apply_outcome(bus_worker *w, db_conn *c, bus_delivery *dl, int64_t now, err *e)
+/* Writes a transaction with the worker's own commit discipline: on SQLite through the
+ * database's group commit, so claims, outcomes and concurrent publishes share one fsync;
+ * on PostgreSQL (which groups commits itself) on a connection of the pool. */
+static int worker_tx(bus_worker *w, db_tx_fn fn, void *ctx, err *e)
 {
-    wq *q = dl->q;
-    if (dl->outcome == DL_FAIL) {
-        bus_fail_result res = BUS_RETRY_SCHEDULED;
-        const char *reason = dl->reason ? dl->reason : "handler failed (reason lost: no memory)";
-        int rc = bus_store_fail(w->s, c, q->name, dl->job->id, dl->token, reason, dl->fail_kind,
-                                now, &res, e);
-        dl->dead = rc == 0 && res == BUS_DEAD_LETTERED;
-        return rc;
-    }
-    if (dl->outcome == DL_COMPLETE && (q->flags & BUS_QUEUE_INBOX)) {
-        /* No handler writes to protect here: a conflict only means it was recorded already. */
-        bool recorded = false;
-        int rc = bus_inbox_record(c, q->consumer, delivery_event(dl), now, &recorded, e);
-        if (rc)
-            return rc;
-    }
-    const char *rv = dl->outcome == DL_COMPLETE ? dl->return_value : NULL;
-    return bus_store_complete(w->s, c, q->name, dl->job->id, dl->token, rv, now, e);
+    if (w->group)
+        return db_tx_group(w->d, fn, ctx, e);
+    db_conn *c = db_acquire(w->d, e);
+    if (!c)
+        return db_err_code(e);
+    int rc = db_tx(c, fn, ctx, e);
+    db_release(c);
+    return rc;
 }
 
+/* The completion of a job handled (with its inbox entry) or acknowledged without effect
+ * (no inbox entry then: it is there already). Borrows dl's strings. */
+static bus_completion completion_of(const bus_delivery *dl)
+{
+    bool record = dl->outcome == DL_COMPLETE && (dl->q->flags & BUS_QUEUE_INBOX);
+    return (bus_completion){
+        .queue = dl->q->name,
+        .id = dl->job->id,
+        .token = dl->token,
+        .return_value = dl->outcome == DL_COMPLETE ? dl->return_value : NULL,
+        .consumer = record ? dl->q->consumer : NULL,
+        .event_id = delivery_event(dl),
+    };
+}
+
+/* Records the outcomes of b's items in c's transaction: every completion (with its
+ * inbox entry) in a few multi-row statements, failures one by one. */
 static int apply_batch(db_conn *c, void *ctx, err *e)
 {
     batch *b = ctx;
+    size_t nd = 0;
     for (size_t i = 0; i < b->n; i++) {
         bus_delivery *dl = b->items[i];
         dl->gone = false;
-        int rc = apply_outcome(b->w, c, dl, b->now, e);
-        if (rc == F3_ENOTFOUND) {
-            dl->gone = true; /* the lease ran out and the job was taken back */
-            err_clear(e);
+        dl->dead = false;
+        if (dl->outcome == DL_FAIL) {
+            bus_fail_result res = BUS_RETRY_SCHEDULED;
+            const char *reason =
+                dl->reason ? dl->reason : "handler failed (reason lost: no memory)";
+            int rc = bus_store_fail(b->w->s, c, dl->q->name, dl->job->id, dl->token, reason,
+                                    dl->fail_kind, b->now, &res, e);
+            if (rc == F3_ENOTFOUND) {
+                dl->gone = true; /* the lease ran out and the job was taken back */
+                err_clear(e);
+                continue;
+            }
+            if (rc)
+                return rc;
+            dl->dead = res == BUS_DEAD_LETTERED;
             continue;
         }
-        if (rc)
-            return rc;
+        b->done[nd++] = completion_of(dl);
     }
-    return 0;
+    if (nd == 0)
+        return 0;
+    int rc = bus_store_complete_many(b->w->s, c, b->done, nd, b->now, e);
+    for (size_t i = 0, k = 0; rc == 0 && i < b->n; i++)
+        if (b->items[i]->outcome != DL_FAIL)
+            b->items[i]->gone = b->done[k++].gone;
+    return rc;
 }
 
 static void report_outcome(const bus_delivery *dl)
@@ -680,16 +745,15 @@ static void report_outcome(const bus_delivery *dl)
 static void commit_batch(bus_worker *w, bus_delivery **items, size_t n)
 {
     err e = {0};
-    db_conn *c = db_acquire(w->d, &e);
-    if (!c) {
-        int rc = e.code ? e.code : F3_EIO;
+    bus_completion *done = calloc(n, sizeof *done);
+    if (!done) {
         for (size_t i = 0; i < n; i++)
-            items[i]->commit_rc = rc;
-        log_warn("cannot record job outcomes", "error", e.msg);
+            items[i]->commit_rc = F3_ENOMEM;
+        log_warn("cannot record job outcomes", "error", "out of memory");
         return;
     }
-    batch b = {w, items, n, clock_now_ms()};
-    int rc = db_tx(c, apply_batch, &b, &e);
+    batch b = {w, items, n, clock_now_ms(), done};
+    int rc = worker_tx(w, apply_batch, &b, &e);
     if (rc == 0 || n == 1) {
         for (size_t i = 0; i < n; i++)
             items[i]->commit_rc = rc;
@@ -699,15 +763,64 @@ static void commit_batch(bus_worker *w, bus_delivery **items, size_t n)
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        batch one = {w, &items[i], 1, clock_now_ms()};
+        batch one = {w, &items[i], 1, clock_now_ms(), done};
         err_clear(&e);
-        items[i]->commit_rc = db_tx(c, apply_batch, &one, &e);
+        items[i]->commit_rc = worker_tx(w, apply_batch, &one, &e);
         if (items[i]->commit_rc)
             log_warn("cannot record a job outcome", "queue", items[i]->q->name, "jobId",
                      items[i]->job->id, "error", e.msg);
     }
 out:
-    db_release(c);
+    free(done);
+}
+
+/* After commit_batch: reports the outcomes, puts those worth another try back on the
+ * pending list and frees the rest. True if something was put back (back off a little).
+ * Takes w->mu. */
+static bool settle_batch(bus_worker *w, bus_delivery **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->commit_rc == 0)
+            report_outcome(items[i]);
+    pthread_mutex_lock(&w->mu);
+    bool was_capped = w->npending >= pending_cap(w);
+    bool backoff = false;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        bus_delivery *dl = items[i];
+        int limit = w->completer_stop ? REQUEUE_MAX_STOPPING : REQUEUE_MAX;
+        bool retry =
+            dl->commit_rc == F3_EBUSY || dl->commit_rc == F3_EIO || dl->commit_rc == F3_ENOMEM;
+        if (dl->commit_rc != 0 && retry && ++dl->requeues < limit) {
+            list_push(&w->pending, dl);
+            pthread_cond_signal(&w->comp_cv);
+            backoff = true;
+            continue;
+        }
+        if (dl->commit_rc != 0)
+            log_error("giving up recording a job outcome; the job returns to its queue when "
+                      "its lease ends",
+                      "queue", dl->q->name, "jobId", dl->job->id);
+        held_remove(w, dl);
+        w->npending--;
+        items[kept++] = dl;
+    }
+    if (was_capped)
+        poke_dispatcher(w);
+    pthread_cond_broadcast(&w->idle_cv);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < kept; i++)
+        delivery_free(items[i]);
+    return backoff;
+}
+
+/* Takes up to cap outcomes off the pending list. Under w->mu. */
+static size_t take_pending(bus_worker *w, bus_delivery **items, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap && w->pending.head)
+        items[n++] = list_pop(&w->pending);
+    return n;
 }
 
 static void *completer_main(void *arg)
@@ -724,46 +837,18 @@ static void *completer_main(void *arg)
             pthread_cond_wait(&w->comp_cv, &w->mu);
         if (!w->pending.head)
             break;
-        /* Linger a moment for more outcomes: one commit (one fsync on SQLite) for many. */
+        /* Linger a moment for more outcomes: one commit (one fsync on SQLite) for many.
+         * The dispatcher may take them meanwhile, into its claim's transaction. */
         int64_t linger_end = clock_mono_ms() + LINGER_MS;
         while (!w->completer_stop && w->pending.n < cap / 4 && clock_mono_ms() < linger_end)
             cv_wait_ms(&w->comp_cv, &w->mu, linger_end - clock_mono_ms());
-        size_t n = 0;
-        while (n < cap && w->pending.head)
-            items[n++] = list_pop(&w->pending);
+        size_t n = take_pending(w, items, cap);
+        backoff = false;
+        if (n == 0)
+            continue;
         pthread_mutex_unlock(&w->mu);
         commit_batch(w, items, n);
-        for (size_t i = 0; i < n; i++)
-            if (items[i]->commit_rc == 0)
-                report_outcome(items[i]);
-        pthread_mutex_lock(&w->mu);
-        bool was_capped = w->npending >= pending_cap(w);
-        backoff = false;
-        size_t kept = 0;
-        for (size_t i = 0; i < n; i++) {
-            bus_delivery *dl = items[i];
-            int limit = w->completer_stop ? REQUEUE_MAX_STOPPING : REQUEUE_MAX;
-            bool retry =
-                dl->commit_rc == F3_EBUSY || dl->commit_rc == F3_EIO || dl->commit_rc == F3_ENOMEM;
-            if (dl->commit_rc != 0 && retry && ++dl->requeues < limit) {
-                list_push(&w->pending, dl);
-                backoff = true;
-                continue;
-            }
-            if (dl->commit_rc != 0)
-                log_error("giving up recording a job outcome; the job returns to its queue when "
-                          "its lease ends",
-                          "queue", dl->q->name, "jobId", dl->job->id);
-            held_remove(w, dl);
-            w->npending--;
-            items[kept++] = dl;
-        }
-        if (was_capped)
-            poke_dispatcher(w);
-        pthread_cond_broadcast(&w->idle_cv);
-        pthread_mutex_unlock(&w->mu);
-        for (size_t i = 0; i < kept; i++)
-            delivery_free(items[i]);
+        backoff = settle_batch(w, items, n);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -785,16 +870,87 @@ static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
     return room < CLAIM_MAX ? room : CLAIM_MAX;
 }
 
-/* Claims up to n jobs of q (outside w->mu) as deliveries appended to out. */
-static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, dl_list *out, err *e)
+typedef struct claim_tx {
+    bus_worker *w;
+    wq *q;
+    int n;
+    const char *token;
+    int64_t now;
+    batch outcomes; /* recorded first, in the same transaction; n may be 0 */
+    bus_job **jobs;
+    size_t got;
+} claim_tx;
+
+/* The dispatcher's transaction: the outcomes waiting to be recorded, then the claim (whose
+ * inbox column then already sees the events just recorded). */
+static int claim_body(db_conn *c, void *ctx, err *e)
+{
+    claim_tx *t = ctx;
+    bus_jobs_free(t->jobs, t->got); /* a retried transaction starts over */
+    t->jobs = NULL;
+    t->got = 0;
+    if (t->outcomes.n) {
+        t->outcomes.now = t->now;
+        int rc = apply_batch(c, &t->outcomes, e);
+        if (rc)
+            return rc;
+    }
+    wq *q = t->q;
+    return bus_store_claim_tx(t->w->s, c, q->name, t->n, t->token, q->lease_ms, t->now,
+                              (q->flags & BUS_QUEUE_INBOX) ? q->consumer : NULL, &t->jobs, &t->got,
+                              e);
+}
+
+/* Claims up to n jobs of q (outside w->mu) as deliveries appended to out, recording the
+ * nout outcomes taken off the pending list in the same transaction (complete-and-claim);
+ * should that transaction fail, they are recorded on their own and the claim tried alone. */
+static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, bus_delivery **outcomes,
+                      size_t nout, dl_list *out, err *e)
 {
     char token[TOKEN_MAX];
     snprintf(token, sizeof token, "%s:%llu", w->instance, (unsigned long long)seq);
-    bus_job **jobs = NULL;
-    size_t got = 0;
-    int rc = bus_store_claim(w->s, q->name, n, token, q->lease_ms, clock_now_ms(), &jobs, &got, e);
-    if (rc)
+    bus_completion *done = nout ? calloc(nout, sizeof *done) : NULL;
+    claim_tx t = {w, q, n, token, clock_now_ms(), {w, outcomes, done ? nout : 0, 0, done}, NULL, 0};
+    bool completions_only = nout == 0 || done;
+    for (size_t i = 0; i < nout && completions_only; i++)
+        completions_only = outcomes[i]->outcome != DL_FAIL;
+    int rc;
+    if (completions_only) {
+        /* The common case, in the one commit the store shapes best (PostgreSQL: one
+         * statement; SQLite: one group-committed transaction). */
+        for (size_t i = 0; i < nout; i++)
+            done[i] = completion_of(outcomes[i]);
+        rc = bus_store_complete_and_claim(w->s, done, nout, q->name, n, token, q->lease_ms, t.now,
+                                          (q->flags & BUS_QUEUE_INBOX) ? q->consumer : NULL,
+                                          &t.jobs, &t.got, e);
+        for (size_t i = 0; rc == 0 && i < nout; i++) {
+            outcomes[i]->gone = done[i].gone;
+            outcomes[i]->dead = false;
+        }
+    } else {
+        rc = worker_tx(w, claim_body, &t, e);
+    }
+    if (nout) {
+        if (rc || !done)
+            commit_batch(w, outcomes, nout);
+        else
+            for (size_t i = 0; i < nout; i++)
+                outcomes[i]->commit_rc = 0;
+        settle_batch(w, outcomes, nout);
+        free(done);
+        if (rc) {
+            err_clear(e);
+            t.outcomes.n = 0;
+            t.now = clock_now_ms();
+            rc = worker_tx(w, claim_body, &t, e);
+        }
+    }
+    if (rc) {
+        bus_jobs_free(t.jobs, t.got);
         return rc;
+    }
+    bus_job **jobs = t.jobs;
+    size_t got = t.got;
     int64_t mono = clock_mono_ms();
     for (size_t i = 0; i < got; i++) {
         bus_delivery *dl = calloc(1, sizeof *dl);
@@ -819,6 +975,51 @@ static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, dl_list *out, e
     return 0;
 }
 
+/* Claims up to n jobs of q, recording the outcomes waiting meanwhile in the same commit,
+ * and puts the jobs on the ready list, waking a handler thread for each (but one when the
+ * caller is a handler thread that will take one itself). Under w->mu, released around the
+ * store calls. The number of jobs claimed, or -1 if the claim failed. */
+static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery **items,
+                       bool self_runs)
+{
+    q->running += n; /* reserved, so handlers finishing meanwhile cannot confuse us */
+    w->inflight += n;
+    uint64_t store_gen = w->store_gen;
+    uint64_t seq = ++w->claims;
+    size_t nout = take_pending(w, items, (size_t)w->batch_max);
+    pthread_mutex_unlock(&w->mu);
+    err e = {0};
+    dl_list got = {0};
+    int rc = claim_jobs(w, q, n, seq, items, nout, &got, &e);
+    pthread_mutex_lock(&w->mu);
+    q->running -= n - (int)got.n;
+    w->inflight -= n - (int)got.n;
+    if (rc) {
+        log_warn("claiming jobs failed", "queue", q->name, "error", e.msg);
+        return -1;
+    }
+    q->drained = (int)got.n < n;
+    q->drained_gen = store_gen;
+    q->drained_at = mono;
+    /* A wake-up during a handler thread's claim may have found no room (it was reserved
+     * here) and been used up by the dispatcher: look again rather than wait a poll. */
+    if (q->drained && w->store_gen != store_gen)
+        poke_dispatcher(w);
+    if (got.n == 0)
+        return 0;
+    for (bus_delivery *dl = got.head; dl; dl = dl->link)
+        held_add(w, dl);
+    if (w->ready.tail)
+        w->ready.tail->link = got.head;
+    else
+        w->ready.head = got.head;
+    w->ready.tail = got.tail;
+    w->ready.n += got.n;
+    for (size_t i = self_runs ? 1 : 0; i < got.n && i < (size_t)w->threads; i++)
+        pthread_cond_signal(&w->work_cv); /* one thread per job, not a stampede */
+    return (int)got.n;
+}
+
 /* One pass over the queues (round robin from `start`); true if anything was claimed,
  * *failed if a claim failed. Under w->mu, released around the store calls. */
 static bool claim_pass(bus_worker *w, size_t start, bool *failed)
@@ -830,38 +1031,11 @@ static bool claim_pass(bus_worker *w, size_t start, bool *failed)
         int n = claim_room(w, q, mono);
         if (n <= 0)
             continue;
-        q->running += n; /* reserved, so handlers finishing meanwhile cannot confuse us */
-        w->inflight += n;
-        uint64_t store_gen = w->store_gen;
-        uint64_t seq = ++w->claims;
-        pthread_mutex_unlock(&w->mu);
-        err e = {0};
-        dl_list got = {0};
-        int rc = claim_jobs(w, q, n, seq, &got, &e);
-        pthread_mutex_lock(&w->mu);
-        q->running -= n - (int)got.n;
-        w->inflight -= n - (int)got.n;
-        if (rc) {
+        int got = claim_queue(w, q, n, mono, w->disp_items, false);
+        if (got < 0)
             *failed = true;
-            log_warn("claiming jobs failed", "queue", q->name, "error", e.msg);
-            continue;
-        }
-        q->drained = (int)got.n < n;
-        q->drained_gen = store_gen;
-        q->drained_at = mono;
-        if (got.n == 0)
-            continue;
-        claimed = true;
-        for (bus_delivery *dl = got.head; dl; dl = dl->link)
-            held_add(w, dl);
-        if (w->ready.tail)
-            w->ready.tail->link = got.head;
-        else
-            w->ready.head = got.head;
-        w->ready.tail = got.tail;
-        w->ready.n += got.n;
-        for (size_t i = 0; i < got.n && i < (size_t)w->threads; i++)
-            pthread_cond_signal(&w->work_cv); /* one thread per job, not a stampede */
+        else if (got > 0)
+            claimed = true;
     }
     return claimed;
 }
@@ -1160,9 +1334,11 @@ int bus_worker_start(bus_worker *w, err *e)
         w->threads = default_threads(w);
     free(w->pool);
     free(w->batch_items);
+    free(w->disp_items);
     w->pool = calloc((size_t)w->threads, sizeof *w->pool);
     w->batch_items = calloc((size_t)w->batch_max, sizeof(bus_delivery *));
-    if (!w->pool || !w->batch_items)
+    w->disp_items = calloc((size_t)w->batch_max, sizeof(bus_delivery *));
+    if (!w->pool || !w->batch_items || !w->disp_items)
         return err_set(e, F3_ENOMEM, "out of memory starting the bus worker");
     /* Threads are created in the order stop_rest/stop_claiming joins them back; a failure
      * part-way stops those already running. */
@@ -1248,6 +1424,7 @@ void bus_worker_free(bus_worker *w)
     free(w->queues);
     free(w->pool);
     free(w->batch_items);
+    free(w->disp_items);
     pthread_cond_destroy(&w->work_cv);
     pthread_cond_destroy(&w->disp_cv);
     pthread_cond_destroy(&w->comp_cv);

@@ -8,7 +8,10 @@
  * pool is smaller than the sum of the concurrencies), renews the lease of every held
  * job every lease/3 until its outcome is recorded, and records each outcome in the
  * store. To claim many jobs per transaction rather than one per finished handler, a
- * queue with handlers still running is claimed for at most every 2 ms. Idle, it blocks in
+ * queue with handlers still running is claimed for at most every 2 ms; when its last
+ * handler finishes, that handler's thread claims the next jobs itself. A claim also
+ * records the outcomes waiting to be recorded, in the same commit (complete-and-claim,
+ * as BullMQ's moveToFinished fetching the next job). Idle, it blocks in
  * bus_store_wait, woken by committed adds, with a bounded timeout (poll_ms) because delayed jobs
  * and retries become due without an add. One maintenance thread per instance returns stalled jobs
  * (owner died) to their queues, trims retention, ticks repeatable jobs and prunes the
@@ -36,8 +39,9 @@
  * transaction open, for other bus work of this process (another job, a drain).
  *
  * Exactly once in effect (BUS_QUEUE_INBOX): before the handler runs, the runtime looks
- * the event up in the inbox under the queue's consumer name; an event already handled
- * is completed without calling the handler. When two deliveries of one event race,
+ * the event up in the inbox under the queue's consumer name (the claim answers that for
+ * the job id; an event id set by the prepare hook that differs is looked up); an event
+ * already handled is completed without calling the handler. When two deliveries of one event race,
  * the inbox row written at the start of the second one's transaction conflicts:
  * bus_delivery_tx fails with F3_ECONFLICT, everything the handler wrote is rolled back
  * and the job is completed without effect, whatever the handler returned.

@@ -109,6 +109,8 @@ int db_open(const char *url, const db_opts *o, db **out, err *e)
     if (!d)
         return err_set(e, F3_ENOMEM, "out of memory opening the database");
     pthread_mutex_init(&d->hooks_lock, NULL);
+    pthread_mutex_init(&d->group_lock, NULL);
+    pthread_cond_init(&d->group_cv, NULL);
     d->url_redacted = db_redact_url(url);
     if (!d->url_redacted) {
         rc = err_set(e, F3_ENOMEM, "out of memory opening the database");
@@ -130,6 +132,8 @@ int db_open(const char *url, const db_opts *o, db **out, err *e)
 out:
     if (rc) {
         pthread_mutex_destroy(&d->hooks_lock);
+        pthread_mutex_destroy(&d->group_lock);
+        pthread_cond_destroy(&d->group_cv);
         free(d->url_redacted);
         free(d);
         return rc;
@@ -144,6 +148,8 @@ void db_close(db *d)
         return;
     d->ops->close(d);
     pthread_mutex_destroy(&d->hooks_lock);
+    pthread_mutex_destroy(&d->group_lock);
+    pthread_cond_destroy(&d->group_cv);
     free(d->url_redacted);
     free(d);
 }
@@ -294,6 +300,106 @@ int db_tx(db_conn *c, db_tx_fn fn, void *ctx, err *e)
     if (e)
         return db_err_flat(e, rc, "transaction still busy after retries: ", e->msg);
     return rc;
+}
+
+/* ---- group commit ---------------------------------------------------------------------- */
+
+typedef struct db_group_batch {
+    db_group_req **reqs;
+    size_t n;
+} db_group_batch;
+
+/* The shared transaction's body: every queued fn in turn; the first failure fails it. */
+static int db_group_body(db_conn *c, void *ctx, err *e)
+{
+    db_group_batch *b = ctx;
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = b->reqs[i]->fn(c, b->reqs[i]->ctx, e);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Runs one batch on the leader's connection and sets every request's outcome. */
+static void db_group_run(db *d, db_group_req **reqs, size_t n)
+{
+    err e;
+    err_clear(&e);
+    db_conn *c = db_acquire(d, &e);
+    if (!c) {
+        int rc = db_err_code(&e);
+        for (size_t i = 0; i < n; i++) {
+            reqs[i]->rc = rc;
+            reqs[i]->e = e;
+        }
+        return;
+    }
+    db_group_batch b = {reqs, n};
+    int rc = db_tx(c, db_group_body, &b, &e);
+    if (rc == 0 || n == 1) {
+        for (size_t i = 0; i < n; i++) {
+            reqs[i]->rc = rc;
+            reqs[i]->e = e;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            err_clear(&reqs[i]->e);
+            reqs[i]->rc = db_tx(c, reqs[i]->fn, reqs[i]->ctx, &reqs[i]->e);
+        }
+    }
+    db_release(c);
+}
+
+int db_tx_group(db *d, db_tx_fn fn, void *ctx, err *e)
+{
+    /* Only a backend with one connection per thread (SQLite) can tell that the caller
+     * holds a transaction, and only there would the leader wait for its writer lock; a
+     * pooled backend is not asked for a connection just to look. */
+    if (d->ops->writer_enter) {
+        db_conn *own = db_acquire(d, e);
+        if (!own)
+            return db_err_code(e);
+        bool busy = db_in_transaction(own);
+        db_release(own);
+        if (busy)
+            return err_set(e, F3_EINVAL,
+                           "db_tx_group: this thread has a transaction open; write in it instead");
+    }
+    db_group_req req = {.fn = fn, .ctx = ctx};
+    db_group_req *batch[DB_GROUP_MAX];
+    pthread_mutex_lock(&d->group_lock);
+    if (d->group_tail)
+        d->group_tail->next = &req;
+    else
+        d->group_head = &req;
+    d->group_tail = &req;
+    while (!req.done) {
+        if (d->group_leading) {
+            pthread_cond_wait(&d->group_cv, &d->group_lock);
+            continue;
+        }
+        d->group_leading = true;
+        size_t n = 0;
+        while (n < DB_GROUP_MAX && d->group_head) {
+            batch[n] = d->group_head;
+            d->group_head = d->group_head->next;
+            batch[n++]->next = NULL;
+        }
+        if (!d->group_head)
+            d->group_tail = NULL;
+        pthread_mutex_unlock(&d->group_lock);
+        db_group_run(d, batch, n);
+        pthread_mutex_lock(&d->group_lock);
+        for (size_t i = 0; i < n; i++)
+            batch[i]->done = true;
+        d->group_leading = false;
+        pthread_cond_broadcast(&d->group_cv);
+    }
+    pthread_mutex_unlock(&d->group_lock);
+    if (req.rc && e)
+        *e = req.e;
+    return req.rc;
 }
 
 /* ---- statements ------------------------------------------------------------------------ */

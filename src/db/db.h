@@ -105,6 +105,25 @@ typedef int (*db_tx_fn)(db_conn *c, void *ctx, err *e);
  * error rolls back and is returned as is. */
 int db_tx(db_conn *c, db_tx_fn fn, void *ctx, err *e);
 
+/* Most db_tx_group calls that share one transaction. */
+#define DB_GROUP_MAX 256
+
+/* Group commit: runs fn inside a transaction shared with the db_tx_group calls other
+ * threads make at the same moment, so that N concurrent writers cost one COMMIT (on
+ * SQLite with synchronous=FULL one fsync) instead of N. No gather window: while one
+ * shared transaction commits, the calls arriving meanwhile queue up, and the first of
+ * them to notice leads the next one, running every queued fn back to back on its own
+ * connection inside one db_tx. Each call returns only once its fn's writes have
+ * committed (0), or with its own error: if any fn or the COMMIT fails, the shared
+ * transaction is rolled back and each of its calls runs again alone in a db_tx of its
+ * own, so one failing caller costs the others a retry, never their writes or a wrong
+ * error. fn may run on another thread's connection: it must use the database only
+ * through c, must not depend on which thread runs it, and must be safe to run again
+ * (as for db_tx); ctx must stay valid until db_tx_group returns. The calling thread
+ * must not have a transaction open on its own connection (F3_EINVAL): it would hold
+ * the writer lock the leader needs. */
+int db_tx_group(db *d, db_tx_fn fn, void *ctx, err *e);
+
 /* ---- statements ------------------------------------------------------------------------- */
 
 #define DB_ROW  1

@@ -70,6 +70,16 @@ typedef struct db_backend_ops {
 extern const db_backend_ops db_sqlite_ops;
 extern const db_backend_ops db_postgres_ops;
 
+/* One caller of db_tx_group, on its own stack until `done`. */
+typedef struct db_group_req {
+    db_tx_fn fn;
+    void *ctx;
+    int rc;
+    bool done;
+    err e;
+    struct db_group_req *next;
+} db_group_req;
+
 typedef struct db_commit_hook {
     void (*fn)(void *ctx);
     void *ctx;
@@ -83,6 +93,11 @@ struct db {
     pthread_mutex_t hooks_lock;
     db_commit_hook hooks[DB_COMMIT_HOOKS_MAX];
     int nhooks;
+    /* db_tx_group: callers waiting for a shared transaction, and whether one leads now. */
+    pthread_mutex_t group_lock;
+    pthread_cond_t group_cv;
+    db_group_req *group_head, *group_tail;
+    bool group_leading;
 };
 
 /* Backends embed these as their first member. */

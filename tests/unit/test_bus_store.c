@@ -195,6 +195,117 @@ static void test_duplicate_id_is_ignored(void **state)
     assert_true(added);
 }
 
+#define Q2 "order.created@shipping-service"
+
+static void test_add_many_fans_out_once(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    const char *queues[] = {Q, Q2};
+    bus_job_opts o = {.job_id = "ev-m"};
+    int added = -1;
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "{\"n\":1}", &o, T0, &added, &e),
+        0);
+    assert_int_equal(added, 2);
+    bus_job *j = NULL;
+    assert_int_equal(bus_store_get(f->s, Q2, "ev-m", T0, &j, &e), 0);
+    assert_string_equal(j->data, "{\"n\":1}");
+    assert_int_equal(j->max_attempts, BUS_DEFAULT_ATTEMPTS);
+    bus_job_free(j);
+    claim_one(f->s, "ev-m", "w1", T0);
+    /* A re-sent event adds nothing, whichever way it comes. */
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "{}", &o, T0, &added, &e), 0);
+    assert_int_equal(added, 0);
+    /* In a caller's transaction it commits or vanishes with it. */
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    bus_job_opts o2 = {.job_id = "ev-n", .delay_ms = 500, .priority = 3};
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(
+        bus_store_add_many(f->s, c, queues, 2, "order.created", "{}", &o2, T0, &added, &e), 0);
+    assert_int_equal(added, 2);
+    assert_int_equal(db_rollback(c, &e), 0);
+    assert_int_equal(bus_store_get(f->s, Q, "ev-n", T0, &j, &e), F3_ENOTFOUND);
+    db_release(c);
+    /* Options travel on the one-statement path too. */
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "{}", &o2, T0, &added, &e), 0);
+    assert_int_equal(added, 2);
+    assert_int_equal(bus_store_get(f->s, Q2, "ev-n", T0, &j, &e), 0);
+    assert_int_equal(j->priority, 3);
+    assert_int_equal(j->run_at, T0 + 500);
+    assert_int_equal((int)j->state, (int)BUS_STATE_DELAYED);
+    bus_job_free(j);
+    /* Bad input is refused before anything is written. */
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 0, "order.created", "{}", NULL, T0, NULL, &e),
+        F3_EINVAL);
+    const char *bad[] = {Q, ""};
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, bad, 2, "order.created", "{}", NULL, T0, NULL, &e),
+        F3_EINVAL);
+    assert_int_equal(
+        bus_store_add_many(f->s, NULL, queues, 2, "order.created", "not json", NULL, T0, NULL, &e),
+        F3_EINVAL);
+    bus_counts cn = counts_ok(f->s, T0);
+    assert_int_equal(cn.n[BUS_STATE_WAITING] + cn.n[BUS_STATE_DELAYED] + cn.n[BUS_STATE_ACTIVE] +
+                         cn.n[BUS_STATE_PRIORITIZED],
+                     2); /* ev-m (active) and ev-n in Q */
+}
+
+#define PUBLISHERS         6
+#define ADDS_PER_PUBLISHER 60
+
+typedef struct publisher {
+    bus_store *s;
+    int id, failures;
+    char msg[ERR_MSG_MAX + 32];
+} publisher;
+
+static void *publisher_main(void *arg)
+{
+    publisher *p = arg;
+    const char *queues[] = {Q, Q2};
+    for (int i = 0; i < ADDS_PER_PUBLISHER; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "p%d-%d", p->id, i);
+        bus_job_opts o = {.job_id = id};
+        err e = {0};
+        int added = 0;
+        if (bus_store_add_many(p->s, NULL, queues, 2, "order.created", "{}", &o, T0, &added, &e) ||
+            added != 2) {
+            p->failures++;
+            snprintf(p->msg, sizeof p->msg, "%s (added %d)", e.msg, added);
+        }
+    }
+    return NULL;
+}
+
+/* Concurrent publishers without a transaction (group commit on SQLite): every job of
+ * every publisher is there when its call returned, in both queues. */
+static void test_concurrent_add_many_all_durable(void **state)
+{
+    fx *f = *state;
+    pthread_t th[PUBLISHERS];
+    publisher p[PUBLISHERS];
+    for (int i = 0; i < PUBLISHERS; i++) {
+        p[i] = (publisher){.s = f->s, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, publisher_main, &p[i]), 0);
+    }
+    for (int i = 0; i < PUBLISHERS; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < PUBLISHERS; i++)
+        if (p[i].failures)
+            fail_msg("publisher %d: %d failures, last: %s", i, p[i].failures, p[i].msg);
+    assert_int_equal(counts_ok(f->s, T0).n[BUS_STATE_WAITING], PUBLISHERS * ADDS_PER_PUBLISHER);
+    bus_counts c2;
+    err e = {0};
+    assert_int_equal(bus_store_counts(f->s, Q2, T0, &c2, &e), 0);
+    assert_int_equal(c2.n[BUS_STATE_WAITING], PUBLISHERS * ADDS_PER_PUBLISHER);
+}
+
 static void test_add_rejects_bad_input(void **state)
 {
     fx *f = *state;
@@ -363,6 +474,211 @@ static void test_completions_batch_in_one_transaction(void **state)
     assert_int_equal(db_commit(c, &e), 0);
     db_release(c);
     assert_int_equal(counts_ok(f->s, T0).n[BUS_STATE_COMPLETED], 3);
+}
+
+/* Complete-and-claim: outcomes recorded with multi-row statements and the next jobs
+ * claimed in the same transaction, the claim answering the inbox question. */
+static void test_complete_many_and_claim_in_one_transaction(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    char id[16];
+    for (int i = 0; i < 45; i++) {
+        snprintf(id, sizeof id, "c%02d", i);
+        add_ok(f->s, id, NULL, T0);
+    }
+    bus_job **jobs = NULL;
+    assert_int_equal(claim(f->s, 40, "w1", T0, &jobs), 40);
+    bus_jobs_free(jobs, 40);
+    /* c00 was taken back and is held by w2 now: w1's completion of it is stale. */
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    assert_int_equal(db_exec(c,
+                             "UPDATE bus_jobs SET lock_token = 'w2' WHERE id = 'c00';"
+                             " INSERT INTO bus_inbox (consumer, event_id, handled_at)"
+                             " VALUES ('svc', 'c41', 1)",
+                             &e),
+                     0);
+    bus_completion items[40];
+    char ids[40][16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ids[i], sizeof ids[i], "c%02d", i);
+        items[i] = (bus_completion){.queue = Q, .id = ids[i], .token = "w1", .consumer = "svc"};
+    }
+    items[7].return_value = "{\"ok\":true}";
+    items[8].consumer = NULL;   /* acknowledged without effect: no inbox entry */
+    items[9].event_id = "ev-9"; /* the inbox keeps the event id, not the job id */
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(bus_store_complete_many(f->s, c, items, 40, T0 + 1, &e), 0);
+    bus_job **next = NULL;
+    size_t got = 0;
+    assert_int_equal(
+        bus_store_claim_tx(f->s, c, Q, 10, "w3", 30000, T0 + 1, "svc", &next, &got, &e), 0);
+    assert_int_equal(db_commit(c, &e), 0);
+    assert_true(items[0].gone);
+    for (int i = 1; i < 40; i++)
+        assert_false(items[i].gone);
+    assert_int_equal(got, 5);
+    for (size_t i = 0; i < got; i++) {
+        snprintf(id, sizeof id, "c%02zu", 40 + i);
+        assert_string_equal(next[i]->id, id);
+        assert_true(next[i]->inbox_checked);
+        assert_int_equal(next[i]->inbox_seen, i == 1); /* c41 was recorded beforehand */
+    }
+    bus_jobs_free(next, got);
+    bus_counts cn = counts_ok(f->s, T0 + 1);
+    assert_int_equal(cn.n[BUS_STATE_COMPLETED], 39);
+    assert_int_equal(cn.n[BUS_STATE_ACTIVE], 6); /* c00 (w2) and c40..c44 */
+    bus_job *j = get_ok(f->s, "c07", T0);
+    assert_string_equal(j->return_value, "{\"ok\":true}");
+    assert_int_equal(j->attempts_made, 1);
+    assert_null(j->lock_token);
+    bus_job_free(j);
+    db_stmt *st = db_prepare(c, "SELECT count(*) FROM bus_inbox WHERE consumer = 'svc'", &e);
+    assert_non_null(st);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    assert_int_equal(db_col_int64(st, 0), 1 + 38); /* c41 + all completed but c08 */
+    db_finalize(st);
+    st = db_prepare(c, "SELECT count(*) FROM bus_inbox WHERE event_id IN ('ev-9', 'c00', 'c08')",
+                    &e);
+    assert_non_null(st);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    assert_int_equal(db_col_int64(st, 0), 1);
+    db_finalize(st);
+    /* A claim without a consumer does not ask; neither call works outside a transaction. */
+    assert_int_equal(bus_store_claim_tx(f->s, c, Q, 1, "w4", 30000, T0, NULL, &next, &got, &e),
+                     F3_EINVAL);
+    assert_int_equal(bus_store_complete_many(f->s, c, items, 1, T0, &e), F3_EINVAL);
+    db_release(c);
+}
+
+/* The worker's complete-and-claim without a caller transaction, in both of its forms
+ * (PostgreSQL: one statement for plain completions; a transaction otherwise). */
+static void test_complete_and_claim(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    char id[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof id, "k%d", i);
+        add_ok(f->s, id, NULL, T0);
+    }
+    bus_job **jobs = NULL;
+    size_t got = 0;
+    /* Nothing to complete: a plain claim, answering the inbox question. */
+    assert_int_equal(
+        bus_store_complete_and_claim(f->s, NULL, 0, Q, 3, "t1", 30000, T0, "svc", &jobs, &got, &e),
+        0);
+    assert_int_equal(got, 3);
+    assert_string_equal(jobs[0]->id, "k0");
+    assert_true(jobs[2]->inbox_checked);
+    assert_false(jobs[2]->inbox_seen);
+    bus_jobs_free(jobs, got);
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    assert_int_equal(db_exec(c,
+                             "INSERT INTO bus_inbox (consumer, event_id, handled_at)"
+                             " VALUES ('svc', 'k4', 1)",
+                             &e),
+                     0);
+    db_release(c);
+    /* Plain completions (one of them stale) and the next claim in one go. */
+    bus_completion done[] = {
+        {.queue = Q, .id = "k0", .token = "t1", .consumer = "svc"},
+        {.queue = Q, .id = "k1", .token = "stale", .consumer = "svc"},
+        {.queue = Q, .id = "k2", .token = "t1", .consumer = NULL},
+    };
+    assert_int_equal(bus_store_complete_and_claim(f->s, done, 3, Q, 2, "t2", 30000, T0 + 1, "svc",
+                                                  &jobs, &got, &e),
+                     0);
+    assert_false(done[0].gone);
+    assert_true(done[1].gone);
+    assert_false(done[2].gone);
+    assert_int_equal(got, 2);
+    assert_string_equal(jobs[0]->id, "k3");
+    assert_false(jobs[0]->inbox_seen);
+    assert_string_equal(jobs[1]->id, "k4");
+    assert_true(jobs[1]->inbox_seen);
+    bus_jobs_free(jobs, got);
+    bus_job *j = get_ok(f->s, "k1", T0);
+    assert_int_equal((int)j->state, (int)BUS_STATE_ACTIVE); /* not completed with a stale token */
+    bus_job_free(j);
+    /* A return value takes the transaction form; the claim may find nothing. */
+    bus_completion more[] = {
+        {.queue = Q, .id = "k3", .token = "t2", .return_value = "[1]", .consumer = "svc"},
+        {.queue = Q, .id = "k4", .token = "t2", .consumer = "svc", .event_id = "ev-k4"},
+    };
+    assert_int_equal(bus_store_complete_and_claim(f->s, more, 2, Q, 10, "t3", 30000, T0 + 2, NULL,
+                                                  &jobs, &got, &e),
+                     0);
+    assert_int_equal(got, 3); /* k5..k7 */
+    assert_false(jobs[0]->inbox_checked);
+    bus_jobs_free(jobs, got);
+    j = get_ok(f->s, "k3", T0);
+    assert_string_equal(j->return_value, "[1]");
+    bus_job_free(j);
+    bus_counts cn = counts_ok(f->s, T0 + 2);
+    assert_int_equal(cn.n[BUS_STATE_COMPLETED], 4);
+    c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    db_stmt *st = db_prepare(c,
+                             "SELECT count(*) FROM bus_inbox WHERE consumer = 'svc'"
+                             " AND event_id IN ('k0', 'k1', 'k2', 'k3', 'ev-k4', 'k4')",
+                             &e);
+    assert_non_null(st);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    assert_int_equal(db_col_int64(st, 0), 4); /* k0, k3, ev-k4 and the k4 put there by hand */
+    db_finalize(st);
+    db_release(c);
+    /* Plain completions for a queue without an inbox take the one-statement form too. */
+    add_ok(f->s, "k8", NULL, T0);
+    bus_completion plain[] = {{.queue = Q, .id = "k5", .token = "t3"},
+                              {.queue = Q, .id = "k6", .token = "t3"}};
+    assert_int_equal(bus_store_complete_and_claim(f->s, plain, 2, Q, 5, "t4", 30000, T0 + 3, NULL,
+                                                  &jobs, &got, &e),
+                     0);
+    assert_false(plain[0].gone);
+    assert_false(plain[1].gone);
+    assert_int_equal(got, 1);
+    assert_string_equal(jobs[0]->id, "k8");
+    assert_false(jobs[0]->inbox_checked);
+    bus_jobs_free(jobs, got);
+    assert_int_equal(counts_ok(f->s, T0 + 3).n[BUS_STATE_COMPLETED], 6);
+    /* Bad arguments are refused. */
+    bus_completion bad[] = {{.queue = Q, .id = "", .token = "t"}};
+    assert_int_equal(
+        bus_store_complete_and_claim(f->s, bad, 1, Q, 1, "t", 30000, T0, NULL, &jobs, &got, &e),
+        F3_EINVAL);
+    assert_int_equal(
+        bus_store_complete_and_claim(f->s, NULL, 0, Q, 0, "t", 30000, T0, NULL, &jobs, &got, &e),
+        F3_EINVAL);
+}
+
+/* One job id twice in a batch (a stalled job re-claimed by the same worker): only the
+ * delivery that holds the lock completes it. */
+static void test_complete_many_with_a_repeated_id(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    add_ok(f->s, "r1", NULL, T0);
+    add_ok(f->s, "r2", NULL, T0);
+    assert_int_equal(claim(f->s, 2, "old", T0, NULL), 2);
+    db_conn *c = db_acquire(f->d, &e);
+    assert_non_null(c);
+    assert_int_equal(db_exec(c, "UPDATE bus_jobs SET lock_token = 'new' WHERE id = 'r1'", &e), 0);
+    bus_completion items[] = {
+        {.queue = Q, .id = "r1", .token = "old"},
+        {.queue = Q, .id = "r2", .token = "old"},
+        {.queue = Q, .id = "r1", .token = "new"},
+    };
+    assert_int_equal(db_begin(c, &e), 0);
+    assert_int_equal(bus_store_complete_many(f->s, c, items, 3, T0, &e), 0);
+    assert_int_equal(db_commit(c, &e), 0);
+    db_release(c);
+    assert_true(items[0].gone);
+    assert_false(items[1].gone);
+    assert_false(items[2].gone);
+    assert_int_equal(counts_ok(f->s, T0).n[BUS_STATE_COMPLETED], 2);
 }
 
 static void test_retries_back_off_then_dead_letter(void **state)
@@ -961,6 +1277,7 @@ static void test_concurrent_claimers_across_handles(void **state)
 typedef struct adder {
     bus_store *s;
     atomic_bool go;
+    bool many; /* through bus_store_add_many, the publish path */
     int rc;
 } adder;
 
@@ -974,16 +1291,18 @@ static void *adder_main(void *arg)
     struct timespec ts = {0, 50 * 1000000L}; /* let the waiter block first */
     nanosleep(&ts, NULL);
     err e = {0};
-    a->rc = bus_store_add(a->s, NULL, Q, "x", "{}", NULL, T0, NULL, &e);
+    const char *queues[] = {Q};
+    a->rc = a->many ? bus_store_add_many(a->s, NULL, queues, 1, "x", "{}", NULL, T0, NULL, &e)
+                    : bus_store_add(a->s, NULL, Q, "x", "{}", NULL, T0, NULL, &e);
     return NULL;
 }
 
 /* Waits while another thread (and store) adds a job: every wait must end because of a
  * wakeup, not its timeout (10 s, only there to bound a broken build), until the job can
  * be claimed. */
-static void wait_for_add(bus_store *waiter, bus_store *producer)
+static void wait_for_add(bus_store *waiter, bus_store *producer, bool many)
 {
-    adder a = {.s = producer};
+    adder a = {.s = producer, .many = many};
     atomic_init(&a.go, false);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, adder_main, &a), 0);
@@ -1004,7 +1323,8 @@ static void wait_for_add(bus_store *waiter, bus_store *producer)
 static void test_wait_wakes_on_a_committed_add(void **state)
 {
     fx *f = *state;
-    wait_for_add(f->s, f->s);
+    wait_for_add(f->s, f->s, false);
+    wait_for_add(f->s, f->s, true);
 }
 
 static void test_wait_wakes_across_handles(void **state)
@@ -1017,7 +1337,8 @@ static void test_wait_wakes_across_handles(void **state)
     bus_store *s2 = NULL;
     assert_int_equal(db_open(f->url, NULL, &d2, &e), 0);
     assert_int_equal(bus_store_open_sql(d2, &s2, &e), 0);
-    wait_for_add(f->s, s2); /* the add reaches f->s only through NOTIFY */
+    wait_for_add(f->s, s2, false); /* the add reaches f->s only through NOTIFY */
+    wait_for_add(f->s, s2, true);  /* ... also the one-statement publish */
     bus_store_close(s2);
     db_close(d2);
 }
@@ -1047,12 +1368,18 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_add_joins_the_callers_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_id_is_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_rejects_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_many_fans_out_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_add_many_all_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_priorities_follow_bullmq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delayed_jobs_wait_for_their_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_takes_a_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_completions_batch_in_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_complete_many_and_claim_in_one_transaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_complete_many_with_a_repeated_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_complete_and_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_back_off_then_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_four_attempts_wait_one_two_four_seconds, setup,
                                         teardown),

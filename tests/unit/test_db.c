@@ -700,6 +700,191 @@ static void test_concurrent_writers(void **state)
     }
 }
 
+/* ---- group commit (db_tx_group) ------------------------------------------------------ */
+
+#define GROUP_FOLLOWERS 5
+
+typedef struct group_run {
+    db *d;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool leading;     /* the blocking leader is inside its shared transaction */
+    bool release;     /* the blocking leader may finish */
+    int arrived;      /* followers about to call db_tx_group */
+    int commits;      /* commit hook count */
+    int other_thread; /* fns run on a thread other than their caller's */
+} group_run;
+
+typedef struct group_call {
+    group_run *g;
+    const char *id; /* row to insert; "dup" conflicts with a row inserted beforehand */
+    pthread_t caller;
+    int rc;
+    char msg[ERR_MSG_MAX];
+} group_call;
+
+static void count_commit(void *ctx)
+{
+    group_run *g = ctx;
+    __atomic_add_fetch(&g->commits, 1, __ATOMIC_SEQ_CST);
+}
+
+static int group_insert(db_conn *c, void *ctx, err *e)
+{
+    group_call *k = ctx;
+    if (!pthread_equal(k->caller, pthread_self()))
+        __atomic_add_fetch(&k->g->other_thread, 1, __ATOMIC_SEQ_CST);
+    db_stmt *s = db_prepare(c, "INSERT INTO items (id, qty) VALUES ($1, 1)", e);
+    if (!s)
+        return db_err_code(e);
+    db_bind_text(s, 1, k->id);
+    int rc = db_step(s, e);
+    db_finalize(s);
+    return rc < 0 ? rc : 0;
+}
+
+/* Leads the first shared transaction and holds it open until the followers queued up. */
+static int group_block(db_conn *c, void *ctx, err *e)
+{
+    group_call *k = ctx;
+    group_run *g = k->g;
+    pthread_mutex_lock(&g->mu);
+    g->leading = true;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->release)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return group_insert(c, ctx, e);
+}
+
+static void *group_blocker_main(void *arg)
+{
+    group_call *k = arg;
+    err e = {0};
+    k->caller = pthread_self();
+    k->rc = db_tx_group(k->g->d, group_block, k, &e);
+    snprintf(k->msg, sizeof k->msg, "%s", e.msg);
+    return NULL;
+}
+
+static void *group_follower_main(void *arg)
+{
+    group_call *k = arg;
+    err e = {0};
+    k->caller = pthread_self();
+    pthread_mutex_lock(&k->g->mu);
+    k->g->arrived++;
+    pthread_cond_broadcast(&k->g->cv);
+    pthread_mutex_unlock(&k->g->mu);
+    k->rc = db_tx_group(k->g->d, group_insert, k, &e);
+    snprintf(k->msg, sizeof k->msg, "%s", e.msg);
+    return NULL;
+}
+
+/* Runs a blocking leader plus followers with the given ids; returns after all finished. */
+static void group_scenario(fx *f, group_run *g, group_call *blocker, group_call *calls, int n)
+{
+    *g = (group_run){.d = f->d};
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    err e = {0};
+    assert_int_equal(db_on_commit(f->d, count_commit, g, &e), 0);
+    *blocker = (group_call){.g = g, .id = "lead"};
+    pthread_t bt, th[GROUP_FOLLOWERS];
+    assert_int_equal(pthread_create(&bt, NULL, group_blocker_main, blocker), 0);
+    pthread_mutex_lock(&g->mu);
+    while (!g->leading)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    for (int i = 0; i < n; i++) {
+        calls[i].g = g;
+        assert_int_equal(pthread_create(&th[i], NULL, group_follower_main, &calls[i]), 0);
+    }
+    pthread_mutex_lock(&g->mu);
+    while (g->arrived < n)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    /* Let the followers get from "arrived" into the queue; being late only makes the
+     * batch smaller, which the assertions tolerate. */
+    struct timespec pause = {0, 100 * 1000000L};
+    nanosleep(&pause, NULL);
+    pthread_mutex_lock(&g->mu);
+    g->release = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(bt, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    db_on_commit_remove(f->d, count_commit, g);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+}
+
+static void test_group_commit_shares_commits(void **state)
+{
+    fx *f = *state;
+    create_items(f->c);
+    group_run g;
+    group_call blocker, calls[GROUP_FOLLOWERS] = {
+                            {.id = "f0"}, {.id = "f1"}, {.id = "f2"}, {.id = "f3"}, {.id = "f4"}};
+    group_scenario(f, &g, &blocker, calls, GROUP_FOLLOWERS);
+    if (blocker.rc)
+        fail_msg("leader: %s", blocker.msg);
+    for (int i = 0; i < GROUP_FOLLOWERS; i++)
+        if (calls[i].rc)
+            fail_msg("follower %d: %s", i, calls[i].msg);
+    assert_int_equal(query_int(f->c, "SELECT count(*) FROM items"), GROUP_FOLLOWERS + 1);
+    /* Six writers, fewer commits: the followers' writes were committed together, by a
+     * thread other than their own. */
+    assert_true(g.commits < GROUP_FOLLOWERS + 1);
+    assert_true(g.other_thread >= 1);
+}
+
+static void test_group_commit_errors_stay_with_their_caller(void **state)
+{
+    fx *f = *state;
+    create_items(f->c);
+    insert_item(f->c, "dup", 1);
+    group_run g;
+    group_call blocker, calls[GROUP_FOLLOWERS] = {
+                            {.id = "g0"}, {.id = "g1"}, {.id = "dup"}, {.id = "g3"}, {.id = "g4"}};
+    group_scenario(f, &g, &blocker, calls, GROUP_FOLLOWERS);
+    assert_int_equal(blocker.rc, 0);
+    for (int i = 0; i < GROUP_FOLLOWERS; i++) {
+        if (i == 2) {
+            assert_int_equal(calls[i].rc, F3_ECONFLICT);
+            assert_non_null(strstr(calls[i].msg, "items"));
+        } else if (calls[i].rc) {
+            fail_msg("follower %d failed although its write was fine: %s", i, calls[i].msg);
+        }
+    }
+    assert_int_equal(query_int(f->c, "SELECT count(*) FROM items"), GROUP_FOLLOWERS + 1);
+}
+
+static int group_noop(db_conn *c, void *ctx, err *e)
+{
+    (void)c;
+    (void)ctx;
+    (void)e;
+    return 0;
+}
+
+static void test_group_commit_refuses_an_open_transaction(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    if (is_pg()) {
+        /* A pool connection is never the caller's own: nothing to refuse there. */
+        assert_int_equal(db_tx_group(f->d, group_noop, NULL, &e), 0);
+        return;
+    }
+    assert_int_equal(db_begin(f->c, &e), 0);
+    assert_int_equal(db_tx_group(f->d, group_noop, NULL, &e), F3_EINVAL);
+    assert_non_null(strstr(e.msg, "transaction open"));
+    assert_int_equal(db_rollback(f->c, &e), 0);
+    assert_int_equal(db_tx_group(f->d, group_noop, NULL, &e), 0);
+}
+
 typedef struct locker {
     db *d;
     int rc;
@@ -1035,6 +1220,11 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_release_rolls_back_open_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_helper_retries_busy_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_shares_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_errors_stay_with_their_caller, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_refuses_an_open_transaction, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lock_wait_timeout_is_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadlock_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_limits_and_thread_connections, setup, teardown),
