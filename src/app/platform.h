@@ -55,6 +55,8 @@ typedef struct platform {
     notify *notify;     /* operator e-mail (NOTIFICATION entries, daily summary) */
     bus *print_bus;     /* the print service's events and jobs */
     print_service *print;
+    retry_queue *print_retry; /* the print service's retry processor (PRINT_JOB_CREATION,
+                                 CANCELLATION), scheduled on print_bus */
     http_router *router;
 } platform;
 
