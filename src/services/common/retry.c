@@ -527,6 +527,16 @@ static int run_handler(retry_queue *rq, const claimed *it, retry_advice *adv, ch
     return rc;
 }
 
+/* Makes the wake-up (when running) run the processor at at_ms, unless it will earlier. */
+static void wake_at_least(retry_queue *rq, int64_t at_ms)
+{
+    pthread_mutex_lock(&rq->wake_mu);
+    if (rq->wake_at == 0 || at_ms < rq->wake_at)
+        rq->wake_at = at_ms;
+    pthread_cond_broadcast(&rq->wake_cv);
+    pthread_mutex_unlock(&rq->wake_mu);
+}
+
 static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hrc,
                           const retry_advice *adv, const char *msg, err *e)
 {
@@ -543,6 +553,10 @@ static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hr
     int rc = db_tx(c, outcome_fn, &t, e);
     if (rc)
         return rc;
+    /* The next attempt runs at its backoff here, not only at the next tick (which any
+     * process may take first: claims stay exclusive). */
+    if (t.changed && hrc != 0 && !t.fail)
+        wake_at_least(rq, t.next_at);
     char attempt[16];
     snprintf(attempt, sizeof attempt, "%d", it->attempt);
     if (!t.changed)
@@ -736,11 +750,7 @@ static void wake_hook(void *ctx)
         return;
     int64_t due = pending_due;
     pending_types &= ~mine;
-    pthread_mutex_lock(&rq->wake_mu);
-    if (rq->wake_at == 0 || due < rq->wake_at)
-        rq->wake_at = due;
-    pthread_cond_broadcast(&rq->wake_cv);
-    pthread_mutex_unlock(&rq->wake_mu);
+    wake_at_least(rq, due);
 }
 
 static void wait_until(retry_queue *rq, int64_t at_ms)
