@@ -257,6 +257,9 @@ void platform_close(platform *p)
     p->print = NULL;
     bus_free(p->orders_bus);
     p->orders_bus = NULL;
+    /* Its wake-up thread may be running a fulfilment handler: gone before fulfilment. */
+    retry_free(p->retry);
+    p->retry = NULL;
     orders_intake_free(p->intake);
     p->intake = NULL;
     orders_orchestration_free(p->orchestration);
@@ -265,8 +268,6 @@ void platform_close(platform *p)
     p->fulfillment = NULL;
     bus_emitter_free(p->orders_emitter);
     p->orders_emitter = NULL;
-    retry_free(p->retry);
-    p->retry = NULL;
     notify_free(p->notify);
     p->notify = NULL;
     http_router_free(p->router);

@@ -77,12 +77,13 @@ int64_t retry_backoff_ms(int attempt, double u)
 
 /* ---- enqueueing ------------------------------------------------------------------------- */
 
-/* What this thread enqueued since its last commit: a bit per type and the earliest due
- * time. The commit hooks of this process's processors read it (see wake_hook). A rolled
- * back enqueue leaves it set until the next commit, which then wakes a processor for
- * nothing: harmless. */
+/* What this thread enqueued since its last commit: a bit per type and, per type, the
+ * earliest due time. The commit hooks of this process's processors read and clear their
+ * own types (see wake_hook); a type no processor of this process handles stays set, so its
+ * due time must not stand for another type's. A rolled back enqueue leaves its bit set
+ * until the next commit, which then wakes a processor for nothing: harmless. */
 static _Thread_local unsigned pending_types;
-static _Thread_local int64_t pending_due;
+static _Thread_local int64_t pending_due[RETRY_TYPE_COUNT];
 
 static const char *const status_by_bit[] = {"PENDING", "PROCESSING", "COMPLETED", "FAILED"};
 
@@ -188,8 +189,8 @@ int retry_enqueue_with(db_conn *tx, const retry_enqueue_opts *o, char *id_out, e
     db_finalize(s);
     s = NULL;
     if (rc == 0) {
-        if (!pending_types || due < pending_due)
-            pending_due = due;
+        if (!(pending_types & (1u << o->type)) || due < pending_due[o->type])
+            pending_due[o->type] = due;
         pending_types |= 1u << o->type;
         if (id_out)
             memcpy(id_out, id, UUID_STR_LEN);
@@ -748,7 +749,10 @@ static void wake_hook(void *ctx)
             mine |= 1u << i;
     if (!(pending_types & mine))
         return;
-    int64_t due = pending_due;
+    int64_t due = 0;
+    for (int i = 0; i < RETRY_TYPE_COUNT; i++)
+        if ((pending_types & mine & (1u << i)) && (due == 0 || pending_due[i] < due))
+            due = pending_due[i];
     pending_types &= ~mine;
     wake_at_least(rq, due);
 }

@@ -7,7 +7,7 @@
  * takes a lease on the job (submit_lease_until) so two workers never queue one job twice.
  * Transient failures leave the job PENDING and hand its order to the retry queue (one
  * PRINT_JOB_CREATION entry per order, see service.h); permanent ones fail the job. A queue
- * item whose removal fails on cancel gets a CANCELLATION entry (retry handlers: retry.c).
+ * item whose removal fails on cancel gets a CANCELLATION entry (the handlers: retries.c).
  */
 #include "services/print/print_internal.h"
 
