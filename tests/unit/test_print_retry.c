@@ -5,7 +5,9 @@
  * entry submits every job exactly once when SimplyPrint is back; a fault that never clears
  * ends in RETRY_EXHAUSTED with one alert, and a manual retry of the entry submits. A failed
  * queue-item removal on cancel adds a CANCELLATION entry that removes the item and clears
- * the kept error, or ends in RETRY_EXHAUSTED with one alert.
+ * the kept error, or ends in RETRY_EXHAUSTED with one alert. The scheduled processor's
+ * wake-up runs an entry at its due time even when the same thread queued, before, an entry
+ * of a type no processor of this process handles.
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -376,6 +378,34 @@ static void test_queue_item_removal_retried(void **state)
     assert_int_equal(sim_queue(f), 1); /* b's item: its entry was exhausted */
 }
 
+static void test_wake_up_at_due_time(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    /* Scheduled (its wake-up thread runs), but the bus is not started: no ticks. */
+    assert_int_equal(retry_schedule(f->rq, f->b, f->tb.s, 3600 * 1000, &e), 0);
+    /* This thread first queues an alert e-mail, which no processor here handles... */
+    db_conn *c = db_acquire(f->tb.d, &e);
+    json_t *p = json_pack("{s:s}", "subject", "hello");
+    assert_int_equal(db_begin(c, &e), 0);
+    retry_enqueue_opts o = {
+        .tenant_id = TENANT, .type = RETRY_NOTIFICATION, .payload = p, .delay_ms = 0};
+    assert_int_equal(retry_enqueue_with(c, &o, NULL, &e), 0);
+    assert_int_equal(db_commit(c, &e), 0);
+    json_decref(p);
+    db_release(c);
+    f3test_sleep_ms(50);
+    /* ... then a submission fails once: its entry (due in 1 s) is run by the wake-up. */
+    fault(f, 1);
+    requeue(f, "o-1", F3_ETRANSIENT);
+    for (int waited = 0; waited < 15000 && jobs_in(f, "o-1", "QUEUED") != 3; waited += 50)
+        f3test_sleep_ms(50);
+    assert_int_equal(jobs_in(f, "o-1", "QUEUED"), 3);
+    assert_int_equal(entries(f, "PRINT_JOB_CREATION", "COMPLETED"), 1);
+    assert_int_equal(entries(f, "NOTIFICATION", "PENDING"), 1);
+    assert_int_equal(sim_queue(f), 3);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
@@ -385,6 +415,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_submission_never_heals_alerts_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_item_removal_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake_up_at_due_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,7 +193,8 @@ int retry_manual(db_conn *c, const char *tenant_id, const char *id, int64_t now_
  * the local wake-up: when a transaction of this process commits an entry of a type this
  * processor handles, or this processor sends one back to PENDING after a failed attempt,
  * a thread of rq runs the processor at the entry's due time instead of waiting for the
- * next tick (claims stay exclusive, so this never runs an entry twice).
+ * next tick, and after each run it sleeps until the earliest PENDING entry of its types is
+ * due (claims stay exclusive, so this never runs an entry twice).
  * Register every handler before calling it. Call once per retry_queue; rq, b and s must
  * outlive the bus's worker; retry_free stops the wake-up thread. */
 int retry_schedule(retry_queue *rq, bus *b, bus_store *s, int64_t interval_ms, err *e);
