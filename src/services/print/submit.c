@@ -303,6 +303,9 @@ static int submit_jobs(print_service *s, void *client, const char *tenant_id,
             rc = err_set(e, jrc, "%s", je.msg);
         }
     }
+    /* Stopped half-way: a retry entry is not done yet. */
+    if (rc == 0 && !transient && mode == PRINT_SUBMIT_RETRY && atomic_load(&s->stopping))
+        transient = err_set(e, F3_ETRANSIENT, "the print service is stopping");
     return rc ? rc : transient;
 }
 
