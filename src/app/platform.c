@@ -115,7 +115,8 @@ static int platform_fulfillment(platform *p, err *e)
                                   .bus = p->orders_bus,
                                   .store = p->queues,
                                   .config = p->cfg,
-                                  .emitter = p->orders_emitter};
+                                  .emitter = p->orders_emitter,
+                                  .retry = p->retry};
     int rc = orders_fulfillment_start(&p->fulfillment, &fd, p->router, e);
     rc = rc ? rc : orders_integrations_subscribe(p->orders_bus, e);
     p->cancellation = (orders_cancellation_deps){.db = p->store, .bus = p->orders_bus};
@@ -132,9 +133,9 @@ static int platform_order_ready(void *ctx, db_conn *tx, const char *tenant_id, c
 }
 
 /* The retry queue and operator e-mail (services/common/): the order service's processor
- * runs the NOTIFICATION entries and the daily summary; other handlers of the order service
- * are registered on p->retry before retry_schedule (platform_services), other services use
- * a retry_queue of their own bus. */
+ * runs the NOTIFICATION entries and the daily summary; fulfilment registers FULFILLMENT on
+ * p->retry before retry_schedule (platform_services); the print service has a retry_queue
+ * of its own, scheduled on its own bus. */
 static int platform_retry_notify(platform *p, err *e)
 {
     p->retry = retry_new(p->store, NULL);
@@ -154,6 +155,7 @@ static int platform_services(platform *p, err *e)
     orders_intake_deps od = {
         .db = p->store, .bus = p->orders_bus, .store = p->queues, .config = p->cfg};
     int rc = orders_intake_start(&p->intake, &od, p->router, e);
+    rc = rc ? rc : platform_retry_notify(p, e);
     rc = rc ? rc : platform_fulfillment(p, e);
     /* Orchestration: the order status follows the print-job events. */
     orders_orchestration_deps orch = {.bus = p->orders_bus,
@@ -161,7 +163,6 @@ static int platform_services(platform *p, err *e)
                                       .on_ready = platform_order_ready,
                                       .on_ready_ctx = p};
     rc = rc ? rc : orders_orchestration_start(&p->orchestration, &orch, e);
-    rc = rc ? rc : platform_retry_notify(p, e);
     /* Every retry handler of the order service is registered by now. */
     rc = rc ? rc
             : retry_schedule(p->retry, p->orders_bus, p->queues,
@@ -174,13 +175,19 @@ static int platform_services(platform *p, err *e)
     p->print_bus = bus_new(p->store, p->queues, BUS_SVC_PRINT, e);
     if (!p->print_bus)
         return e->code ? e->code : F3_ENOMEM;
+    if (!(p->print_retry = retry_new(p->store, NULL)))
+        return err_set(e, F3_ENOMEM, "out of memory");
     print_service_deps pd = {.db = p->store,
                              .bus = p->print_bus,
                              .store = p->queues,
                              .config = p->cfg,
                              .provider = &print_provider_simplyprint,
-                             .tenant_id = orders_intake_tenant(p->intake)};
+                             .tenant_id = orders_intake_tenant(p->intake),
+                             .retry = p->print_retry};
     rc = print_service_start(&p->print, &pd, p->router, e);
+    rc = rc ? rc
+            : retry_schedule(p->print_retry, p->print_bus, p->queues,
+                             config_get_int(p->cfg, "RETRY_QUEUE_INTERVAL"), e);
     rc = rc ? rc : bus_start(p->print_bus, e);
     if (rc)
         return rc;
@@ -243,6 +250,7 @@ void platform_stop(platform *p, int timeout_ms)
     if (p->intake)
         orders_intake_stop(p->intake);
     retry_stop(p->retry);
+    retry_stop(p->print_retry);
     if (p->print)
         print_service_stop(p->print);
     if (p->print_bus && bus_drain(p->print_bus, timeout_ms) != 0)
@@ -259,6 +267,9 @@ void platform_close(platform *p)
 {
     bus_free(p->print_bus);
     p->print_bus = NULL;
+    /* Its wake-up thread may be running a print handler: gone before the service. */
+    retry_free(p->print_retry);
+    p->print_retry = NULL;
     print_service_free(p->print);
     p->print = NULL;
     bus_free(p->shipping_bus);
@@ -267,6 +278,9 @@ void platform_close(platform *p)
     p->shipping = NULL;
     bus_free(p->orders_bus);
     p->orders_bus = NULL;
+    /* Its wake-up thread may be running a fulfilment handler: gone before fulfilment. */
+    retry_free(p->retry);
+    p->retry = NULL;
     orders_intake_free(p->intake);
     p->intake = NULL;
     orders_orchestration_free(p->orchestration);
@@ -275,8 +289,6 @@ void platform_close(platform *p)
     p->fulfillment = NULL;
     bus_emitter_free(p->orders_emitter);
     p->orders_emitter = NULL;
-    retry_free(p->retry);
-    p->retry = NULL;
     notify_free(p->notify);
     p->notify = NULL;
     http_router_free(p->router);

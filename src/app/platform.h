@@ -58,6 +58,8 @@ typedef struct platform {
     print_service *print;
     bus *shipping_bus; /* the shipping service's events and jobs */
     shipping_service *shipping;
+    retry_queue *print_retry; /* the print service's retry processor (PRINT_JOB_CREATION,
+                                 CANCELLATION), scheduled on print_bus */
     http_router *router;
 } platform;
 

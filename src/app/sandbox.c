@@ -687,9 +687,12 @@ int sandbox_run(const sandbox_args *a)
         status = 0;
     } else {
         int rc = settle(sb, &r, &e);
-        if (rc)
+        if (rc) {
             fprintf(stderr, "f3connect sandbox: the check could not run: %s\n", e.msg);
-        status = rc || r.violations ? 1 : 0;
+            r.violations++;
+            buf_printf(&r.problems, "  - the check could not run: %s\n", e.msg);
+        }
+        status = r.violations ? 1 : 0;
     }
     atomic_store(&sb->stop, true);
     pthread_join(gen, NULL);

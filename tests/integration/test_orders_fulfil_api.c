@@ -9,7 +9,9 @@
  * /api/v1/fulfillments/order/:id fulfils a COMPLETED order once (the simulator holds one
  * fulfillment), 409 for a cancelled or unfinished one; the force route fulfils an unfinished
  * order once and logs a WARNING with the user; a 4xx from Shopify answers 502 and alerts, and
- * the operator's next request tries again; a viewer is refused (403).
+ * the operator's next request tries again; a viewer is refused (403); a 503 from Shopify
+ * answers 202, shows a FULFILLMENT entry in GET /api/v1/retry-queue, and the retry queue's
+ * wake-up fulfils the order once.
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -23,6 +25,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "services/access/user_context.h"
+#include "services/common/retry.h"
 #include "services/orders/cancellation.h"
 #include "services/orders/fulfillment.h"
 #include "services/orders/intake.h"
@@ -51,6 +54,7 @@ static struct {
     bus_emitter *em;
     orders_intake *in;
     orders_fulfillment *ff;
+    retry_queue *rq;
     orders_cancellation_deps cancel;
     http_router *router;
     http_server *server;
@@ -163,15 +167,16 @@ static void add_job(const char *order_id, int n, const char *status)
     f3test_bus_exec(env.tb.d, sql);
 }
 
-/* POSTs to our server as a user of the tenant with `role`; the status, *out the JSON. */
-static int post(const char *path, const char *role, const char *body, json_t **out)
+/* Calls our server as a user of the tenant with `role`; the status, *out the JSON. */
+static int call(const char *method, const char *path, const char *role, const char *body,
+                json_t **out)
 {
     buf raw;
     buf_init(&raw, 0);
     buf_printf(&raw,
-               "POST %s HTTP/1.1\r\nHost: t\r\nX-Test-Tenant: %s\r\nX-Test-Role: %s\r\n"
+               "%s %s HTTP/1.1\r\nHost: t\r\nX-Test-Tenant: %s\r\nX-Test-Role: %s\r\n"
                "Connection: close\r\n",
-               path, env.tenant, role);
+               method, path, env.tenant, role);
     if (body)
         buf_printf(&raw, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                    strlen(body), body);
@@ -186,6 +191,11 @@ static int post(const char *path, const char *role, const char *body, json_t **o
     f3test_http_response_free(&r);
     buf_free(&raw);
     return status;
+}
+
+static int post(const char *path, const char *role, const char *body, json_t **out)
+{
+    return call("POST", path, role, body, out);
 }
 
 static int jobs_field(const json_t *result, const char *name)
@@ -277,17 +287,21 @@ static int group_setup(void **state)
     env.b = bus_new_with(env.tb.d, env.tb.s, BUS_SVC_ORDER, &fast, &e);
     env.em = bus_emitter_new();
     env.router = http_router_new();
+    env.rq = retry_new(env.tb.d, NULL);
     orders_intake_deps deps = {.db = env.tb.d, .bus = env.b, .store = env.tb.s, .config = env.cfg};
     orders_fulfillment_deps fd = {.db = env.tb.d,
                                   .bus = env.b,
                                   .store = env.tb.s,
                                   .config = env.cfg,
                                   .emitter = env.em,
+                                  .retry = env.rq,
                                   .retry_base_ms = 50};
     env.cancel = (orders_cancellation_deps){.db = env.tb.d, .bus = env.b};
     if (!env.b || !env.em || !env.router || orders_intake_start(&env.in, &deps, env.router, &e) ||
         orders_fulfillment_start(&env.ff, &fd, env.router, &e) ||
-        orders_cancellation_add_routes(env.router, &env.cancel, &e) || bus_start(env.b, &e)) {
+        orders_cancellation_add_routes(env.router, &env.cancel, &e) ||
+        retry_api_add_routes(env.router, env.tb.d, &e) ||
+        retry_schedule(env.rq, env.b, env.tb.s, 60000, &e) || bus_start(env.b, &e)) {
         fprintf(stderr, "setup: %s\n", e.msg);
         return -1;
     }
@@ -321,7 +335,9 @@ static int group_teardown(void **state)
     }
     http_server_stop(env.server);
     orders_intake_stop(env.in);
+    retry_stop(env.rq);
     bus_free(env.b);
+    retry_free(env.rq);
     orders_intake_free(env.in);
     orders_fulfillment_free(env.ff);
     bus_emitter_free(env.em);
@@ -482,6 +498,50 @@ static void test_fulfil_routes(void **state)
     free(sid);
 }
 
+/* The FULFILLMENT entries GET /api/v1/retry-queue lists in `status`. */
+static size_t listed(const char *status)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/retry-queue?type=FULFILLMENT&status=%s", status);
+    json_t *r = NULL;
+    assert_int_equal(call("GET", path, "operator", NULL, &r), 200);
+    size_t n = json_array_size(json_object_get(r, "data"));
+    json_decref(r);
+    return n;
+}
+
+static void test_transient_failure_goes_through_the_retry_queue(void **state)
+{
+    (void)state;
+    char *sid = sim_order();
+    char *id = stored_order(sid);
+    set_status(id, "COMPLETED");
+    size_t done_before = listed("COMPLETED");
+    /* Two 503s: the request's own try and the entry's first attempt. */
+    json_decref(control(
+        "POST", "/_sim/faults",
+        json_pack("{s:s,s:i,s:s}", "kind", "503", "count", 2, "match", "fulfillment_orders")));
+    char api[160];
+    snprintf(api, sizeof api, "/api/v1/fulfillments/order/%s", id);
+    json_t *r = NULL;
+    assert_int_equal(post(api, "operator", NULL, &r), 202);
+    assert_string_equal(json_string_value(json_object_get(r, "outcome")), "retry-scheduled");
+    json_decref(r);
+    /* The operator sees it waiting, and the retry queue heals it (wake-up, backoff 1 s). */
+    assert_true(listed("PENDING") + listed("PROCESSING") >= 1);
+    assert_int_equal(wait_count("SELECT COUNT(*) FROM orders WHERE id = $1 AND fulfilled_at IS NOT"
+                                " NULL",
+                                id, 1),
+                     1);
+    for (int waited = 0; waited < 15000 && listed("COMPLETED") != done_before + 1; waited += 100)
+        f3test_sleep_ms(100);
+    assert_int_equal(listed("COMPLETED"), done_before + 1);
+    assert_int_equal(listed("PENDING"), 0);
+    assert_int_equal(sim_fulfillment_count(sid), 1);
+    free(id);
+    free(sid);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
@@ -491,6 +551,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cancelled_webhook_end_to_end),
         cmocka_unit_test(test_cancel_route),
         cmocka_unit_test(test_fulfil_routes),
+        cmocka_unit_test(test_transient_failure_goes_through_the_retry_queue),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     http_client_cleanup();

@@ -4,7 +4,9 @@
  * process), whose webhooks go back to the served /api/v1/webhooks/simplyprint. An
  * order.created published by (a bus standing in for) the orders service becomes print jobs
  * that are queued, printed and completed; POST /internal/print-jobs behind the gateway's
- * X-Internal-Key check requeues without duplicates.
+ * X-Internal-Key check requeues without duplicates. With SimplyPrint answering 503 at first,
+ * the served print service's own retry queue takes the order (one PRINT_JOB_CREATION entry)
+ * and submits every job exactly once when SimplyPrint answers again.
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -185,11 +187,50 @@ static void test_served_order_is_printed(void **state)
     assert_int_equal(count("SELECT COUNT(*) FROM print_jobs", NULL), 4);
 }
 
+/* Items SimplyPrint holds: queued plus done. */
+static size_t sim_items(void)
+{
+    json_t *st = sp_sim_state(env.sim);
+    size_t n = json_array_size(json_object_get(st, "queue")) +
+               json_array_size(json_object_get(st, "done_items"));
+    json_decref(st);
+    return n;
+}
+
+static void test_served_submission_heals_through_the_retry_queue(void **state)
+{
+    (void)state;
+    /* The delivery's try and the entry's first attempt meet a 503. */
+    assert_int_equal(sp_sim_fault(env.sim, 503, 2, -1, 0), 0);
+    json_t *ev = json_pack("{s:s,s:[{s:s,s:s,s:i}]}", "orderId", "o-cat", "lineItems", "lineItemId",
+                           "li-cat", "productSku", "CAT", "quantity", 2);
+    err e = {0};
+    assert_int_equal(bus_publish(env.orders, NULL, BUS_EV_ORDER_CREATED, TENANT, ev, &e), 0);
+    json_decref(ev);
+    wait_count("SELECT COUNT(*) FROM print_jobs WHERE order_id = $1 AND status = 'COMPLETED'",
+               "o-cat", 4);
+    wait_count("SELECT COUNT(*) FROM retry_queue WHERE job_type = 'PRINT_JOB_CREATION' AND"
+               " status = 'COMPLETED' AND payload LIKE $1",
+               "%o-cat%", 1);
+    assert_int_equal(count("SELECT COUNT(*) FROM retry_queue WHERE job_type ="
+                           " 'PRINT_JOB_CREATION'",
+                           NULL),
+                     1);
+    assert_int_equal(count("SELECT COUNT(*) FROM bus_jobs WHERE queue ="
+                           " 'order.created@print-service' AND state = 'completed'",
+                           NULL),
+                     1);
+    assert_int_equal(sim_items(), 4);
+    assert_int_equal(count("SELECT COUNT(*) FROM print_jobs", NULL), 4);
+}
+
 int main(int argc, char **argv)
 {
     backend = f3test_backend_arg(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_served_order_is_printed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_served_submission_heals_through_the_retry_queue, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,9 @@
  * with tracking (one fulfillment in the simulator, stored on the order, logged, order.fulfilled
  * emitted); duplicates - sequential, concurrent, and as duplicate shipment.created and
  * order.ready-for-fulfillment events through the queues - make one fulfillment; 429 with
- * Retry-After and 5xx heal through retries; a 4xx is not retried and alerts once; cancelled
+ * Retry-After and 5xx heal through FULFILLMENT entries of the retry queue (Retry-After
+ * respected by the entry too); a 4xx is not retried and alerts once; retries that never heal
+ * end in RETRY_EXHAUSTED with one alert, and a manual retry of the entry fulfils; cancelled
  * orders are never fulfilled, orders not COMPLETED are skipped unless forced (logged as a
  * WARNING with the user); shipment.status-changed keeps the shipment status current.
  */
@@ -16,6 +18,7 @@
 #include "core/config.h"
 #include "core/secret_key.h"
 #include "services/common/notify.h"
+#include "services/common/retry.h"
 #include "services/orders/connections.h"
 #include "services/orders/fulfillment.h"
 #include "services/orders/integrations_state.h"
@@ -44,6 +47,7 @@ typedef struct fx {
     config *cfg;
     bus *b;
     bus_emitter *em;
+    retry_queue *rq;
     orders_fulfillment *ff;
     atomic_int fulfilled_emits;
     atomic_int failed_emits;
@@ -74,6 +78,12 @@ static int on_failed(const char *event, const json_t *payload, void *ctx, err *e
     if (json_is_false(json_object_get(payload, "willRetry")))
         atomic_fetch_add(&f->failed_emits, 1);
     return 0;
+}
+
+static double no_jitter(void *ctx)
+{
+    (void)ctx;
+    return 0.5;
 }
 
 static int setup(void **state)
@@ -112,11 +122,15 @@ static int setup(void **state)
     assert_non_null(f->b);
     assert_int_equal(bus_emitter_on(f->em, BUS_IEV_ORDER_FULFILLED, on_fulfilled, f), 0);
     assert_int_equal(bus_emitter_on(f->em, BUS_IEV_FULFILLMENT_FAILED, on_failed, f), 0);
+    retry_opts ro = {.random = no_jitter};
+    f->rq = retry_new(f->tb.d, &ro);
+    assert_non_null(f->rq);
     orders_fulfillment_deps d = {.db = f->tb.d,
                                  .bus = f->b,
                                  .store = f->tb.s,
                                  .config = f->cfg,
                                  .emitter = f->em,
+                                 .retry = f->rq,
                                  .max_attempts = 3,
                                  .retry_base_ms = 50};
     if (orders_fulfillment_start(&f->ff, &d, NULL, &e) || orders_integrations_subscribe(f->b, &e))
@@ -129,6 +143,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     bus_free(f->b);
+    retry_free(f->rq);
     orders_fulfillment_free(f->ff);
     bus_emitter_free(f->em);
     shopify_sim_stop(f->sim);
@@ -481,32 +496,112 @@ static void test_duplicate_events_through_the_queues(void **state)
     bus_free(ship);
 }
 
+/* Entries of the retry queue for order_id in status. */
+static int64_t entries(fx *f, const char *order_id, const char *status)
+{
+    char sql[256], like[64];
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM retry_queue WHERE job_type = 'FULFILLMENT' AND status = '%s'"
+             " AND payload LIKE $1",
+             status);
+    snprintf(like, sizeof like, "%%\"%s\"%%", order_id);
+    return count(f, sql, like);
+}
+
+/* Operator alerts of one kind. */
+static int64_t alerts_of(fx *f, const char *kind)
+{
+    char like[64];
+    snprintf(like, sizeof like, "Operator alert %s:%%", kind);
+    return count(f,
+                 "SELECT COUNT(*) FROM event_log WHERE event_type = 'operator.alert' AND"
+                 " message LIKE $1",
+                 like);
+}
+
+/* Runs one entry due within the next two hours (the backoff is not waited for). */
+static int process(fx *f)
+{
+    int ran = 0;
+    err e = {0};
+    if (retry_process_due(f->rq, clock_now_ms() + 2 * 3600 * 1000, 1, &ran, &e))
+        fail_msg("retry_process_due: %s", e.msg);
+    return ran;
+}
+
+/* ms from the entry's last update to its next attempt. */
+static int64_t entry_wait_ms(fx *f, const char *order_id)
+{
+    char like[64];
+    snprintf(like, sizeof like, "%%\"%s\"%%", order_id);
+    return count(f,
+                 "SELECT next_attempt_at - updated_at FROM retry_queue WHERE job_type ="
+                 " 'FULFILLMENT' AND status = 'PENDING' AND payload LIKE $1",
+                 like);
+}
+
 static void test_429_and_5xx_heal(void **state)
 {
     fx *f = *state;
-    char sid[32], sid2[32];
+    char sid[32], sid2[32], sid3[32];
     make_order(f, "o4", "COMPLETED", false, sid);
     make_order(f, "o5", "COMPLETED", false, sid2);
+    make_order(f, "o8", "COMPLETED", false, sid3);
     orders_fulfil_result r;
-    /* 429 with Retry-After: 1 -> retried no earlier than a second later. */
+    /* 429 with Retry-After: 1 -> an entry due no earlier than a second later. */
     sim_fault(f, "429", 1, 1, NULL);
     assert_int_equal(fulfil(f, "o4", NULL, &r), ORDERS_FULFIL_RETRYING);
     assert_true(r.retry_in_ms >= 1000);
     expect_state(f, "o4", "RETRY");
+    assert_int_equal(entries(f, "o4", "PENDING"), 1);
+    assert_true(count(f,
+                      "SELECT COUNT(*) FROM retry_queue WHERE next_attempt_at >= created_at + 1000"
+                      " AND payload LIKE $1",
+                      "%\"o4\"%") == 1);
     assert_int_equal(log_count(f, ORDERS_LOG_FULFILLMENT_RETRY), 1);
-    start_bus(f);
-    assert_true(wait_state(f, "o4", "DONE", 15000));
-    /* 5xx twice on the create call: two retries, the third attempt succeeds. */
+    /* A duplicate request failing the same way adds no second entry. */
+    sim_fault(f, "503", 1, 0, NULL);
+    assert_int_equal(fulfil(f, "o4", NULL, &r), ORDERS_FULFIL_RETRYING);
+    assert_int_equal(entries(f, "o4", "PENDING"), 1);
+    /* Nothing left in the bus queue: the retry queue holds the retry. */
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM bus_jobs WHERE queue = $1", ORDERS_FULFILLMENT_QUEUE), 0);
+    assert_int_equal(process(f), 1);
+    expect_state(f, "o4", "DONE");
+    assert_int_equal(entries(f, "o4", "COMPLETED"), 1);
+    assert_int_equal(sim_fulfillment_count(f, sid), 1);
+
+    /* 5xx twice on the create call: the first try and the entry's first attempt fail, its
+     * second attempt succeeds. */
     sim_fault(f, "502", 2, 0, "fulfillments.json");
     assert_int_equal(fulfil(f, "o5", NULL, &r), ORDERS_FULFIL_RETRYING);
-    assert_true(r.retry_in_ms >= 50 && r.retry_in_ms < 1000);
-    assert_true(wait_state(f, "o5", "DONE", 15000));
-    assert_int_equal(sim_fulfillment_count(f, sid), 1);
+    assert_int_equal(r.retry_in_ms, 50);
+    assert_int_equal(process(f), 1);
+    expect_state(f, "o5", "RETRY");
+    assert_int_equal(entries(f, "o5", "PENDING"), 1);
+    assert_int_equal(process(f), 1);
+    expect_state(f, "o5", "DONE");
+    assert_int_equal(entries(f, "o5", "COMPLETED"), 1);
     assert_int_equal(sim_fulfillment_count(f, sid2), 1);
     assert_int_equal(count(f, "SELECT attempts FROM order_fulfillments WHERE order_id = $1", "o5"),
                      3);
-    assert_int_equal(log_count(f, ORDERS_LOG_FULFILLMENT_RETRY), 3);
+    assert_int_equal(log_count(f, ORDERS_LOG_FULFILLMENT_RETRY), 4);
+
+    /* A 429 met by an entry: its next attempt waits for Retry-After (30 s), not for the
+     * backoff (1 s). */
+    sim_fault(f, "503", 1, 0, NULL);
+    assert_int_equal(fulfil(f, "o8", NULL, &r), ORDERS_FULFIL_RETRYING);
+    sim_fault(f, "429", 1, 30, NULL);
+    assert_int_equal(process(f), 1);
+    int64_t wait = entry_wait_ms(f, "o8");
+    assert_true(wait >= 30000 && wait < 60000);
+    assert_int_equal(process(f), 1);
+    expect_state(f, "o8", "DONE");
+    assert_int_equal(sim_fulfillment_count(f, sid3), 1);
+    assert_int_equal(sim_fulfillment_count(f, sid), 1);
+    assert_int_equal(sim_fulfillment_count(f, sid2), 1);
     assert_int_equal(alert_count(f), 0);
+    assert_int_equal(log_count(f, RETRY_EXHAUSTED_EVENT), 0);
 }
 
 static void test_4xx_not_retried_alert_once(void **state)
@@ -518,6 +613,7 @@ static void test_4xx_not_retried_alert_once(void **state)
     orders_fulfil_result r;
     assert_int_equal(fulfil(f, "o6", NULL, &r), ORDERS_FULFIL_FAILED);
     assert_true(r.error[0]);
+    assert_true(r.alerted);
     expect_state(f, "o6", "FAILED");
     assert_int_equal(alert_count(f), 1);
     assert_int_equal(atomic_load(&f->failed_emits), 1);
@@ -530,21 +626,68 @@ static void test_4xx_not_retried_alert_once(void **state)
         count(f, "SELECT COUNT(*) FROM orders WHERE id = $1 AND status = 'COMPLETED'", "o6"), 1);
     assert_int_equal(
         count(f, "SELECT COUNT(*) FROM bus_jobs WHERE queue = $1", ORDERS_FULFILLMENT_QUEUE), 0);
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM retry_queue WHERE job_type = 'FULFILLMENT'", NULL), 0);
     /* A duplicate event later does not try again, nor alert again. */
     request(f, "o6", NULL);
     assert_int_equal(fulfil(f, "o6", NULL, &r), ORDERS_FULFIL_FAILED);
     assert_int_equal(alert_count(f), 1);
     assert_int_equal(sim_fulfillment_count(f, sid), 0);
-    /* Retries that never heal end as a permanent failure, alerted once. */
+
+    /* Retries that never heal: the entry's attempts (3 here) run out -> the fulfilment
+     * FAILED, RETRY_EXHAUSTED and exactly one alert (the retry queue's). */
     char sid7[32];
     make_order(f, "o7", "COMPLETED", false, sid7);
-    sim_fault(f, "503", 10, 0, "fulfillment_orders");
+    sim_fault(f, "503", 100, 0, "fulfillment_orders");
     assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_RETRYING);
-    assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_RETRYING);
-    assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_FAILED);
+    assert_int_equal(process(f), 1);
+    assert_int_equal(process(f), 1);
+    assert_int_equal(entries(f, "o7", "PENDING"), 1);
+    assert_int_equal(alert_count(f), 1);
+    assert_int_equal(process(f), 1);
+    assert_int_equal(entries(f, "o7", "FAILED"), 1);
+    expect_state(f, "o7", "FAILED");
+    assert_int_equal(log_count(f, RETRY_EXHAUSTED_EVENT), 1);
     assert_int_equal(alert_count(f), 2);
+    assert_int_equal(alerts_of(f, "RETRY_EXHAUSTED"), 1);
+    assert_int_equal(alerts_of(f, "FULFILLMENT_FAILED"), 1);
     assert_int_equal(atomic_load(&f->failed_emits), 2);
+    assert_int_equal(process(f), 0);
     sim_fault(f, "503", 0, 0, NULL);
+
+    /* The operator sends the entry back: it is their request, so the FAILED fulfilment is
+     * tried again - once. */
+    char id[64] = "";
+    err e = {0};
+    db_conn *c = db_acquire(f->tb.d, &e);
+    db_stmt *st = db_prepare(
+        c, "SELECT id FROM retry_queue WHERE status = 'FAILED' AND job_type = 'FULFILLMENT'", &e);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    db_col_copy(st, 0, id, sizeof id);
+    db_finalize(st);
+    assert_int_equal(retry_manual(c, TENANT, id, 0, &e), 0);
+    db_release(c);
+    assert_int_equal(process(f), 1);
+    expect_state(f, "o7", "DONE");
+    assert_int_equal(entries(f, "o7", "COMPLETED"), 1);
+    assert_int_equal(sim_fulfillment_count(f, sid7), 1);
+    assert_int_equal(alert_count(f), 2);
+
+    /* A permanent failure met by an entry: the fulfilment's own alert, the entry FAILED
+     * at once, RETRY_EXHAUSTED logged - and no second alert. */
+    char sid9[32];
+    make_order(f, "o9", "COMPLETED", false, sid9);
+    sim_fault(f, "503", 1, 0, NULL);
+    assert_int_equal(fulfil(f, "o9", NULL, &r), ORDERS_FULFIL_RETRYING);
+    sim_fault(f, "422", 1, 0, "fulfillments.json");
+    assert_int_equal(process(f), 1);
+    expect_state(f, "o9", "FAILED");
+    assert_int_equal(entries(f, "o9", "FAILED"), 1);
+    assert_int_equal(log_count(f, RETRY_EXHAUSTED_EVENT), 2);
+    assert_int_equal(alert_count(f), 3);
+    assert_int_equal(alerts_of(f, "FULFILLMENT_FAILED"), 2);
+    assert_int_equal(sim_fulfillment_count(f, sid9), 0);
+
     /* An operator asks: tried again, and it works now. */
     orders_fulfil_opts op = {.operator= true, .user_id = "u-op"};
     assert_int_equal(fulfil(f, "o6", &op, &r), ORDERS_FULFIL_DONE);

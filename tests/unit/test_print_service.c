@@ -485,9 +485,17 @@ static void test_transient_then_permanent_submission(void **state)
     assert_int_equal(n.submitted, 0);
     assert_int_equal(jobs_in(f, "PENDING"), 6);
     assert_int_equal(queued(f, CHANGED_Q), 0);
-    /* The lease was given back, so the next attempt (queue retry or sweep) takes them. */
+    /* The lease was given back and the order handed to the retry queue: one
+     * PRINT_JOB_CREATION entry for the order, not one per job. */
     assert_int_equal(
         count(f, "SELECT COUNT(*) FROM print_jobs WHERE submit_lease_until IS NULL", NULL), 6);
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM retry_queue WHERE job_type ="
+                           " 'PRINT_JOB_CREATION' AND status = 'PENDING' AND payload LIKE $1",
+                           "%\"" ORDER "\"%"),
+                     1);
+    /* One failure is enough to know SimplyPrint is busy: the order's other jobs wait. */
+    assert_int_equal(n.deferred, 6);
 
     fake.add = PERMANENT;
     print_run_counts x;
@@ -754,6 +762,14 @@ static void test_cancel_in_every_state(void **state)
     assert_int_equal(print_service_cancel(f->s, TENANT, ids[1], NULL, &after, &e), 0);
     assert_int_equal(after.info.status, PRINT_JOB_CANCELLED);
     assert_non_null(strstr(after.info.error_message, "Service unavailable"));
+    /* ... and its removal handed to the retry queue in the same transaction. */
+    char item[32];
+    snprintf(item, sizeof item, "%%%lld%%", (long long)again.queue_item_id);
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM retry_queue WHERE job_type = 'CANCELLATION'"
+                           " AND payload LIKE $1",
+                           item),
+                     1);
 }
 
 static fx *racing;
@@ -857,6 +873,9 @@ static void test_order_cancelled(void **state)
     assert_int_equal(load(f, ids[5]).info.status, PRINT_JOB_FAILED);
     assert_int_equal(logs(f, "print-job.needs-review"), 1);
     assert_int_equal(queued(f, CANCELLED_Q), 3);
+    /* The two refused removals (QUEUED, ASSIGNED) each wait in the retry queue. */
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM retry_queue WHERE job_type = 'CANCELLATION'", NULL), 2);
     /* Requeueing a cancelled order adds nothing. */
     exec(f, "UPDATE orders SET status = 'CANCELLED'");
     print_run_counts x;

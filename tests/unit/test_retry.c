@@ -1,7 +1,8 @@
 /* F3_TEST: backends
  * test_retry.c - the retry queue: backoff schedule and jitter bounds, claiming only the
  * registered types, outcomes (success, transient with backoff, permanent, exhaustion with
- * RETRY_EXHAUSTED and an alert queued, no alert about a failing alert), the lease of a
+ * RETRY_EXHAUSTED and an alert queued, no alert about a failing alert), a handler's advice
+ * (Retry-After, its own alert), dedupe and retry_exists, the manual flag, the lease of a
  * dead processor, cleanup of old entries, the manual retry and its HTTP API, tenant
  * isolation, and claim exclusivity between two database handles.
  */
@@ -311,6 +312,125 @@ static void test_permanent_failure_fails_at_once(void **state)
     retry_free(rq);
 }
 
+/* A handler that advises: a Retry-After, or that it alerted itself; remembers `manual`. */
+typedef struct advising {
+    int result;
+    int64_t retry_after_ms;
+    bool alerted;
+    bool saw_manual;
+    int calls;
+} advising;
+
+static int advise(const retry_entry *en, void *ctx, err *e)
+{
+    advising *a = ctx;
+    a->calls++;
+    a->saw_manual = en->manual;
+    en->advice->retry_after_ms = a->retry_after_ms;
+    en->advice->alerted = a->alerted;
+    return a->result ? err_set(e, a->result, "provider busy") : 0;
+}
+
+static void test_advice_dedupe_and_manual(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    advising a = {.result = F3_ETRANSIENT, .retry_after_ms = 45000};
+    retry_opts o = {.random = half};
+    retry_queue *rq = retry_new(f->d, &o);
+    assert_non_null(rq);
+    assert_int_equal(retry_register(rq, RETRY_CANCELLATION, advise, &a, &e), 0);
+    int64_t t0 = clock_now_ms();
+    /* dedupe: a second enqueue of an equal payload while one is PENDING adds nothing. */
+    json_t *p = json_pack("{s:s,s:I}", "printJobId", "pj-1", "queueItemId", (json_int_t)77);
+    retry_enqueue_opts eo = {.tenant_id = "t1",
+                             .type = RETRY_CANCELLATION,
+                             .payload = p,
+                             .max_attempts = 2,
+                             .delay_ms = 0,
+                             .now_ms = t0,
+                             .dedupe = true};
+    char id[UUID_STR_LEN], id2[UUID_STR_LEN];
+    assert_int_equal(db_begin(f->c, &e), 0);
+    assert_int_equal(retry_enqueue_with(f->c, &eo, id, &e), 0);
+    assert_int_equal(retry_enqueue_with(f->c, &eo, id2, &e), 0);
+    assert_int_equal(db_commit(f->c, &e), 0);
+    assert_string_equal(id, id2);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue", NULL), 1);
+    /* Another tenant's or another payload's entry is not a duplicate. */
+    eo.tenant_id = "t2";
+    assert_int_equal(retry_enqueue_with(f->c, &eo, NULL, &e), 0);
+    eo.tenant_id = "t1";
+    json_t *other = json_pack("{s:s,s:I}", "printJobId", "pj-2", "queueItemId", (json_int_t)78);
+    eo.payload = other;
+    assert_int_equal(retry_enqueue_with(f->c, &eo, NULL, &e), 0);
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue", NULL), 3);
+    bool found = false;
+    assert_int_equal(retry_exists(f->c, "t1", RETRY_CANCELLATION, p, RETRY_ST_PENDING, &found, &e),
+                     0);
+    assert_true(found);
+    assert_int_equal(retry_exists(f->c, "t1", RETRY_CANCELLATION, p, RETRY_ST_FAILED, &found, &e),
+                     0);
+    assert_false(found);
+    assert_int_equal(retry_exists(f->c, "t1", RETRY_FULFILLMENT, p, RETRY_ST_PENDING, &found, &e),
+                     0);
+    assert_false(found);
+    /* Only entry `id` from here on. */
+    assert_int_equal(db_exec(f->c,
+                             "DELETE FROM retry_queue WHERE tenant_id = 't2' OR payload"
+                             " LIKE '%pj-2%'",
+                             &e),
+                     0);
+
+    /* Retry-After longer than the backoff (1 s) sets the next attempt. */
+    int ran = 0;
+    assert_int_equal(retry_process_due(rq, t0, 0, &ran, &e), 0);
+    assert_int_equal(ran, 1);
+    int64_t wait = entry_int(f, id, "next_attempt_at") - entry_int(f, id, "updated_at");
+    assert_int_equal(wait, 45000);
+    assert_false(a.saw_manual);
+    /* Shorter than the backoff: the backoff (2 s at attempt 2 - but 2 is the last) wins;
+     * here the last attempt fails with the handler's own alert: RETRY_EXHAUSTED is logged,
+     * no alert is queued. */
+    a.retry_after_ms = 10;
+    a.alerted = true;
+    assert_int_equal(retry_process_due(rq, t0 + 3600000, 1, &ran, &e), 0);
+    assert_int_equal(ran, 1);
+    expect_col(f, id, "status", "FAILED");
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM event_log WHERE event_type = $1", RETRY_EXHAUSTED_EVENT), 1);
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM event_log WHERE event_type = $1 AND metadata"
+                           " LIKE '%\"alertedByHandler\":true%'",
+                           RETRY_EXHAUSTED_EVENT),
+                     1);
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM event_log WHERE event_type = $1", NOTIFY_ALERT_EVENT), 0);
+    assert_int_equal(retry_exists(f->c, "t1", RETRY_CANCELLATION, p, RETRY_ST_FAILED, &found, &e),
+                     0);
+    assert_true(found);
+
+    /* A manual retry: the handler is told; a short Retry-After never shortens the backoff. */
+    assert_int_equal(retry_manual(f->c, "t1", id, t0, &e), 0);
+    a.alerted = false;
+    a.retry_after_ms = 10;
+    assert_int_equal(retry_process_due(rq, t0 + 3600000, 1, &ran, &e), 0);
+    assert_int_equal(ran, 1);
+    assert_true(a.saw_manual);
+    wait = entry_int(f, id, "next_attempt_at") - entry_int(f, id, "updated_at");
+    assert_int_equal(wait, 1000);
+    /* A later attempt of it is not manual any more; failing without advice alerts. */
+    assert_int_equal(retry_process_due(rq, t0 + 3600000, 1, &ran, &e), 0);
+    assert_false(a.saw_manual);
+    expect_col(f, id, "status", "FAILED");
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM event_log WHERE event_type = $1", NOTIFY_ALERT_EVENT), 1);
+    assert_int_equal(a.calls, 4);
+    retry_free(rq);
+    json_decref(p);
+    json_decref(other);
+}
+
 static void test_failing_notification_raises_no_alert(void **state)
 {
     fx *f = *state;
@@ -608,6 +728,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_permanent_failure_fails_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_notification_raises_no_alert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_advice_dedupe_and_manual, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_processor_entry_is_claimed_after_lease, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_removes_old_completed_only, setup, teardown),

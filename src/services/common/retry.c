@@ -77,12 +77,60 @@ int64_t retry_backoff_ms(int attempt, double u)
 
 /* ---- enqueueing ------------------------------------------------------------------------- */
 
-/* What this thread enqueued since its last commit: a bit per type and the earliest due
- * time. The commit hooks of this process's processors read it (see wake_hook). A rolled
- * back enqueue leaves it set until the next commit, which then wakes a processor for
- * nothing: harmless. */
+/* What this thread enqueued since its last commit: a bit per type and, per type, the
+ * earliest due time. The commit hooks of this process's processors read and clear their
+ * own types (see wake_hook); a type no processor of this process handles stays set, so its
+ * due time must not stand for another type's. A rolled back enqueue leaves its bit set
+ * until the next commit, which then wakes a processor for nothing: harmless. */
 static _Thread_local unsigned pending_types;
-static _Thread_local int64_t pending_due;
+static _Thread_local int64_t pending_due[RETRY_TYPE_COUNT];
+
+static const char *const status_by_bit[] = {"PENDING", "PROCESSING", "COMPLETED", "FAILED"};
+
+/* The id of tenant_id's entry of type with payload text `payload` in one of `statuses`,
+ * into id (UUID_STR_LEN); "" when there is none. */
+static int find_entry(db_conn *c, const char *tenant_id, retry_type type, const char *payload,
+                      unsigned statuses, char *id, err *e)
+{
+    id[0] = '\0';
+    buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "SELECT id FROM retry_queue WHERE tenant_id = $1 AND job_type = $2"
+                   " AND payload = $3 AND status IN (");
+    int n = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if (statuses & (1u << i))
+            buf_printf(&sql, "%s'%s'", n++ ? ", " : "", status_by_bit[i]);
+    buf_puts(&sql, ") ORDER BY created_at LIMIT 1");
+    int rc = 0;
+    if (n > 0) {
+        const char *p[] = {tenant_id, type_names[type], payload};
+        db_stmt *s = db_prepare_texts(c, buf_cstr(&sql), p, 3, e);
+        rc = s ? db_step(s, e) : db_err_code(e);
+        if (rc == DB_ROW)
+            db_col_copy(s, 0, id, UUID_STR_LEN);
+        db_finalize(s);
+    }
+    buf_free(&sql);
+    return rc < 0 ? rc : 0;
+}
+
+int retry_exists(db_conn *c, const char *tenant_id, retry_type type, const json_t *payload,
+                 unsigned statuses, bool *found, err *e)
+{
+    *found = false;
+    if (!c || !tenant_id || (unsigned)type >= RETRY_TYPE_COUNT || !json_is_object(payload))
+        return err_set(e, F3_EINVAL, "retry queue: connection, tenant, type and payload needed");
+    buf text;
+    buf_init(&text, 0);
+    char id[UUID_STR_LEN];
+    int rc = json_dump_buf(payload, &text);
+    rc = rc ? err_set(e, rc, "retry queue: payload cannot be encoded")
+            : find_entry(c, tenant_id, type, buf_cstr(&text), statuses, id, e);
+    *found = rc == 0 && id[0];
+    buf_free(&text);
+    return rc;
+}
 
 int retry_enqueue_with(db_conn *tx, const retry_enqueue_opts *o, char *id_out, err *e)
 {
@@ -108,12 +156,23 @@ int retry_enqueue_with(db_conn *tx, const retry_enqueue_opts *o, char *id_out, e
         return err_set(e, rc, "retry queue: payload cannot be stored (%s)", err_name(rc));
     }
     char id[UUID_STR_LEN];
+    db_stmt *s = NULL;
+    if (o->dedupe) {
+        rc = find_entry(tx, o->tenant_id, o->type, buf_cstr(&payload), RETRY_ST_PENDING, id, e);
+        if (rc || id[0]) {
+            if (rc == 0 && id_out)
+                memcpy(id_out, id, UUID_STR_LEN);
+            if (rc == 0)
+                log_debug("retry entry already pending", "id", id, "type", type_names[o->type]);
+            goto out;
+        }
+    }
     uuid_v7(id);
-    db_stmt *s = db_prepare(tx,
-                            "INSERT INTO retry_queue (id, tenant_id, job_type, payload, attempts, "
-                            "max_attempts, next_attempt_at, status, created_at, updated_at) "
-                            "VALUES ($1, $2, $3, $4, 0, $5, $6, 'PENDING', $7, $7)",
-                            e);
+    s = db_prepare(tx,
+                   "INSERT INTO retry_queue (id, tenant_id, job_type, payload, attempts, "
+                   "max_attempts, next_attempt_at, status, created_at, updated_at) "
+                   "VALUES ($1, $2, $3, $4, 0, $5, $6, 'PENDING', $7, $7)",
+                   e);
     if (!s) {
         rc = db_err_code(e);
         goto out;
@@ -128,9 +187,10 @@ int retry_enqueue_with(db_conn *tx, const retry_enqueue_opts *o, char *id_out, e
     rc = db_step(s, e);
     rc = rc < 0 ? rc : 0;
     db_finalize(s);
+    s = NULL;
     if (rc == 0) {
-        if (!pending_types || due < pending_due)
-            pending_due = due;
+        if (!(pending_types & (1u << o->type)) || due < pending_due[o->type])
+            pending_due[o->type] = due;
         pending_types |= 1u << o->type;
         if (id_out)
             memcpy(id_out, id, UUID_STR_LEN);
@@ -254,6 +314,7 @@ typedef struct claimed {
     char *payload;
     int attempt;
     int max_attempts;
+    bool manual;
 } claimed;
 
 typedef struct claim_tx {
@@ -294,6 +355,8 @@ static int claim_select(claim_tx *t, db_conn *c, buf *sql, err *e)
         it->payload = str_dup(db_col_text(s, 3));
         it->attempt = (int)db_col_int64(s, 4) + 1;
         it->max_attempts = (int)db_col_int64(s, 5);
+        /* Only retry_manual sets attempts back to 0 on an entry that failed before. */
+        it->manual = it->attempt == 1 && db_col_text(s, 6) != NULL;
         t->n++;
         if (!it->tenant_id || !it->payload) {
             rc = err_set(e, F3_ENOMEM, "out of memory");
@@ -311,9 +374,10 @@ static int claim_fn(db_conn *c, void *ctx, err *e)
     t->n = 0;
     buf sql;
     buf_init(&sql, 0);
-    buf_puts(&sql, "SELECT id, tenant_id, job_type, payload, attempts, max_attempts "
-                   "FROM retry_queue WHERE ((status = 'PENDING' AND next_attempt_at <= $1) OR "
-                   "(status = 'PROCESSING' AND updated_at <= $2)) AND job_type IN (");
+    buf_puts(&sql,
+             "SELECT id, tenant_id, job_type, payload, attempts, max_attempts, "
+             "last_error FROM retry_queue WHERE ((status = 'PENDING' AND next_attempt_at <= $1) OR "
+             "(status = 'PROCESSING' AND updated_at <= $2)) AND job_type IN (");
     for (int i = 0, p = 4; i < RETRY_TYPE_COUNT; i++) {
         if (!t->rq->handlers[i].fn)
             continue;
@@ -346,6 +410,7 @@ typedef struct outcome_tx {
     const char *error; /* its message */
     int64_t next_at;   /* for a retry */
     bool fail;         /* FAILED rather than PENDING */
+    bool alerted;      /* the handler raised its own alert (retry_advice.alerted) */
     bool changed;      /* the entry was still ours */
 } outcome_tx;
 
@@ -355,10 +420,11 @@ static int exhausted_record(db_conn *c, const outcome_tx *t, err *e)
     json_t *payload = NULL;
     json_parse(it->payload, strlen(it->payload), &payload, NULL);
     json_t *meta =
-        json_pack("{s:s, s:s, s:o, s:s, s:i, s:i, s:b, s:b}", "jobId", it->id, "jobType",
+        json_pack("{s:s, s:s, s:o, s:s, s:i, s:i, s:b, s:b, s:b}", "jobId", it->id, "jobType",
                   type_names[it->type], "payload", payload ? payload : json_null(), "lastError",
                   t->error, "attempts", it->attempt, "maxAttempts", it->max_attempts, "permanent",
-                  t->rc == F3_EPERMANENT || t->rc == F3_EINVAL, "requiresAttention", 1);
+                  t->rc == F3_EPERMANENT || t->rc == F3_EINVAL, "requiresAttention", 1,
+                  "alertedByHandler", t->alerted);
     if (!meta)
         return err_set(e, F3_ENOMEM, "out of memory");
     char msg[256];
@@ -370,8 +436,9 @@ static int exhausted_record(db_conn *c, const outcome_tx *t, err *e)
                          .message = msg,
                          .metadata = meta};
     int rc = eventlog_write(c, &en, NULL, e);
-    /* An alert about a failed alert could fail the same way, forever: log it only. */
-    if (rc == 0 && it->type != RETRY_NOTIFICATION) {
+    /* An alert about a failed alert could fail the same way, forever: log it only. A
+     * handler that alerted about this failure itself has told the operator already. */
+    if (rc == 0 && it->type != RETRY_NOTIFICATION && !t->alerted) {
         json_t *fields =
             json_pack("{s:s, s:s, s:s, s:i, s:s}", "message", msg, "jobId", it->id, "jobType",
                       type_names[it->type], "attempts", it->attempt, "lastError", t->error);
@@ -427,8 +494,10 @@ static int outcome_fn(db_conn *c, void *ctx, err *e)
 }
 
 /* Runs one claimed entry's handler. Returns its result; msg receives its message. */
-static int run_handler(retry_queue *rq, const claimed *it, char *msg, size_t msg_size)
+static int run_handler(retry_queue *rq, const claimed *it, retry_advice *adv, char *msg,
+                       size_t msg_size)
 {
+    memset(adv, 0, sizeof *adv);
     err he = {0};
     int rc;
     json_t *payload = NULL;
@@ -447,7 +516,9 @@ static int run_handler(retry_queue *rq, const claimed *it, char *msg, size_t msg
                           .type = it->type,
                           .payload = payload,
                           .attempt = it->attempt,
-                          .max_attempts = it->max_attempts};
+                          .max_attempts = it->max_attempts,
+                          .manual = it->manual,
+                          .advice = adv};
         rc = rq->handlers[it->type].fn(&en, rq->handlers[it->type].ctx, &he);
         if (rc > 0)
             rc = 0;
@@ -457,17 +528,36 @@ static int run_handler(retry_queue *rq, const claimed *it, char *msg, size_t msg
     return rc;
 }
 
-static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hrc, const char *msg,
-                          err *e)
+/* Makes the wake-up (when running) run the processor at at_ms, unless it will earlier. */
+static void wake_at_least(retry_queue *rq, int64_t at_ms)
+{
+    pthread_mutex_lock(&rq->wake_mu);
+    if (rq->wake_at == 0 || at_ms < rq->wake_at)
+        rq->wake_at = at_ms;
+    pthread_cond_broadcast(&rq->wake_cv);
+    pthread_mutex_unlock(&rq->wake_mu);
+}
+
+static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hrc,
+                          const retry_advice *adv, const char *msg, err *e)
 {
     outcome_tx t = {.it = it, .now = clock_now_ms(), .rc = hrc, .error = msg};
     bool permanent = hrc == F3_EPERMANENT || hrc == F3_EINVAL;
     t.fail = hrc != 0 && (permanent || it->attempt >= it->max_attempts);
-    if (hrc != 0 && !t.fail)
-        t.next_at = t.now + retry_backoff_ms(it->attempt, rq->random(rq->random_ctx));
+    t.alerted = hrc != 0 && adv->alerted;
+    if (hrc != 0 && !t.fail) {
+        int64_t delay = retry_backoff_ms(it->attempt, rq->random(rq->random_ctx));
+        int64_t after =
+            adv->retry_after_ms < RETRY_MAX_DELAY_MS ? adv->retry_after_ms : RETRY_MAX_DELAY_MS;
+        t.next_at = t.now + (after > delay ? after : delay);
+    }
     int rc = db_tx(c, outcome_fn, &t, e);
     if (rc)
         return rc;
+    /* The next attempt runs at its backoff here, not only at the next tick (which any
+     * process may take first: claims stay exclusive). */
+    if (t.changed && hrc != 0 && !t.fail)
+        wake_at_least(rq, t.next_at);
     char attempt[16];
     snprintf(attempt, sizeof attempt, "%d", it->attempt);
     if (!t.changed)
@@ -537,10 +627,11 @@ static int process_batch(retry_queue *rq, db_conn *c, int64_t now, int max, int 
     int i = 0;
     for (; rc == 0 && i < t.n && !atomic_load(&rq->stopping); i++) {
         char msg[ERR_MSG_MAX];
+        retry_advice adv;
         if (!renew_claim(c, &t.items[i]))
             continue;
-        int hrc = run_handler(rq, &t.items[i], msg, sizeof msg);
-        rc = record_outcome(rq, c, &t.items[i], hrc, msg, e);
+        int hrc = run_handler(rq, &t.items[i], &adv, msg, sizeof msg);
+        rc = record_outcome(rq, c, &t.items[i], hrc, &adv, msg, e);
         (*ran)++;
     }
     /* Stopping: hand the rest back at once. After a db error they wait for their lease. */
@@ -658,13 +749,12 @@ static void wake_hook(void *ctx)
             mine |= 1u << i;
     if (!(pending_types & mine))
         return;
-    int64_t due = pending_due;
+    int64_t due = 0;
+    for (int i = 0; i < RETRY_TYPE_COUNT; i++)
+        if ((pending_types & mine & (1u << i)) && (due == 0 || pending_due[i] < due))
+            due = pending_due[i];
     pending_types &= ~mine;
-    pthread_mutex_lock(&rq->wake_mu);
-    if (rq->wake_at == 0 || due < rq->wake_at)
-        rq->wake_at = due;
-    pthread_cond_broadcast(&rq->wake_cv);
-    pthread_mutex_unlock(&rq->wake_mu);
+    wake_at_least(rq, due);
 }
 
 static void wait_until(retry_queue *rq, int64_t at_ms)
@@ -681,6 +771,30 @@ static void wait_until(retry_queue *rq, int64_t at_ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_cond_timedwait(&rq->wake_cv, &rq->wake_mu, &ts);
+}
+
+/* The earliest next attempt of a PENDING entry of the types handled here (any process's);
+ * 0 when there is none or the database cannot say (the next tick covers that). */
+static int64_t next_due(retry_queue *rq)
+{
+    buf sql;
+    buf_init(&sql, 0);
+    buf_puts(&sql, "SELECT MIN(next_attempt_at) FROM retry_queue WHERE status = 'PENDING'"
+                   " AND job_type IN (");
+    for (int i = 0, n = 0; i < RETRY_TYPE_COUNT; i++)
+        if (rq->handlers[i].fn)
+            buf_printf(&sql, "%s'%s'", n++ ? ", " : "", type_names[i]);
+    buf_puts(&sql, ")");
+    err e = {0};
+    int64_t due = 0;
+    db_conn *c = db_acquire(rq->db, &e);
+    db_stmt *s = c ? db_prepare(c, buf_cstr(&sql), &e) : NULL;
+    if (s && db_step(s, &e) == DB_ROW && !db_col_is_null(s, 0))
+        due = db_col_int64(s, 0);
+    db_finalize(s);
+    db_release(c);
+    buf_free(&sql);
+    return due;
 }
 
 static void *waker_main(void *arg)
@@ -702,6 +816,14 @@ static void *waker_main(void *arg)
         int ran = 0;
         if (retry_process_due(rq, 0, 0, &ran, &e) != 0)
             log_warn("retry queue wake-up run failed; the next tick retries", "reason", e.msg);
+        /* One slot keeps only the earliest due time: look again for the next one, so an
+         * entry due later than the one just run is not left to the tick. Never sooner than
+         * 100 ms, so entries another process holds cannot make this spin. */
+        int64_t next = atomic_load(&rq->stopping) ? 0 : next_due(rq);
+        if (next > 0) {
+            int64_t soon = clock_now_ms() + 100;
+            wake_at_least(rq, next > soon ? next : soon);
+        }
         pthread_mutex_lock(&rq->wake_mu);
     }
     pthread_mutex_unlock(&rq->wake_mu);

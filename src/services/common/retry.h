@@ -14,11 +14,14 @@
  * external call by a timeout).
  *
  * Outcomes of a handler: 0 -> COMPLETED; F3_EPERMANENT or F3_EINVAL -> FAILED at once;
- * any other negative code -> PENDING again with next_attempt_at = now + backoff, or FAILED
- * when the entry's attempts are exhausted. A FAILED entry writes RETRY_EXHAUSTED (ERROR,
- * with the payload and the last error) to the event log and queues an operator alert
- * (notify.h) in the same transaction - except for NOTIFICATION entries, whose failure is
- * only logged and event-logged, so a failing alert never causes another alert.
+ * any other negative code -> PENDING again with next_attempt_at = now + backoff (or later,
+ * when the handler advises a provider's Retry-After), or FAILED when the entry's attempts
+ * are exhausted. A FAILED entry writes RETRY_EXHAUSTED (ERROR, with the payload and the
+ * last error) to the event log and queues an operator alert (notify.h) in the same
+ * transaction - except for NOTIFICATION entries, whose failure is only logged and
+ * event-logged, so a failing alert never causes another alert, and for failures whose
+ * handler says it raised its own alert (retry_advice.alerted), so a person hears of one
+ * failure once.
  *
  * Delivery is at least once: a handler's own writes and the entry's outcome are separate
  * transactions, so a handler must be idempotent (the services' handlers check state
@@ -82,11 +85,16 @@ typedef struct retry_enqueue_opts {
     int max_attempts;      /* 0 = RETRY_DEFAULT_MAX_ATTEMPTS; 1..100 */
     int64_t delay_ms;      /* first attempt after this; < 0 = RETRY_BASE_DELAY_MS, 0 = now */
     int64_t now_ms;        /* 0 = clock_now_ms() (tests pass a fixed time) */
+    /* Add nothing when the tenant has a PENDING entry of this type with the same payload
+     * (compared as stored, so build equal payloads the same way): that entry will do the
+     * work. Two transactions racing may still both add one; handlers are idempotent. */
+    bool dedupe;
 } retry_enqueue_opts;
 
 /* Adds an entry inside tx (an open transaction of the caller, so the entry commits with
  * the caller's state change or not at all). id_out (may be NULL; UUID_STR_LEN bytes)
- * receives the entry's id. F3_EINVAL names a missing or bad field. */
+ * receives the entry's id (with dedupe, the id of the PENDING entry found, if any).
+ * F3_EINVAL names a missing or bad field. */
 int retry_enqueue_with(db_conn *tx, const retry_enqueue_opts *o, char *id_out, err *e);
 
 /* retry_enqueue_with with the defaults: 5 attempts, first one in 1 s. */
@@ -95,6 +103,28 @@ int retry_enqueue(db_conn *tx, const char *tenant_id, retry_type type, const jso
 
 /* ---- processing (one retry_queue per service and process) ------------------------------- */
 
+/* Statuses, as a mask for retry_exists. */
+#define RETRY_ST_PENDING    1u
+#define RETRY_ST_PROCESSING 2u
+#define RETRY_ST_COMPLETED  4u
+#define RETRY_ST_FAILED     8u
+
+/* *found = true when tenant_id has an entry of type with exactly this payload (compared
+ * as stored, see retry_enqueue_opts.dedupe) in one of the statuses of the mask. Runs on c,
+ * in its open transaction if there is one. 0 or a db error. */
+int retry_exists(db_conn *c, const char *tenant_id, retry_type type, const json_t *payload,
+                 unsigned statuses, bool *found, err *e);
+
+/* What a handler may tell the queue about a failed attempt; zeroed before every call. */
+typedef struct retry_advice {
+    /* > 0: the next attempt not before this many ms from now (a provider's Retry-After);
+     * the backoff still applies when it is longer; capped at RETRY_MAX_DELAY_MS. */
+    int64_t retry_after_ms;
+    /* The handler raised its own operator alert about this failure: when the entry ends
+     * FAILED now, RETRY_EXHAUSTED is still event-logged but no second alert is queued. */
+    bool alerted;
+} retry_advice;
+
 /* What a handler is given; everything is borrowed for the duration of the call. */
 typedef struct retry_entry {
     const char *id;
@@ -102,7 +132,9 @@ typedef struct retry_entry {
     retry_type type;
     const json_t *payload; /* the stored object */
     int attempt;           /* this attempt, 1-based */
-    int max_attempts;
+    int max_attempts;      /* attempt == max_attempts: the last one */
+    bool manual;           /* an operator sent it back after it failed (retry_manual) */
+    retry_advice *advice;  /* never NULL; the handler may set its fields */
 } retry_entry;
 
 /* Runs one entry; see the outcomes above. The err message becomes last_error. */
@@ -159,8 +191,10 @@ int retry_manual(db_conn *c, const char *tenant_id, const char *id, int64_t now_
  * and declares them in store s: "retry.process@<service>" every interval_ms (<= 0 = 30 s;
  * one instance per tick across processes) and "retry.cleanup@<service>" daily. Also starts
  * the local wake-up: when a transaction of this process commits an entry of a type this
- * processor handles, a thread of rq runs the processor at the entry's due time instead of
- * waiting for the next tick (claims stay exclusive, so this never runs an entry twice).
+ * processor handles, or this processor sends one back to PENDING after a failed attempt,
+ * a thread of rq runs the processor at the entry's due time instead of waiting for the
+ * next tick, and after each run it sleeps until the earliest PENDING entry of its types is
+ * due (claims stay exclusive, so this never runs an entry twice).
  * Register every handler before calling it. Call once per retry_queue; rq, b and s must
  * outlive the bus's worker; retry_free stops the wake-up thread. */
 int retry_schedule(retry_queue *rq, bus *b, bus_store *s, int64_t interval_ms, err *e);

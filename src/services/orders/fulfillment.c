@@ -1,7 +1,8 @@
 /*
  * fulfillment.c - Shopify fulfilment of completed orders (see fulfillment.h): requests,
- * the claim, the fulfillment-order flow, outcomes, retries, the shipment events and the
- * two routes. Must not call Shopify while holding a database transaction.
+ * the claim, the fulfillment-order flow, outcomes, the FULFILLMENT retry entries and their
+ * handler, the shipment events and the two routes. Must not call Shopify while holding a
+ * database transaction, and must not schedule retries of its own (the retry queue does).
  */
 #include "services/orders/fulfillment.h"
 
@@ -100,28 +101,19 @@ int orders_alert(db_conn *tx, const char *tenant_id, const char *order_id, const
 
 /* ---- requests ------------------------------------------------------------------------- */
 
+/* A first try of a request. Duplicate events each add one: the claim, not the job, keeps
+ * Shopify to one call. Its transient failures go to the retry queue, not to this job. */
 static int add_job(orders_fulfillment *f, db_conn *tx, const char *tenant_id, const char *order_id,
-                   int attempt, int64_t delay_ms, err *e)
+                   err *e)
 {
-    json_t *data =
-        json_pack("{s:s,s:s,s:i}", "tenantId", tenant_id, "orderId", order_id, "attempt", attempt);
+    json_t *data = json_pack("{s:s,s:s}", "tenantId", tenant_id, "orderId", order_id);
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
     if (!text)
         return err_set(e, F3_ENOMEM, "out of memory");
-    /* A retry has a fixed id, so one failure schedules one retry; first tries may repeat
-     * (each duplicate event adds one): the claim, not the job, keeps Shopify to one call. */
-    buf id;
-    buf_init(&id, 0);
-    int rc = attempt > 1 && buf_printf(&id, "fulfil-retry:%s:%s:%d", tenant_id, order_id, attempt)
-                 ? err_set(e, F3_ENOMEM, "out of memory")
-                 : 0;
-    bus_job_opts o = {
-        .job_id = attempt > 1 ? buf_cstr(&id) : NULL, .attempts = 3, .delay_ms = delay_ms};
-    if (rc == 0)
-        rc = bus_store_add(f->store, tx, ORDERS_FULFILLMENT_QUEUE, ORDERS_FULFILLMENT_JOB, text, &o,
+    bus_job_opts o = {.attempts = 3};
+    int rc = bus_store_add(f->store, tx, ORDERS_FULFILLMENT_QUEUE, ORDERS_FULFILLMENT_JOB, text, &o,
                            clock_now_ms(), NULL, e);
-    buf_free(&id);
     free(text);
     return rc;
 }
@@ -151,7 +143,7 @@ int orders_fulfillment_request(orders_fulfillment *f, db_conn *tx, const char *t
         " updated_at = excluded.updated_at WHERE order_fulfillments.state <> 'DONE'",
         p, 7, &n, e);
     /* Nothing changed: no such order, or it is fulfilled already. */
-    return rc || n == 0 ? rc : add_job(f, tx, tenant_id, order_id, 1, 0, e);
+    return rc || n == 0 ? rc : add_job(f, tx, tenant_id, order_id, e);
 }
 
 /* ---- the claim -------------------------------------------------------------------------- */
@@ -485,23 +477,35 @@ static int finish_done(db_conn *tx, const finish *fi, err *e)
                      e);
 }
 
-static int64_t retry_delay(const orders_fulfillment *f, int attempt, long retry_after_ms)
-{
-    int64_t d = f->retry_base_ms;
-    for (int i = 1; i < attempt && d < ORDERS_FULFILLMENT_MAX_DELAY_MS; i++)
-        d *= 2;
-    if (retry_after_ms > d)
-        d = retry_after_ms;
-    return d > ORDERS_FULFILLMENT_MAX_DELAY_MS ? ORDERS_FULFILLMENT_MAX_DELAY_MS : d;
-}
-
-static int finish_failed(db_conn *tx, const finish *fi, bool retry, err *e)
+/* The FULFILLMENT entry of a first try that failed transiently, unless one is pending;
+ * due after the base delay or the provider's Retry-After, whichever is later. */
+static int enqueue_retry(db_conn *tx, const finish *fi, err *e)
 {
     const claim *k = fi->k;
+    int64_t delay = fi->f->retry_base_ms;
+    int64_t after = fi->so->retry_after_ms;
+    if (after > delay)
+        delay = after < RETRY_MAX_DELAY_MS ? after : RETRY_MAX_DELAY_MS;
+    fi->r->retry_in_ms = delay;
+    json_t *payload = json_pack("{s:s}", "orderId", k->order_id);
+    if (!payload)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    retry_enqueue_opts o = {.tenant_id = k->tenant_id,
+                            .type = RETRY_FULFILLMENT,
+                            .payload = payload,
+                            .max_attempts = fi->f->max_attempts,
+                            .delay_ms = delay,
+                            .dedupe = true};
+    int rc = retry_enqueue_with(tx, &o, NULL, e);
+    json_decref(payload);
+    return rc;
+}
+
+static int set_state(db_conn *tx, const claim *k, const char *state, const char *error, err *e)
+{
     char now[24];
     db_ms_text(clock_now_ms(), now);
-    const char *p[] = {k->tenant_id,  k->order_id, k->token, retry ? "RETRY" : "FAILED",
-                       fi->so->error, now};
+    const char *p[] = {k->tenant_id, k->order_id, k->token, state, error, now};
     int64_t n = 0;
     int rc = db_exec_texts(tx,
                            "UPDATE order_fulfillments SET state = $4, claim_token = NULL,"
@@ -511,25 +515,48 @@ static int finish_failed(db_conn *tx, const finish *fi, bool retry, err *e)
     if (rc == 0 && n == 0)
         return err_set(e, F3_ECONFLICT, "the fulfilment claim of order %s was taken over",
                        k->order_id);
+    return rc;
+}
+
+/* A transient failure the retry queue will try again. */
+static int finish_retrying(db_conn *tx, const finish *fi, err *e)
+{
+    const claim *k = fi->k;
+    int rc = set_state(tx, k, "RETRY", fi->so->error, e);
+    if (rc == 0 && !k->o->by_retry_queue)
+        rc = enqueue_retry(tx, fi, e);
+    else if (rc == 0)
+        fi->r->retry_in_ms = fi->so->retry_after_ms > 0 ? fi->so->retry_after_ms : 0;
+    if (rc)
+        return rc;
     char msg[ERR_MSG_MAX + 256];
-    if (rc == 0 && retry) {
-        fi->r->retry_in_ms = retry_delay(fi->f, k->attempts, fi->so->retry_after_ms);
-        rc = add_job(fi->f, tx, k->tenant_id, k->order_id, k->attempts + 1, fi->r->retry_in_ms, e);
-        snprintf(msg, sizeof msg, "Fulfilment of order %s failed (attempt %d), retrying: %s",
-                 k->number, k->attempts, fi->so->error);
-        return rc ? rc
-                  : log_entry(tx, k, ORDERS_LOG_FULFILLMENT_RETRY, EVENTLOG_WARNING, msg,
-                              json_pack("{s:s,s:i,s:I}", "error", fi->so->error, "attempt",
-                                        k->attempts, "retryInMs", (json_int_t)fi->r->retry_in_ms),
-                              e);
+    snprintf(msg, sizeof msg, "Fulfilment of order %s failed (attempt %d), retrying: %s", k->number,
+             k->attempts, fi->so->error);
+    return log_entry(tx, k, ORDERS_LOG_FULFILLMENT_RETRY, EVENTLOG_WARNING, msg,
+                     json_pack("{s:s,s:i,s:I}", "error", fi->so->error, "attempt", k->attempts,
+                               "retryInMs", (json_int_t)fi->r->retry_in_ms),
+                     e);
+}
+
+/* A permanent failure (alerted here), or the last attempt of a retry entry failing
+ * transiently (the retry queue alerts for its exhaustion: one alert, not two). */
+static int finish_failed(db_conn *tx, const finish *fi, bool exhausted, err *e)
+{
+    const claim *k = fi->k;
+    int rc = set_state(tx, k, "FAILED", fi->so->error, e);
+    if (rc)
+        return rc;
+    char msg[ERR_MSG_MAX + 256];
+    snprintf(msg, sizeof msg,
+             exhausted ? "Fulfilment of order %s failed, retries exhausted: %s"
+                       : "Fulfilment of order %s failed permanently: %s",
+             k->number, fi->so->error);
+    json_t *meta = json_pack("{s:s,s:i,s:b,s:b}", "error", fi->so->error, "attempts", k->attempts,
+                             "requiresAttention", 1, "retriesExhausted", exhausted);
+    if (!exhausted) {
+        rc = orders_alert(tx, k->tenant_id, k->order_id, "FULFILLMENT_FAILED", false, msg, meta, e);
+        fi->r->alerted = rc == 0;
     }
-    snprintf(msg, sizeof msg, "Fulfilment of order %s failed permanently: %s", k->number,
-             fi->so->error);
-    json_t *meta = json_pack("{s:s,s:i,s:b}", "error", fi->so->error, "attempts", k->attempts,
-                             "requiresAttention", 1);
-    rc =
-        rc ? rc
-           : orders_alert(tx, k->tenant_id, k->order_id, "FULFILLMENT_FAILED", false, msg, meta, e);
     if (rc == 0)
         rc = log_entry(tx, k, ORDERS_LOG_FULFILLMENT_FAILED, EVENTLOG_ERROR, msg, meta, e);
     else
@@ -540,11 +567,18 @@ static int finish_failed(db_conn *tx, const finish *fi, bool retry, err *e)
 static int finish_tx(db_conn *tx, void *ctx, err *e)
 {
     const finish *fi = ctx;
+    fi->r->alerted = false;
+    fi->r->retry_in_ms = 0;
     if (fi->so->rc == 0)
         return finish_done(tx, fi, e);
-    bool retry = fi->so->rc == F3_ETRANSIENT && fi->k->attempts < fi->f->max_attempts;
-    fi->r->outcome = retry ? ORDERS_FULFIL_RETRYING : ORDERS_FULFIL_FAILED;
-    return finish_failed(tx, fi, retry, e);
+    bool transient = fi->so->rc == F3_ETRANSIENT;
+    bool exhausted = transient && fi->k->o->by_retry_queue && fi->k->o->last_attempt;
+    if (transient && !exhausted) {
+        fi->r->outcome = ORDERS_FULFIL_RETRYING;
+        return finish_retrying(tx, fi, e);
+    }
+    fi->r->outcome = ORDERS_FULFIL_FAILED;
+    return finish_failed(tx, fi, exhausted, e);
 }
 
 static void emit_fulfilled(orders_fulfillment *f, const claim *k, const char *ids)
@@ -631,19 +665,56 @@ static int fulfil_job(bus_delivery *dl, void *ctx, err *e)
     json_t *data = json_loads(job->data ? job->data : "", 0, &je);
     const char *tenant = json_string_value(json_object_get(data, "tenantId"));
     const char *order = json_string_value(json_object_get(data, "orderId"));
-    int attempt = (int)json_integer_value(json_object_get(data, "attempt"));
     int rc;
     if (!tenant || !order) {
         rc = err_set(e, F3_EINVAL, "fulfilment job without tenantId or orderId");
     } else {
-        orders_fulfil_opts o = {.attempt = attempt};
         orders_fulfil_result r;
-        rc = orders_fulfil(f, tenant, order, &o, &r, e);
+        rc = orders_fulfil(f, tenant, order, NULL, &r, e);
         if (rc == F3_ENOTFOUND)
             rc = err_set(e, F3_EINVAL, "fulfilment job for an unknown order %s", order);
     }
     json_decref(data);
     return rc;
+}
+
+/* A FULFILLMENT entry of the retry queue: fulfils again and maps the outcome. */
+static int fulfil_retry_handler(const retry_entry *en, void *ctx, err *e)
+{
+    orders_fulfillment *f = ctx;
+    const char *order = json_string_value(json_object_get(en->payload, "orderId"));
+    if (!order || !*order)
+        return err_set(e, F3_EINVAL, "FULFILLMENT entry without orderId");
+    /* An operator's manual retry of a failed entry is an operator's request. */
+    orders_fulfil_opts o = {.operator= en->manual,
+                            .by_retry_queue = true,
+                            .last_attempt = en->attempt >= en->max_attempts};
+    orders_fulfil_result r;
+    int rc = orders_fulfil(f, en->tenant_id, order, &o, &r, e);
+    if (rc == F3_ENOTFOUND)
+        return err_set(e, F3_EINVAL, "FULFILLMENT entry for an unknown order %s", order);
+    if (rc)
+        return rc; /* a database error: tried again */
+    switch (r.outcome) {
+    case ORDERS_FULFIL_DONE:
+    case ORDERS_FULFIL_ALREADY:
+    case ORDERS_FULFIL_CANCELLED:
+    case ORDERS_FULFIL_NOT_COMPLETED:
+        return 0;
+    case ORDERS_FULFIL_IN_PROGRESS:
+        return err_set(e, F3_EBUSY, "order %s is being fulfilled by another worker", order);
+    case ORDERS_FULFIL_RETRYING:
+        en->advice->retry_after_ms = r.retry_in_ms;
+        return err_set(e, F3_ETRANSIENT, "%s", r.error);
+    case ORDERS_FULFIL_FAILED:
+        break;
+    }
+    if (r.error[0] && !r.alerted) /* the last attempt failed transiently: exhausted */
+        return err_set(e, F3_ETRANSIENT, "%s", r.error);
+    /* Failed permanently now (alerted just now) or before (alerted then). */
+    en->advice->alerted = true;
+    return err_set(e, F3_EPERMANENT, "%s",
+                   r.error[0] ? r.error : "the fulfilment had failed permanently before");
 }
 
 static const char *field(const bus_envelope *env, const char *name)
@@ -823,6 +894,8 @@ static int subscribe(orders_fulfillment *f, const orders_fulfillment_deps *d, ht
     rc = rc ? rc : bus_subscribe(f->bus, BUS_EV_SHIPMENT_CREATED, on_shipment_created, f, NULL, e);
     rc = rc ? rc
             : bus_subscribe(f->bus, BUS_EV_SHIPMENT_STATUS_CHANGED, on_shipment_status, f, NULL, e);
+    if (rc == 0 && d->retry)
+        rc = retry_register(d->retry, RETRY_FULFILLMENT, fulfil_retry_handler, f, e);
     if (rc == 0 && d->emitter &&
         bus_emitter_on(d->emitter, BUS_IEV_ORDER_READY_FOR_FULFILLMENT, orders_fulfillment_on_ready,
                        f) != 0)
@@ -851,8 +924,8 @@ int orders_fulfillment_start(orders_fulfillment **out, const orders_fulfillment_
     f->bus = deps->bus;
     f->store = deps->store;
     f->emitter = deps->emitter;
-    f->max_attempts = deps->max_attempts > 0 ? deps->max_attempts : ORDERS_FULFILLMENT_MAX_ATTEMPTS;
-    f->retry_base_ms = deps->retry_base_ms > 0 ? deps->retry_base_ms : 1000;
+    f->max_attempts = deps->max_attempts > 0 ? deps->max_attempts : RETRY_DEFAULT_MAX_ATTEMPTS;
+    f->retry_base_ms = deps->retry_base_ms > 0 ? deps->retry_base_ms : RETRY_BASE_DELAY_MS;
     int rc = secret_key_load(deps->config, f->key, e);
     rc = rc ? rc : subscribe(f, deps, r, e);
     if (rc) {

@@ -21,11 +21,18 @@
  * orders, so an order Shopify already fulfilled is recorded, not fulfilled again.
  * Never for a CANCELLED order; an order not COMPLETED is skipped unless forced.
  *
- * Failures: transient (429 with Retry-After, 5xx, timeouts) -> state RETRY and a delayed
- * retry job (exponential from retry_base_ms, never before Retry-After, capped at 1 h)
- * until max_attempts, then as permanent; permanent (other 4xx, no shop, nothing to fulfil)
- * -> state FAILED, an ERROR event-log entry "fulfillment.failed" and one operator alert;
- * the order stays COMPLETED. Only an operator's request tries a FAILED order again.
+ * Failures: transient (429 with Retry-After, 5xx, timeouts) -> state RETRY and, in the same
+ * transaction, a FULFILLMENT entry {orderId} in the retry queue (services/common/retry.h;
+ * none when a PENDING one exists), first due after retry_base_ms or the provider's
+ * Retry-After, whichever is later. Its handler (registered on deps->retry) fulfils again;
+ * a transient failure there leaves the entry to the queue's backoff (respecting
+ * Retry-After), and on the entry's last attempt fails the fulfilment (state FAILED, an
+ * ERROR "fulfillment.failed") while the queue writes RETRY_EXHAUSTED and raises the one
+ * operator alert. Permanent (other 4xx, no shop, nothing to fulfil) -> state FAILED, an
+ * ERROR event-log entry "fulfillment.failed" and one operator alert FULFILLMENT_FAILED
+ * (a retry entry that meets it ends FAILED without a second alert); the order stays
+ * COMPLETED. Only an operator's request (the route, or a manual retry of the entry) tries
+ * a FAILED order again.
  * Success -> orders.shopify_fulfillment_id, tracking and fulfilled_at set, event log
  * "order.fulfilled", and the internal order.fulfilled emitted on the service's emitter
  * (fulfillment.retrying / fulfillment.failed on failures, with the error and willRetry).
@@ -40,16 +47,15 @@
 #include "db/db.h"
 #include "http/router.h"
 #include "integrations/shopify/order.h"
+#include "services/common/retry.h"
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ORDERS_FULFILLMENT_QUEUE        "shopify.fulfillment@order-service"
-#define ORDERS_FULFILLMENT_JOB          "shopify.fulfillment"
-#define ORDERS_FULFILLMENT_MAX_ATTEMPTS 5
-#define ORDERS_FULFILLMENT_STALE_MS     (5 * 60 * 1000LL)
-#define ORDERS_FULFILLMENT_MAX_DELAY_MS (3600 * 1000LL)
+#define ORDERS_FULFILLMENT_QUEUE    "shopify.fulfillment@order-service"
+#define ORDERS_FULFILLMENT_JOB      "shopify.fulfillment"
+#define ORDERS_FULFILLMENT_STALE_MS (5 * 60 * 1000LL)
 
 /* Event log types written here (besides the catalog's event names). */
 #define ORDERS_LOG_FULFILLED          BUS_IEV_ORDER_FULFILLED
@@ -61,18 +67,23 @@
 typedef struct orders_fulfillment orders_fulfillment;
 
 typedef struct orders_fulfillment_deps {
-    db *db;                /* borrowed; must outlive the module */
-    bus *bus;              /* the orders service's bus, not started yet */
-    bus_store *store;      /* the store under that bus */
-    const config *config;  /* read at start only (the sealing key) */
-    bus_emitter *emitter;  /* the orders service's emitter; NULL = no internal events */
-    int max_attempts;      /* Shopify calls per request; 0 = ORDERS_FULFILLMENT_MAX_ATTEMPTS */
-    int64_t retry_base_ms; /* first retry delay, doubling; 0 = 1000 */
+    db *db;               /* borrowed; must outlive the module */
+    bus *bus;             /* the orders service's bus, not started yet */
+    bus_store *store;     /* the store under that bus */
+    const config *config; /* read at start only (the sealing key) */
+    bus_emitter *emitter; /* the orders service's emitter; NULL = no internal events */
+    /* The orders service's retry queue (borrowed; must outlive the module): the FULFILLMENT
+     * handler is registered on it. NULL in a process that does not run those entries
+     * (they are still enqueued). */
+    retry_queue *retry;
+    int max_attempts;      /* attempts of a FULFILLMENT entry; 0 = RETRY_DEFAULT_MAX_ATTEMPTS */
+    int64_t retry_base_ms; /* delay of an entry's first attempt; 0 = RETRY_BASE_DELAY_MS */
 } orders_fulfillment_deps;
 
 /* Loads the sealing key, subscribes to shipment.created and shipment.status-changed,
  * listens for order.ready-for-fulfillment on deps->emitter (when given), registers
- * ORDERS_FULFILLMENT_QUEUE and adds the two routes to r (when not NULL). Call before
+ * ORDERS_FULFILLMENT_QUEUE and the FULFILLMENT retry handler (on deps->retry, when given:
+ * call before retry_schedule) and adds the two routes to r (when not NULL). Call before
  * bus_start. 0 with *out set (caller frees with orders_fulfillment_free after the HTTP
  * server and the bus are stopped), or an error with e set. */
 int orders_fulfillment_start(orders_fulfillment **out, const orders_fulfillment_deps *deps,
@@ -98,7 +109,7 @@ typedef enum orders_fulfil_outcome {
     ORDERS_FULFIL_IN_PROGRESS,   /* another worker holds the claim */
     ORDERS_FULFIL_CANCELLED,     /* the order is cancelled: never fulfilled */
     ORDERS_FULFIL_NOT_COMPLETED, /* skipped: not COMPLETED and not forced */
-    ORDERS_FULFIL_RETRYING,      /* transient failure; a retry is scheduled */
+    ORDERS_FULFIL_RETRYING,      /* transient failure; the retry queue tries again */
     ORDERS_FULFIL_FAILED,        /* permanent failure (now, or earlier and not retried) */
 } orders_fulfil_outcome;
 
@@ -110,7 +121,11 @@ typedef struct orders_fulfil_opts {
     bool force;          /* also when not COMPLETED (never when CANCELLED) */
     bool operator;       /* an operator asked: a FAILED order is tried again */
     const char *user_id; /* the operator, for the log; may be NULL */
-    int attempt;         /* the retry job's attempt number; 0 = a first try */
+    /* Run by a FULFILLMENT retry entry: a transient failure adds no entry (that one is
+     * retried); on its last attempt (last_attempt) it fails the fulfilment without an
+     * alert of its own (the retry queue raises RETRY_EXHAUSTED's). */
+    bool by_retry_queue;
+    bool last_attempt;
 } orders_fulfil_opts;
 
 typedef struct orders_fulfil_result {
@@ -119,7 +134,10 @@ typedef struct orders_fulfil_result {
     char fulfillment_id[SHOPIFY_ID_LEN * 4]; /* ids joined by ',' (one per location) */
     char tracking_number[128];
     char error[ERR_MSG_MAX]; /* why it failed or is retried; "" otherwise */
+    /* RETRYING: the least wait before the next attempt - the new entry's delay, or (when
+     * by_retry_queue) the provider's Retry-After, 0 without one. */
     int64_t retry_in_ms;
+    bool alerted; /* this call raised an operator alert (a permanent failure) */
 } orders_fulfil_result;
 
 /* Fulfils order_id of tenant_id now (claim, Shopify, outcome), as described above.

@@ -502,7 +502,7 @@ static int reconcile_tenant(print_service *s, const char *tenant_id, int *applie
     memset(&counts, 0, sizeof counts);
     err se;
     err_clear(&se);
-    if (print_service_submit_pending(s, tenant_id, NULL, &counts, &se) != 0)
+    if (print_submit_pending_as(s, tenant_id, NULL, PRINT_SUBMIT_SWEEP, &counts, &se) != 0)
         log_warn("reconciliation: pending print jobs not all submitted", "tenantId", tenant_id,
                  "reason", se.msg);
     print_job_row *rows = NULL;

@@ -24,13 +24,14 @@
 #include <stdint.h>
 
 /* Event-log types of the print service (event names come from the catalog). */
-#define PRINT_LOG_CREATED        BUS_IEV_PRINTJOB_CREATED
-#define PRINT_LOG_STATUS_CHANGED BUS_EV_PRINT_JOB_STATUS_CHANGED
-#define PRINT_LOG_UNMAPPED       "print-job.unmapped"
-#define PRINT_LOG_SUBMIT_FAILED  "print-job.submit-failed"
-#define PRINT_LOG_NEEDS_REVIEW   "print-job.needs-review"
-#define PRINT_LOG_CANCEL_FAILED  "print-job.cancel-failed"
-#define PRINT_LOG_RETRY          BUS_IEV_PRINTJOB_RETRY_REQUESTED
+#define PRINT_LOG_CREATED            BUS_IEV_PRINTJOB_CREATED
+#define PRINT_LOG_STATUS_CHANGED     BUS_EV_PRINT_JOB_STATUS_CHANGED
+#define PRINT_LOG_UNMAPPED           "print-job.unmapped"
+#define PRINT_LOG_SUBMIT_FAILED      "print-job.submit-failed"
+#define PRINT_LOG_NEEDS_REVIEW       "print-job.needs-review"
+#define PRINT_LOG_CANCEL_FAILED      "print-job.cancel-failed"
+#define PRINT_LOG_QUEUE_ITEM_REMOVED "print-job.queue-item-removed"
+#define PRINT_LOG_RETRY              BUS_IEV_PRINTJOB_RETRY_REQUESTED
 
 /* A job as the print service sees it. */
 typedef struct print_job_row {

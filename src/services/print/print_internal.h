@@ -69,6 +69,28 @@ int print_h_integration_delete(http_request *req, http_response *res, void *ctx)
 int print_order_created_job(bus_delivery *dl, void *ctx, err *e);
 int print_order_cancelled_job(bus_delivery *dl, void *ctx, err *e);
 
+/* Who submits, which decides what a transient failure does. */
+typedef enum print_submit_mode {
+    PRINT_SUBMIT_FIRST, /* an event, an API call: adds a PRINT_JOB_CREATION entry */
+    PRINT_SUBMIT_RETRY, /* that entry's handler: adds none (the entry is retried) */
+    PRINT_SUBMIT_SWEEP, /* reconciliation: skips orders with a PENDING, PROCESSING or
+                           FAILED entry; adds one like a first try */
+} print_submit_mode;
+
+/* print_service_submit_pending in a given mode. */
+int print_submit_pending_as(print_service *s, const char *tenant_id, const char *order_id,
+                            print_submit_mode mode, print_run_counts *out, err *e);
+
+/* ---- retries.c -------------------------------------------------------------------------- */
+
+/* Registers the PRINT_JOB_CREATION and CANCELLATION handlers on rq. */
+int print_retry_register(print_service *s, retry_queue *rq, err *e);
+
+/* Adds, in tx, the CANCELLATION entry {printJobId, queueItemId} of a cancelled job whose
+ * SimplyPrint queue item could not be removed. */
+int print_enqueue_removal(db_conn *tx, const char *tenant_id, const char *job_id,
+                          int64_t queue_item_id, err *e);
+
 /* ---- intake.c --------------------------------------------------------------------------- */
 
 int print_h_webhook(http_request *req, http_response *res, void *ctx);

@@ -1,6 +1,7 @@
 /*
  * service.c - wiring of the print service (see service.h): the key and the configured
- * connection, routes, subscriptions, queues and the reconciliation repeatable.
+ * connection, routes, subscriptions, queues, the reconciliation repeatable and the retry
+ * handlers.
  */
 #include "services/print/print_internal.h"
 
@@ -85,6 +86,8 @@ int print_service_start(print_service **out, const print_service_deps *deps, htt
         rc = add_routes(s, r, e);
     if (rc == 0 && !deps->no_queues)
         rc = add_queues(s, deps, e);
+    if (rc == 0 && deps->retry)
+        rc = print_retry_register(s, deps->retry, e);
     if (rc) {
         print_service_free(s);
         return rc;

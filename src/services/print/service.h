@@ -16,6 +16,20 @@
  *   simplyprint.webhook@print-service (stored deliveries),
  *   simplyprint.reconcile@print-service (repeatable, SIMPLYPRINT_RECONCILE_INTERVAL).
  *
+ * Retries (services/common/retry.h, on deps->retry): a submission that fails transiently
+ * leaves its job PENDING and adds, in the transaction that gives its lease back, one
+ * PRINT_JOB_CREATION entry {orderId} per order (none when a PENDING one exists), whose
+ * handler submits that order's PENDING jobs. A queue item whose removal failed when its job
+ * was cancelled (the job is CANCELLED locally with the error kept) gets a CANCELLATION
+ * entry {printJobId, queueItemId} in the cancelling transaction, whose handler removes it
+ * again (gone already = done) and then clears the kept error. Exhausted entries raise
+ * RETRY_EXHAUSTED and one operator alert (the retry queue does that).
+ * The reconciliation sweep still submits PENDING jobs, but only of orders without a
+ * PRINT_JOB_CREATION entry that is PENDING, PROCESSING or FAILED: it picks up what never
+ * reached the retry queue (jobs that waited for a connection, a process that died between
+ * creating and submitting) without running an entry's work twice or retrying an order
+ * an operator was alerted about (a manual retry of its entry does that).
+ *
  * SimplyPrint is called only outside database transactions; every change of a print job is
  * committed with its event-log entry and its events. Secrets are never logged.
  */
@@ -27,6 +41,7 @@
 #include "core/err.h"
 #include "db/db.h"
 #include "http/router.h"
+#include "services/common/retry.h"
 #include "services/print/jobs.h"
 #include "services/print/provider.h"
 
@@ -53,6 +68,11 @@ typedef struct print_service_deps {
     const print_provider *provider; /* required: print_provider_simplyprint or a test's */
     /* The tenant SIMPLYPRINT_* settings connect; NULL = no bootstrap from settings. */
     const char *tenant_id;
+    /* The print service's retry queue (borrowed; must outlive the service, and be freed
+     * before it): the PRINT_JOB_CREATION and CANCELLATION handlers are registered on it at
+     * start; the caller then runs retry_schedule on deps->bus before bus_start. NULL in a
+     * process that does not run those entries (they are still enqueued). */
+    retry_queue *retry;
     /* No queues, no subscriptions, no repeatable (tests driving the functions below). */
     bool no_queues;
 } print_service_deps;
@@ -95,19 +115,23 @@ int print_service_disconnect(print_service *s, const char *tenant_id, const char
 
 typedef struct print_run_counts {
     print_jobs_created created;
-    int submitted; /* now QUEUED */
-    int failed;    /* permanently refused: FAILED */
-    int deferred;  /* still PENDING: transient errors, no connection, held by another worker */
+    int submitted;     /* now QUEUED */
+    int failed;        /* permanently refused: FAILED */
+    int deferred;      /* still PENDING: transient errors, no connection, held by another worker */
+    bool retry_queued; /* a PRINT_JOB_CREATION entry covers the transient failures */
+    int64_t retry_after_ms; /* the longest Retry-After SimplyPrint asked for; 0 = none */
 } print_run_counts;
 
 /* Creates the missing jobs of order_id (only line item line_item_id when not NULL) and
  * submits its PENDING jobs. F3_ENOTFOUND for an unknown order or line item; F3_ETRANSIENT
- * when a submission should be tried again (counts say how far it got). */
+ * when a submission should be tried again (counts say how far it got; the retry queue
+ * will, see above). */
 int print_service_requeue(print_service *s, const char *tenant_id, const char *order_id,
                           const char *line_item_id, print_run_counts *out, err *e);
 
 /* Submits PENDING jobs: order_id's, or every tenant's when both are NULL (*out is reset
- * first). F3_ETRANSIENT when some stay PENDING because of a transient failure. */
+ * first). F3_ETRANSIENT when some stay PENDING because of a transient failure (each such
+ * order then has a PRINT_JOB_CREATION entry). */
 int print_service_submit_pending(print_service *s, const char *tenant_id, const char *order_id,
                                  print_run_counts *out, err *e);
 
@@ -117,15 +141,16 @@ int print_service_retry(print_service *s, const char *tenant_id, const char *job
                         const char *user_id, print_job_row *after, err *e);
 
 /* Cancels one job: its queue item is removed from SimplyPrint, and it is CANCELLED locally
- * even when that fails (the provider's error kept in error_message). F3_ENOTFOUND;
+ * even when that fails (the provider's error kept in error_message, and a CANCELLATION
+ * retry entry added in the same transaction). F3_ENOTFOUND;
  * F3_ECONFLICT when it is COMPLETED, FAILED or CANCELLED already. */
 int print_service_cancel(print_service *s, const char *tenant_id, const char *job_id,
                          const char *user_id, print_job_row *after, err *e);
 
 /* What order.cancelled does: cancels the order's PENDING/QUEUED/ASSIGNED jobs (provider
- * delete; CANCELLED locally even if it fails), logs a needs-review WARNING for PRINTING
- * ones and leaves COMPLETED ones alone. tx: when not NULL, the changes are written in it
- * (the caller commits); else in transactions of the service's own. */
+ * delete; CANCELLED locally even if it fails, with a CANCELLATION entry), logs a needs-review
+ * WARNING for PRINTING ones and leaves COMPLETED ones alone. tx: when not NULL, the changes are
+ * written in it (the caller commits); else in transactions of the service's own. */
 int print_service_order_cancelled(print_service *s, db_conn *tx, const char *tenant_id,
                                   const char *order_id, err *e);
 

@@ -5,8 +5,9 @@
  * SimplyPrint is called outside any transaction; each outcome is then recorded in a short
  * transaction of its own with its event-log entry and events (jobs.c). A submission first
  * takes a lease on the job (submit_lease_until) so two workers never queue one job twice.
- * Transient failures leave the job PENDING (the caller's queue retries with backoff, and
- * the reconciliation sweep submits PENDING jobs again); permanent ones fail the job.
+ * Transient failures leave the job PENDING and hand its order to the retry queue (one
+ * PRINT_JOB_CREATION entry per order, see service.h); permanent ones fail the job. A queue
+ * item whose removal fails on cancel gets a CANCELLATION entry (the handlers: retries.c).
  */
 #include "services/print/print_internal.h"
 
@@ -29,6 +30,7 @@ typedef struct change_tx {
     const char *tenant_id;
     const char *job_id;
     const print_change *ch;
+    int64_t removal_retry; /* > 0: a CANCELLATION entry for this queue item once changed */
     print_change_outcome outcome;
     print_job_row before;
 } change_tx;
@@ -36,15 +38,21 @@ typedef struct change_tx {
 static int change_body(db_conn *c, void *ctx, err *e)
 {
     change_tx *t = ctx;
-    return print_jobs_change(c, t->s->bus, t->tenant_id, t->job_id, t->ch, &t->outcome, &t->before,
-                             e);
+    int rc =
+        print_jobs_change(c, t->s->bus, t->tenant_id, t->job_id, t->ch, &t->outcome, &t->before, e);
+    if (rc == 0 && t->outcome == PRINT_CHANGED && t->removal_retry > 0)
+        rc = print_enqueue_removal(c, t->tenant_id, t->job_id, t->removal_retry, e);
+    return rc;
 }
 
-/* print_jobs_change in its own transaction (db_tx runs it again on F3_EBUSY). */
+/* print_jobs_change in its own transaction (db_tx runs it again on F3_EBUSY), with a
+ * CANCELLATION entry for queue item removal_retry (> 0) when it changed the job. */
 static int change_own(print_service *s, const char *tenant_id, const char *job_id,
-                      const print_change *ch, print_change_outcome *outcome, err *e)
+                      const print_change *ch, int64_t removal_retry, print_change_outcome *outcome,
+                      err *e)
 {
-    change_tx t = {.s = s, .tenant_id = tenant_id, .job_id = job_id, .ch = ch};
+    change_tx t = {
+        .s = s, .tenant_id = tenant_id, .job_id = job_id, .ch = ch, .removal_retry = removal_retry};
     int rc = print_in_tx(s, change_body, &t, e);
     if (outcome)
         *outcome = t.outcome;
@@ -78,24 +86,55 @@ static int take_lease(print_service *s, const char *tenant_id, const char *job_i
     return rc;
 }
 
-static void drop_lease(print_service *s, const char *tenant_id, const char *job_id)
+typedef struct defer_tx {
+    const char *tenant_id;
+    const print_job_row *job;
+    bool enqueue;
+} defer_tx;
+
+static int defer_body(db_conn *c, void *ctx, err *e)
 {
-    err e;
-    err_clear(&e);
-    const char *p[] = {tenant_id, job_id};
-    db_conn *c = db_acquire(s->db, &e);
-    if (c)
-        db_exec_texts(c,
-                      "UPDATE print_jobs SET submit_lease_until = NULL"
-                      " WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING'",
-                      p, 2, NULL, &e);
-    db_release(c);
+    defer_tx *t = ctx;
+    const char *p[] = {t->tenant_id, t->job->info.id};
+    int rc = db_exec_texts(c,
+                           "UPDATE print_jobs SET submit_lease_until = NULL"
+                           " WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING'",
+                           p, 2, NULL, e);
+    if (rc || !t->enqueue)
+        return rc;
+    json_t *payload = json_pack("{s:s}", "orderId", t->job->info.order_id);
+    if (!payload)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    retry_enqueue_opts o = {.tenant_id = t->tenant_id,
+                            .type = RETRY_PRINT_JOB_CREATION,
+                            .payload = payload,
+                            .delay_ms = -1,
+                            .dedupe = true};
+    rc = retry_enqueue_with(c, &o, NULL, e);
+    json_decref(payload);
+    return rc;
+}
+
+/* A job SimplyPrint could not take now: its lease given back and, unless a retry entry
+ * is running this, its order handed to the retry queue - in one transaction. */
+static int defer_job(print_service *s, const char *tenant_id, const print_job_row *job,
+                     print_submit_mode mode, print_run_counts *out, err *e)
+{
+    defer_tx t = {tenant_id, job, mode != PRINT_SUBMIT_RETRY};
+    int rc = print_in_tx(s, defer_body, &t, e);
+    if (rc == 0 && t.enqueue)
+        out->retry_queued = true;
+    if (rc)
+        log_error("print job left PENDING without a retry entry; reconciliation takes it",
+                  "printJobId", job->info.id, "reason", e->msg);
+    return rc;
 }
 
 /* Submits one PENDING job with the tenant's client. Counts go to *out; F3_ETRANSIENT when
  * it stays PENDING because SimplyPrint could not take it now. */
 static int submit_one(print_service *s, void *client, const char *tenant_id,
-                      const print_job_row *job, print_run_counts *out, err *e)
+                      const print_job_row *job, print_submit_mode mode, print_run_counts *out,
+                      err *e)
 {
     bool taken = false;
     int rc = take_lease(s, tenant_id, job->info.id, &taken, e);
@@ -119,12 +158,15 @@ static int submit_one(print_service *s, void *client, const char *tenant_id,
     bool permanent =
         prc == F3_EPERMANENT || prc == F3_EINVAL || (prc && call.failure == HTTP_PERMANENT);
     if (prc && !permanent) {
-        drop_lease(s, tenant_id, job->info.id);
         out->deferred++;
+        if (call.retry_after_ms > out->retry_after_ms)
+            out->retry_after_ms = call.retry_after_ms;
         log_warn("SimplyPrint submission failed, will retry", "printJobId", job->info.id, "reason",
                  call.message[0] ? call.message : pe.msg);
-        return err_set(e, F3_ETRANSIENT, "SimplyPrint could not take print job %s now: %s",
-                       job->info.id, call.message[0] ? call.message : pe.msg);
+        rc = defer_job(s, tenant_id, job, mode, out, e);
+        return rc ? rc
+                  : err_set(e, F3_ETRANSIENT, "SimplyPrint could not take print job %s now: %s",
+                            job->info.id, call.message[0] ? call.message : pe.msg);
     }
     char msg[SP_MESSAGE_MAX + 64];
     snprintf(msg, sizeof msg, "SimplyPrint refused the print job: %s",
@@ -134,7 +176,7 @@ static int submit_one(print_service *s, void *client, const char *tenant_id,
                        .message = prc ? msg : NULL,
                        .queue_item_id = prc ? 0 : created};
     print_change_outcome oc;
-    rc = change_own(s, tenant_id, job->info.id, &ch, &oc, e);
+    rc = change_own(s, tenant_id, job->info.id, &ch, 0, &oc, e);
     if (rc) {
         log_error("print job submitted but not recorded", "printJobId", job->info.id, "reason",
                   e->msg);
@@ -197,8 +239,78 @@ static int pending_jobs(print_service *s, const char *tenant_id, const char *ord
     return 0;
 }
 
+/* The sweep leaves an order to the retry queue while it has a PRINT_JOB_CREATION entry
+ * that is PENDING, PROCESSING or FAILED (see service.h). */
+static int owned_by_retry(print_service *s, const char *tenant_id, const char *order_id,
+                          bool *owned, err *e)
+{
+    json_t *payload = json_pack("{s:s}", "orderId", order_id);
+    if (!payload)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    db_conn *c = db_acquire(s->db, e);
+    int rc = c ? retry_exists(c, tenant_id, RETRY_PRINT_JOB_CREATION, payload,
+                              RETRY_ST_PENDING | RETRY_ST_PROCESSING | RETRY_ST_FAILED, owned, e)
+               : db_err_code(e);
+    db_release(c);
+    json_decref(payload);
+    return rc;
+}
+
+/* Whether to leave job to someone else now: its order failed transiently in this run (one
+ * failure per order is enough to know SimplyPrint is busy) or, for the sweep, belongs to
+ * the retry queue. skip_order / checked_order remember the last decision (the jobs come
+ * in creation order, so one order's jobs are mostly together). */
+static int leave_alone(print_service *s, const char *tenant_id, const print_job_row *job,
+                       print_submit_mode mode, const char *failed_order, char *checked_order,
+                       bool *checked_owned, bool *skip, err *e)
+{
+    *skip = str_eq(job->info.order_id, failed_order);
+    if (*skip || mode != PRINT_SUBMIT_SWEEP)
+        return 0;
+    if (!str_eq(job->info.order_id, checked_order)) {
+        int rc = owned_by_retry(s, tenant_id, job->info.order_id, checked_owned, e);
+        if (rc)
+            return rc;
+        snprintf(checked_order, PRINT_JOB_ID_MAX + 1, "%s", job->info.order_id);
+    }
+    *skip = *checked_owned;
+    return 0;
+}
+
+static int submit_jobs(print_service *s, void *client, const char *tenant_id,
+                       const print_job_row *rows, size_t n, print_submit_mode mode,
+                       print_run_counts *out, err *e)
+{
+    char failed_order[PRINT_JOB_ID_MAX + 1] = "", checked_order[PRINT_JOB_ID_MAX + 1] = "";
+    bool checked_owned = false;
+    int rc = 0, transient = 0;
+    for (size_t i = 0; rc == 0 && i < n && !atomic_load(&s->stopping); i++) {
+        bool skip = false;
+        rc = leave_alone(s, tenant_id, &rows[i], mode, failed_order, checked_order, &checked_owned,
+                         &skip, e);
+        if (rc || skip) {
+            out->deferred += rc ? 0 : 1;
+            continue;
+        }
+        err je;
+        err_clear(&je);
+        int jrc = submit_one(s, client, tenant_id, &rows[i], mode, out, &je);
+        if (jrc == F3_ETRANSIENT) {
+            snprintf(failed_order, sizeof failed_order, "%s", rows[i].info.order_id);
+            if (!transient)
+                transient = err_set(e, jrc, "%s", je.msg);
+        } else if (jrc) {
+            rc = err_set(e, jrc, "%s", je.msg);
+        }
+    }
+    /* Stopped half-way: a retry entry is not done yet. */
+    if (rc == 0 && !transient && mode == PRINT_SUBMIT_RETRY && atomic_load(&s->stopping))
+        transient = err_set(e, F3_ETRANSIENT, "the print service is stopping");
+    return rc ? rc : transient;
+}
+
 static int submit_tenant(print_service *s, const char *tenant_id, const char *order_id,
-                         print_run_counts *out, err *e)
+                         print_submit_mode mode, print_run_counts *out, err *e)
 {
     print_job_row *rows = NULL;
     size_t n = 0;
@@ -213,40 +325,32 @@ static int submit_tenant(print_service *s, const char *tenant_id, const char *or
         out->deferred += (int)n;
         log_info("print jobs wait for a SimplyPrint connection", "tenantId", tenant_id);
         free(rows);
-        return 0;
+        /* A retry entry waits for the connection too; the others leave it to the sweep. */
+        return mode == PRINT_SUBMIT_RETRY
+                   ? err_set(e, F3_ETRANSIENT, "SimplyPrint is not connected for this tenant")
+                   : 0;
     }
     if (rc) {
         free(rows);
         return err_set(e, rc, "%s", ce.msg);
     }
-    int transient = 0;
-    for (size_t i = 0; i < n && !atomic_load(&s->stopping); i++) {
-        err je;
-        err_clear(&je);
-        int jrc = submit_one(s, client, tenant_id, &rows[i], out, &je);
-        if (jrc == F3_ETRANSIENT && !transient) {
-            transient = jrc;
-            err_set(e, jrc, "%s", je.msg);
-        } else if (jrc && jrc != F3_ETRANSIENT && rc == 0) {
-            rc = err_set(e, jrc, "%s", je.msg);
-        }
-    }
+    rc = submit_jobs(s, client, tenant_id, rows, n, mode, out, e);
     free(rows);
-    return rc ? rc : transient;
+    return rc;
 }
 
 /* Submits PENDING jobs, adding to *out (print_service_submit_pending's contract). */
 static int submit_all(print_service *s, const char *tenant_id, const char *order_id,
-                      print_run_counts *out, err *e)
+                      print_submit_mode mode, print_run_counts *out, err *e)
 {
     if (tenant_id)
-        return submit_tenant(s, tenant_id, order_id, out, e);
+        return submit_tenant(s, tenant_id, order_id, mode, out, e);
     char **ids = NULL;
     size_t n = 0;
     int rc = print_conn_tenants(s, &ids, &n, e);
     int transient = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        int trc = submit_tenant(s, ids[i], NULL, out, e);
+        int trc = submit_tenant(s, ids[i], NULL, mode, out, e);
         if (trc == F3_ETRANSIENT)
             transient = trc;
         else
@@ -256,11 +360,17 @@ static int submit_all(print_service *s, const char *tenant_id, const char *order
     return rc ? rc : transient;
 }
 
+int print_submit_pending_as(print_service *s, const char *tenant_id, const char *order_id,
+                            print_submit_mode mode, print_run_counts *out, err *e)
+{
+    memset(out, 0, sizeof *out);
+    return submit_all(s, tenant_id, order_id, mode, out, e);
+}
+
 int print_service_submit_pending(print_service *s, const char *tenant_id, const char *order_id,
                                  print_run_counts *out, err *e)
 {
-    memset(out, 0, sizeof *out);
-    return submit_all(s, tenant_id, order_id, out, e);
+    return print_submit_pending_as(s, tenant_id, order_id, PRINT_SUBMIT_FIRST, out, e);
 }
 
 /* ---- creation ---------------------------------------------------------------------------- */
@@ -296,7 +406,7 @@ static int create_and_submit(print_service *s, const char *tenant_id, const char
         snprintf(count, sizeof count, "%d", t.created.created);
         log_info("print jobs created", "tenantId", tenant_id, "orderId", order_id, "count", count);
     }
-    return submit_all(s, tenant_id, order_id, out, e);
+    return submit_all(s, tenant_id, order_id, PRINT_SUBMIT_FIRST, out, e);
 }
 
 int print_service_requeue(print_service *s, const char *tenant_id, const char *order_id,
@@ -362,6 +472,9 @@ int print_order_created_job(bus_delivery *dl, void *ctx, err *e)
         log_info("order.created of a cancelled order: no print jobs", "orderId", order_id);
     else if (rc == 0)
         rc = create_and_submit(s, env->tenant_id, order_id, items, n, &counts, e);
+    /* Jobs SimplyPrint could not take now are the retry queue's: the event is handled. */
+    if (rc == F3_ETRANSIENT && counts.retry_queued)
+        rc = 0;
     free(items);
     return rc;
 }
@@ -394,7 +507,7 @@ int print_service_retry(print_service *s, const char *tenant_id, const char *job
                        job_id, print_job_status_name(now.info.status));
     print_change ch = {.to = PRINT_JOB_PENDING, .cause = PRINT_CAUSE_OPERATOR, .user_id = user_id};
     print_change_outcome oc;
-    rc = change_own(s, tenant_id, job_id, &ch, &oc, e);
+    rc = change_own(s, tenant_id, job_id, &ch, 0, &oc, e);
     if (rc == 0 && oc != PRINT_CHANGED)
         rc = err_set(e, F3_ECONFLICT, "Print job %s changed meanwhile; try again", job_id);
     if (rc)
@@ -445,7 +558,7 @@ int print_service_cancel(print_service *s, const char *tenant_id, const char *jo
                        .message = reason[0] ? reason : "Cancelled by an operator",
                        .user_id = user_id};
     print_change_outcome oc;
-    rc = change_own(s, tenant_id, job_id, &ch, &oc, e);
+    rc = change_own(s, tenant_id, job_id, &ch, reason[0] ? now.queue_item_id : 0, &oc, e);
     if (rc == 0 && oc != PRINT_CHANGED)
         rc = err_set(e, F3_ECONFLICT, "Print job %s changed meanwhile; try again", job_id);
     if (rc == 0 && reason[0])
@@ -536,6 +649,8 @@ static int apply_order_cancel(print_service *s, db_conn *tx, const char *tenant_
         print_change_outcome oc;
         print_job_row now;
         rc = print_jobs_change(tx, s->bus, tenant_id, j->info.id, &ch, &oc, &now, e);
+        if (rc == 0 && oc == PRINT_CHANGED && plan[i].reason[0])
+            rc = print_enqueue_removal(tx, tenant_id, j->info.id, j->queue_item_id, e);
         /* It started printing since we looked: an operator decides. */
         if (rc == 0 && oc == PRINT_NOT_ALLOWED && now.info.status == PRINT_JOB_PRINTING)
             rc = log_needs_review(tx, tenant_id, order_id, &now, e);
