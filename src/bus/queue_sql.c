@@ -721,8 +721,9 @@ int bus_store_add_many(bus_store *s, db_conn *tx, const char *const *queues, siz
     else if (s->pg)
         /* A transaction that NOTIFYs holds a database-wide lock through its commit, so
          * such commits do not share a WAL flush: concurrent publishers share one
-         * transaction (one flush, one NOTIFY) instead. */
-        rc = db_tx_group(s->d, add_many_pg_in, &m, e);
+         * transaction (one flush, one NOTIFY) instead; a lone publisher's statement is
+         * autocommitted (one round trip). */
+        rc = db_tx_group_stmt(s->d, add_many_pg_in, &m, e);
     else
         rc = db_tx_group(s->d, add_many_in, &m, e);
     if (rc == 0 && added)

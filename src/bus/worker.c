@@ -612,7 +612,7 @@ static void *handler_main(void *arg)
 {
     bus_worker *w = arg;
     /* Outcomes this thread records with a claim of its own (claim_next_here). */
-    bus_delivery **items = calloc((size_t)w->batch_max, sizeof *items);
+    bus_delivery **items = calloc((size_t)w->batch_max, sizeof(bus_delivery *));
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->ready.head && !w->handlers_stop)

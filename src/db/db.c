@@ -335,6 +335,11 @@ static void db_group_run(db *d, db_group_req **reqs, size_t n)
         }
         return;
     }
+    if (n == 1 && reqs[0]->single && !d->ops->writer_enter) {
+        reqs[0]->rc = reqs[0]->fn(c, reqs[0]->ctx, &reqs[0]->e);
+        db_release(c);
+        return;
+    }
     db_group_batch b = {reqs, n};
     int rc = db_tx(c, db_group_body, &b, &e);
     if (rc == 0 || n == 1) {
@@ -351,7 +356,19 @@ static void db_group_run(db *d, db_group_req **reqs, size_t n)
     db_release(c);
 }
 
+static int db_group_join(db *d, db_tx_fn fn, void *ctx, bool single, err *e);
+
 int db_tx_group(db *d, db_tx_fn fn, void *ctx, err *e)
+{
+    return db_group_join(d, fn, ctx, false, e);
+}
+
+int db_tx_group_stmt(db *d, db_tx_fn fn, void *ctx, err *e)
+{
+    return db_group_join(d, fn, ctx, true, e);
+}
+
+static int db_group_join(db *d, db_tx_fn fn, void *ctx, bool single, err *e)
 {
     /* Only a backend with one connection per thread (SQLite) can tell that the caller
      * holds a transaction, and only there would the leader wait for its writer lock; a
@@ -366,14 +383,16 @@ int db_tx_group(db *d, db_tx_fn fn, void *ctx, err *e)
             return err_set(e, F3_EINVAL,
                            "db_tx_group: this thread has a transaction open; write in it instead");
     }
-    db_group_req req = {.fn = fn, .ctx = ctx};
+    db_group_req req = {.fn = fn, .ctx = ctx, .single = single};
     db_group_req *batch[DB_GROUP_MAX];
     pthread_mutex_lock(&d->group_lock);
+    /* req lives on this stack only while it is queued: the leader takes it off the list
+     * before it is marked done, and this function returns only once it is done. */
     if (d->group_tail)
         d->group_tail->next = &req;
     else
-        d->group_head = &req;
-    d->group_tail = &req;
+        d->group_head = &req; // cppcheck-suppress autoVariables
+    d->group_tail = &req;     // cppcheck-suppress autoVariables
     while (!req.done) {
         if (d->group_leading) {
             pthread_cond_wait(&d->group_cv, &d->group_lock);

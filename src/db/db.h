@@ -124,6 +124,12 @@ int db_tx(db_conn *c, db_tx_fn fn, void *ctx, err *e);
  * the writer lock the leader needs. */
 int db_tx_group(db *d, db_tx_fn fn, void *ctx, err *e);
 
+/* As db_tx_group, for an fn that runs exactly one statement: when no other call is
+ * waiting to share a transaction, a pooled backend (PostgreSQL) runs it autocommitted -
+ * one round trip instead of BEGIN, the statement and COMMIT. (On SQLite, whose writes are
+ * serialised anyway, it is db_tx_group.) */
+int db_tx_group_stmt(db *d, db_tx_fn fn, void *ctx, err *e);
+
 /* ---- statements ------------------------------------------------------------------------- */
 
 #define DB_ROW  1

@@ -74,6 +74,7 @@ extern const db_backend_ops db_postgres_ops;
 typedef struct db_group_req {
     db_tx_fn fn;
     void *ctx;
+    bool single; /* fn runs one statement: alone, it may be autocommitted */
     int rc;
     bool done;
     err e;

@@ -301,9 +301,9 @@ static void *begin_and_commit(void *arg)
     fx *f = arg;
     err e = {0};
     db_conn *c = db_acquire(f->d, &e);
-    intptr_t ok = c && db_begin(c, &e) == 0 && db_commit(c, &e) == 0;
+    bool ok = c && db_begin(c, &e) == 0 && db_commit(c, &e) == 0;
     db_release(c);
-    return (void *)ok;
+    return ok ? arg : NULL;
 }
 
 static void test_abandoned_transaction_frees_the_writer(void **state)

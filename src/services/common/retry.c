@@ -123,7 +123,7 @@ int retry_exists(db_conn *c, const char *tenant_id, retry_type type, const json_
         return err_set(e, F3_EINVAL, "retry queue: connection, tenant, type and payload needed");
     buf text;
     buf_init(&text, 0);
-    char id[UUID_STR_LEN];
+    char id[UUID_STR_LEN] = "";
     int rc = json_dump_buf(payload, &text);
     rc = rc ? err_set(e, rc, "retry queue: payload cannot be encoded")
             : find_entry(c, tenant_id, type, buf_cstr(&text), statuses, id, e);
