@@ -1,0 +1,49 @@
+/*
+ * sim_args.h - what the `f3connect sim NAME` commands share: the command's start (signals,
+ * configuration, log level, the simulator's name), numeric and probability options, and
+ * the wait for SIGTERM or SIGINT.
+ *
+ * Only the sim_*_cmd.c files use it. It knows nothing of any simulator: each command
+ * still reads its own options and starts its own simulator.
+ */
+#ifndef F3_APP_SIM_ARGS_H
+#define F3_APP_SIM_ARGS_H
+
+#include "app/commands.h"
+
+#include <signal.h>
+#include <stdint.h>
+
+typedef struct sim_cmd {
+    const char *name; /* the simulator: "shopify", "smtp", ... */
+    sigset_t signals; /* SIGTERM and SIGINT, blocked so that sim_cmd_wait takes them */
+    config *cfg;
+} sim_cmd;
+
+/* Starts `f3connect sim NAME`: blocks SIGTERM and SIGINT (every thread started later
+ * inherits that), ignores SIGPIPE, reads the command line and configuration with the
+ * simulator's own options, sets the log level and checks that the one positional word
+ * is `name`. 0 when the command may go on (finish with sim_cmd_end), otherwise the exit
+ * status to return (a message went to stderr; nothing to free). */
+int sim_cmd_begin(sim_cmd *c, const char *name, int argc, char **argv, const cli_option *options);
+
+/* Waits until SIGTERM or SIGINT arrives. */
+void sim_cmd_wait(sim_cmd *c);
+
+/* Frees what sim_cmd_begin loaded. */
+void sim_cmd_end(sim_cmd *c);
+
+/* An optional integer option --name within [min, max]: *out = def when text is NULL.
+ * 0, or -1 after a message naming the option and its range went to stderr. */
+int sim_int_option(const sim_cmd *c, const char *name, const char *text, int64_t min, int64_t max,
+                   int64_t def, int64_t *out);
+
+/* An optional probability option --name ("0.25") within [0, 1]: *out = 0 when text is
+ * NULL. 0, or -1 after a message went to stderr. */
+int sim_rate_option(const sim_cmd *c, const char *name, const char *text, double *out);
+
+/* Prints "f3connect sim NAME: message" to stderr and returns -1 (for the commands' own
+ * checks of option combinations). */
+int sim_cmd_usage_error(const sim_cmd *c, const char *message);
+
+#endif
