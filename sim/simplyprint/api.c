@@ -16,45 +16,25 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "sim/common/wait.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* True when the request may proceed; otherwise res holds the answer. */
 static bool gate(sp_sim *s, http_request *req, http_response *res)
 {
     pthread_mutex_lock(&s->lock);
     long latency = s->latency_ms;
-    spsim_fault f = {0};
-    bool faulty = s->fault.count > 0;
-    if (faulty) {
-        s->fault.count--;
-        f = s->fault;
-    }
+    sim_fault f;
+    bool faulty = sim_fault_take(&s->fault, NULL, &f);
     pthread_mutex_unlock(&s->lock);
-    sleep_ms(latency);
-    if (faulty) {
-        if (f.status == 0) {
-            sleep_ms(f.delay_ms); /* a stall: the client's timeout decides */
-        } else {
-            char v[24];
-            snprintf(v, sizeof v, "%ld", f.retry_after_s);
-            if ((f.status == 429 || f.status == 503) && f.retry_after_s >= 0)
-                http_res_header(res, "Retry-After", v);
-            spsim_answer(res, f.status, false,
-                         f.status == 429 ? "Too many requests, slow down" : "Server error", NULL);
-            return false;
-        }
+    sim_sleep_ms(latency);
+    if (faulty && sim_fault_act(&f, res)) {
+        spsim_answer(res, f.status, false,
+                     f.status == 429 ? "Too many requests, slow down" : "Server error", NULL);
+        return false;
     }
     if (!crypto_str_equal(http_req_header(req, "X-API-KEY"), s->api_key)) {
         spsim_answer(res, 401, false, "Invalid API key", NULL);
@@ -535,5 +515,5 @@ int spsim_api_add_routes(sp_sim *s, err *e)
         {"GET", "/:company/webhooks/Get", h_webhook_get, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/:company/webhooks/Delete", h_webhook_delete, s, HTTP_ACCESS_PUBLIC},
     };
-    return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
+    return http_router_add(s->srv.router, routes, sizeof routes / sizeof routes[0], e);
 }
