@@ -4,7 +4,6 @@
 #include "sim/common/wait.h"
 
 #include <errno.h>
-#include <time.h>
 
 void sim_sleep_ms(long ms)
 {
@@ -13,17 +12,20 @@ void sim_sleep_ms(long ms)
     }
 }
 
+void sim_deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 void sim_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t wait_ms)
 {
-    if (wait_ms < 1)
-        wait_ms = 1;
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(wait_ms / 1000);
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    sim_deadline(&ts, wait_ms < 1 ? 1 : wait_ms);
     pthread_cond_timedwait(cond, lock, &ts);
 }

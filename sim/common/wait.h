@@ -10,9 +10,14 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Sleeps ms milliseconds (nothing for ms <= 0), resuming after interruptions. */
 void sim_sleep_ms(long ms);
+
+/* The CLOCK_REALTIME instant ms milliseconds from now, as pthread_cond_timedwait wants
+ * its deadline (for waits that loop until a condition holds or the deadline passes). */
+void sim_deadline(struct timespec *ts, int64_t ms);
 
 /* Waits on cond (lock held, as pthread_cond_timedwait wants) for at most wait_ms
  * milliseconds; a wait below 1 ms waits 1 ms, so that callers never spin. */
