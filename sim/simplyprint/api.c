@@ -68,6 +68,13 @@ static json_t *body_or_empty(http_request *req, http_response *res)
     return doc;
 }
 
+/* The gate, then the body (body_or_empty) of a request that passed it. NULL when res
+ * holds the answer. */
+static json_t *gated_body(sp_sim *s, http_request *req, http_response *res)
+{
+    return gate(s, req, res) ? body_or_empty(req, res) : NULL;
+}
+
 /* A positive id from query parameter `name`; 0 when absent or malformed. */
 static int64_t query_id(http_request *req, const char *name)
 {
@@ -118,9 +125,7 @@ static const char *read_add_item(const json_t *b, spsim_item *it)
 static int h_queue_add(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     spsim_item it;
@@ -257,9 +262,7 @@ static const char *read_paging(const json_t *b, int64_t *page, int64_t *size)
 static int h_printers_get(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     int64_t page, size, pid = query_id(req, "pid");
@@ -290,9 +293,7 @@ static int h_printers_get(http_request *req, http_response *res, void *ctx)
 static int h_jobs_list(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     int64_t page, size, from = 0, to = 0;
@@ -421,9 +422,7 @@ static spsim_webhook *find_webhook(sp_sim *s, int64_t id)
 static int h_webhook_create(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     spsim_webhook w;
@@ -475,9 +474,7 @@ static int h_webhook_get(http_request *req, http_response *res, void *ctx)
 static int h_webhook_delete(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     int64_t id = 0;

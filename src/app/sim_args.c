@@ -11,7 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int sim_cmd_begin(sim_cmd *c, const char *name, int argc, char **argv, const cli_option *options)
+static void cmd_end(sim_cmd *c)
+{
+    config_free(c->cfg);
+    c->cfg = NULL;
+}
+
+/* Blocks SIGTERM and SIGINT (every thread started later inherits that), ignores SIGPIPE,
+ * reads the command line and configuration with the simulator's own options, sets the
+ * log level and checks that the one positional word is the simulator's name. 0 when the
+ * command may go on (finish with cmd_end), otherwise the exit status (a message went to
+ * stderr; nothing to free). */
+static int cmd_begin(sim_cmd *c, const char *name, int argc, char **argv, const cli_option *options)
 {
     *c = (sim_cmd){.name = name};
     sigemptyset(&c->signals);
@@ -28,22 +39,40 @@ int sim_cmd_begin(sim_cmd *c, const char *name, int argc, char **argv, const cli
     log_set_level((log_level)log_level_parse(config_get(c->cfg, "LOG_LEVEL")));
     if (npos != 1 || !str_eq(which[0], name)) {
         fprintf(stderr, "f3connect sim: which simulator? (%s); see 'f3connect sim --help'\n", name);
-        sim_cmd_end(c);
+        cmd_end(c);
         return 2;
     }
     return 0;
 }
 
-void sim_cmd_wait(sim_cmd *c)
+static void cmd_wait(sim_cmd *c)
 {
     int sig = 0;
     sigwait(&c->signals, &sig);
 }
 
-void sim_cmd_end(sim_cmd *c)
+int sim_cmd_run(const char *name, int argc, char **argv, const cli_option *options,
+                const sim_cmd_ops *ops, const void *args)
 {
-    config_free(c->cfg);
-    c->cfg = NULL;
+    sim_cmd c;
+    int status = cmd_begin(&c, name, argc, argv, options);
+    if (status)
+        return status;
+    err e;
+    err_clear(&e);
+    void *sim = ops->start(&c, args, &status, &e);
+    if (!sim) {
+        if (status != 2)
+            log_fatal(ops->failed, "reason", e.msg);
+        goto out;
+    }
+    cmd_wait(&c);
+    ops->stop(sim);
+    log_info(ops->stopped);
+    status = 0;
+out:
+    cmd_end(&c);
+    return status;
 }
 
 int sim_int_option(const sim_cmd *c, const char *name, const char *text, int64_t min, int64_t max,

@@ -16,22 +16,28 @@
 
 typedef struct sim_cmd {
     const char *name; /* the simulator: "shopify", "smtp", ... */
-    sigset_t signals; /* SIGTERM and SIGINT, blocked so that sim_cmd_wait takes them */
+    sigset_t signals; /* SIGTERM and SIGINT, blocked so that the command can wait for them */
     config *cfg;
 } sim_cmd;
 
-/* Starts `f3connect sim NAME`: blocks SIGTERM and SIGINT (every thread started later
+/* How sim_cmd_run starts and stops one simulator. */
+typedef struct sim_cmd_ops {
+    /* Reads the simulator's options from args (the strings its cli_option table filled)
+     * and starts it, logging where it listens. NULL with *status = 2 after a usage
+     * message, or *status = 1 with e set when it cannot start. */
+    void *(*start)(const sim_cmd *c, const void *args, int *status, err *e);
+    void (*stop)(void *sim); /* stops and frees what start returned */
+    const char *failed;      /* the log line when start fails ("cannot start the ...") */
+    const char *stopped;     /* the log line once stopped */
+} sim_cmd_ops;
+
+/* The whole of `f3connect sim NAME`: blocks SIGTERM and SIGINT (every thread started later
  * inherits that), ignores SIGPIPE, reads the command line and configuration with the
- * simulator's own options, sets the log level and checks that the one positional word
- * is `name`. 0 when the command may go on (finish with sim_cmd_end), otherwise the exit
- * status to return (a message went to stderr; nothing to free). */
-int sim_cmd_begin(sim_cmd *c, const char *name, int argc, char **argv, const cli_option *options);
-
-/* Waits until SIGTERM or SIGINT arrives. */
-void sim_cmd_wait(sim_cmd *c);
-
-/* Frees what sim_cmd_begin loaded. */
-void sim_cmd_end(sim_cmd *c);
+ * simulator's own options, sets the log level, checks that the one positional word is
+ * `name`, then ops->start on args, waits for SIGTERM or SIGINT and ops->stop. The process exit
+ * status: 0 after a clean stop, 1 when the simulator cannot start, 2 for bad usage. */
+int sim_cmd_run(const char *name, int argc, char **argv, const cli_option *options,
+                const sim_cmd_ops *ops, const void *args);
 
 /* An optional integer option --name within [min, max]: *out = def when text is NULL.
  * 0, or -1 after a message naming the option and its range went to stderr. */

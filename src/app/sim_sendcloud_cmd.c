@@ -18,29 +18,47 @@ typedef struct sendcloud_args {
     const char *step_ms, *retry_base_ms, *max_retries;
 } sendcloud_args;
 
-static int opts_from_args(const sim_cmd *c, const sendcloud_args *a, sendcloud_sim_opts *o)
+static void *start(const sim_cmd *c, const void *args, int *status, err *e)
 {
+    const sendcloud_args *a = args;
     int64_t port, step, base, retries;
+    *status = 2;
     if (sim_int_option(c, "port", a->port, 0, 65535, 0, &port) ||
         sim_int_option(c, "step-ms", a->step_ms, -1, 3600000, 0, &step) ||
         sim_int_option(c, "retry-base-ms", a->retry_base_ms, 1, 3600000, 0, &base) ||
         sim_int_option(c, "max-retries", a->max_retries, 1, 30, 0, &retries))
-        return -1;
-    if (step == 0 && a->step_ms)
-        return sim_cmd_usage_error(c, "--step-ms must be -1 or at least 1");
-    if (!a->public_key || !a->secret_key)
-        return sim_cmd_usage_error(
+        return NULL;
+    if (step == 0 && a->step_ms) {
+        sim_cmd_usage_error(c, "--step-ms must be -1 or at least 1");
+        return NULL;
+    }
+    if (!a->public_key || !a->secret_key) {
+        sim_cmd_usage_error(
             c, "--public-key and --secret-key are required; see 'f3connect sim --help'");
-    *o = (sendcloud_sim_opts){.host = a->host,
-                              .port = (int)port,
-                              .public_key = a->public_key,
-                              .secret_key = a->secret_key,
-                              .webhook_secret = a->webhook_secret,
-                              .webhook_url = a->webhook_url,
-                              .step_ms = (long)step,
-                              .retry_base_ms = (long)base,
-                              .max_retries = (int)retries};
-    return 0;
+        return NULL;
+    }
+    sendcloud_sim_opts o = {.host = a->host,
+                            .port = (int)port,
+                            .public_key = a->public_key,
+                            .secret_key = a->secret_key,
+                            .webhook_secret = a->webhook_secret,
+                            .webhook_url = a->webhook_url,
+                            .step_ms = (long)step,
+                            .retry_base_ms = (long)base,
+                            .max_retries = (int)retries};
+    *status = 1;
+    sendcloud_sim *sim = sendcloud_sim_start(&o, e);
+    if (sim) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", sendcloud_sim_port(sim));
+        log_info("sendcloud simulator started", "port", p, "webhookUrl", a->webhook_url);
+    }
+    return sim;
+}
+
+static void stop(void *sim)
+{
+    sendcloud_sim_stop(sim);
 }
 
 int cmd_sim_sendcloud(int argc, char **argv)
@@ -58,30 +76,7 @@ int cmd_sim_sendcloud(int argc, char **argv)
         {"max-retries", &a.max_retries},
         {NULL, NULL},
     };
-    sim_cmd c;
-    int status = sim_cmd_begin(&c, "sendcloud", argc, argv, options);
-    if (status)
-        return status;
-    sendcloud_sim_opts o;
-    status = 2;
-    if (opts_from_args(&c, &a, &o))
-        goto out;
-    err e;
-    err_clear(&e);
-    sendcloud_sim *sim = sendcloud_sim_start(&o, &e);
-    status = 1;
-    if (!sim) {
-        log_fatal("cannot start the Sendcloud simulator", "reason", e.msg);
-        goto out;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", sendcloud_sim_port(sim));
-    log_info("sendcloud simulator started", "port", port, "webhookUrl", a.webhook_url);
-    sim_cmd_wait(&c);
-    sendcloud_sim_stop(sim);
-    log_info("sendcloud simulator stopped");
-    status = 0;
-out:
-    sim_cmd_end(&c);
-    return status;
+    const sim_cmd_ops ops = {start, stop, "cannot start the Sendcloud simulator",
+                             "sendcloud simulator stopped"};
+    return sim_cmd_run("sendcloud", argc, argv, options, &ops, &a);
 }

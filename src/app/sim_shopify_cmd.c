@@ -17,31 +17,46 @@ typedef struct shopify_args {
     const char *retry_base_ms, *max_retries, *bucket_size, *leak_rate;
 } shopify_args;
 
-static int opts_from_args(const sim_cmd *c, const shopify_args *a, shopify_sim_opts *o)
+static void *start(const sim_cmd *c, const void *args, int *status, err *e)
 {
+    const shopify_args *a = args;
     int64_t port, base, retries, bucket, leak;
+    *status = 2;
     if (sim_int_option(c, "port", a->port, 0, 65535, 0, &port) ||
         sim_int_option(c, "retry-base-ms", a->retry_base_ms, 1, 3600000, 0, &base) ||
         sim_int_option(c, "max-retries", a->max_retries, 1, 30, 0, &retries) ||
         sim_int_option(c, "bucket-size", a->bucket_size, 1, 100000, 0, &bucket) ||
         sim_int_option(c, "leak-rate", a->leak_rate, 1, 100000, 0, &leak))
-        return -1;
-    if (!a->secret || !a->token)
-        return sim_cmd_usage_error(c,
-                                   "--secret and --token are required; see 'f3connect sim --help'");
-    *o = (shopify_sim_opts){.host = a->host,
-                            .port = (int)port,
-                            .secret = a->secret,
-                            .token = a->token,
-                            .client_id = a->client_id,
-                            .webhook_url = a->webhook_url,
-                            .shop_domain = a->shop,
-                            .api_version = a->api_version,
-                            .bucket_size = (int)bucket,
-                            .leak_per_s = (int)leak,
-                            .retry_base_ms = (long)base,
-                            .max_retries = (int)retries};
-    return 0;
+        return NULL;
+    if (!a->secret || !a->token) {
+        sim_cmd_usage_error(c, "--secret and --token are required; see 'f3connect sim --help'");
+        return NULL;
+    }
+    shopify_sim_opts o = {.host = a->host,
+                          .port = (int)port,
+                          .secret = a->secret,
+                          .token = a->token,
+                          .client_id = a->client_id,
+                          .webhook_url = a->webhook_url,
+                          .shop_domain = a->shop,
+                          .api_version = a->api_version,
+                          .bucket_size = (int)bucket,
+                          .leak_per_s = (int)leak,
+                          .retry_base_ms = (long)base,
+                          .max_retries = (int)retries};
+    *status = 1;
+    shopify_sim *sim = shopify_sim_start(&o, e);
+    if (sim) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", shopify_sim_port(sim));
+        log_info("shopify simulator started", "port", p, "webhookUrl", a->webhook_url);
+    }
+    return sim;
+}
+
+static void stop(void *sim)
+{
+    shopify_sim_stop(sim);
 }
 
 int cmd_sim_shopify(int argc, char **argv)
@@ -62,30 +77,7 @@ int cmd_sim_shopify(int argc, char **argv)
         {"leak-rate", &a.leak_rate},
         {NULL, NULL},
     };
-    sim_cmd c;
-    int status = sim_cmd_begin(&c, "shopify", argc, argv, options);
-    if (status)
-        return status;
-    shopify_sim_opts o;
-    status = 2;
-    if (opts_from_args(&c, &a, &o))
-        goto out;
-    err e;
-    err_clear(&e);
-    shopify_sim *sim = shopify_sim_start(&o, &e);
-    status = 1;
-    if (!sim) {
-        log_fatal("cannot start the Shopify simulator", "reason", e.msg);
-        goto out;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", shopify_sim_port(sim));
-    log_info("shopify simulator started", "port", port, "webhookUrl", a.webhook_url);
-    sim_cmd_wait(&c);
-    shopify_sim_stop(sim);
-    log_info("shopify simulator stopped");
-    status = 0;
-out:
-    sim_cmd_end(&c);
-    return status;
+    const sim_cmd_ops ops = {start, stop, "cannot start the Shopify simulator",
+                             "shopify simulator stopped"};
+    return sim_cmd_run("shopify", argc, argv, options, &ops, &a);
 }

@@ -18,10 +18,12 @@ typedef struct sp_args {
     const char *retry_base_ms, *max_retries, *drop_rate, *duplicate_rate;
 } sp_args;
 
-static int opts_from_args(const sim_cmd *c, const sp_args *a, sp_sim_opts *o)
+static void *start(const sim_cmd *c, const void *args, int *status, err *e)
 {
+    const sp_args *a = args;
     int64_t port, printers, print_ms, latency, seed, base, retries;
     double fail, cancel, drop, dup;
+    *status = 2;
     if (sim_int_option(c, "port", a->port, 0, 65535, 0, &port) ||
         sim_int_option(c, "printers", a->printers, 1, 64, 0, &printers) ||
         sim_int_option(c, "print-ms", a->print_ms, 0, 3600000, 30000, &print_ms) ||
@@ -33,26 +35,41 @@ static int opts_from_args(const sim_cmd *c, const sp_args *a, sp_sim_opts *o)
         sim_rate_option(c, "cancel-rate", a->cancel_rate, &cancel) ||
         sim_rate_option(c, "drop-rate", a->drop_rate, &drop) ||
         sim_rate_option(c, "duplicate-rate", a->duplicate_rate, &dup))
-        return -1;
-    if (!a->api_key)
-        return sim_cmd_usage_error(c, "--api-key is required; see 'f3connect sim --help'");
-    *o = (sp_sim_opts){.host = a->host,
-                       .port = (int)port,
-                       .company_id = a->company,
-                       .api_key = a->api_key,
-                       .webhook_url = a->webhook_url,
-                       .webhook_secret = a->webhook_secret,
-                       .printers = (int)printers,
-                       .print_ms = (long)print_ms,
-                       .fail_rate = fail,
-                       .cancel_rate = cancel,
-                       .seed = (unsigned)seed,
-                       .latency_ms = (long)latency,
-                       .drop_rate = drop,
-                       .duplicate_rate = dup,
-                       .retry_base_ms = (long)base,
-                       .max_retries = (int)retries};
-    return 0;
+        return NULL;
+    if (!a->api_key) {
+        sim_cmd_usage_error(c, "--api-key is required; see 'f3connect sim --help'");
+        return NULL;
+    }
+    sp_sim_opts o = {.host = a->host,
+                     .port = (int)port,
+                     .company_id = a->company,
+                     .api_key = a->api_key,
+                     .webhook_url = a->webhook_url,
+                     .webhook_secret = a->webhook_secret,
+                     .printers = (int)printers,
+                     .print_ms = (long)print_ms,
+                     .fail_rate = fail,
+                     .cancel_rate = cancel,
+                     .seed = (unsigned)seed,
+                     .latency_ms = (long)latency,
+                     .drop_rate = drop,
+                     .duplicate_rate = dup,
+                     .retry_base_ms = (long)base,
+                     .max_retries = (int)retries};
+    *status = 1;
+    sp_sim *sim = sp_sim_start(&o, e);
+    if (sim) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", sp_sim_port(sim));
+        log_info("simplyprint simulator started", "port", p, "company",
+                 a->company ? a->company : SP_SIM_DEFAULT_COMPANY, "webhookUrl", a->webhook_url);
+    }
+    return sim;
+}
+
+static void stop(void *sim)
+{
+    sp_sim_stop(sim);
 }
 
 int cmd_sim_simplyprint(int argc, char **argv)
@@ -77,31 +94,7 @@ int cmd_sim_simplyprint(int argc, char **argv)
         {"duplicate-rate", &a.duplicate_rate},
         {NULL, NULL},
     };
-    sim_cmd c;
-    int status = sim_cmd_begin(&c, "simplyprint", argc, argv, options);
-    if (status)
-        return status;
-    sp_sim_opts o;
-    status = 2;
-    if (opts_from_args(&c, &a, &o))
-        goto out;
-    err e;
-    err_clear(&e);
-    sp_sim *sim = sp_sim_start(&o, &e);
-    status = 1;
-    if (!sim) {
-        log_fatal("cannot start the SimplyPrint simulator", "reason", e.msg);
-        goto out;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", sp_sim_port(sim));
-    log_info("simplyprint simulator started", "port", port, "company",
-             o.company_id ? o.company_id : SP_SIM_DEFAULT_COMPANY, "webhookUrl", a.webhook_url);
-    sim_cmd_wait(&c);
-    sp_sim_stop(sim);
-    log_info("simplyprint simulator stopped");
-    status = 0;
-out:
-    sim_cmd_end(&c);
-    return status;
+    const sim_cmd_ops ops = {start, stop, "cannot start the SimplyPrint simulator",
+                             "simplyprint simulator stopped"};
+    return sim_cmd_run("simplyprint", argc, argv, options, &ops, &a);
 }
