@@ -9,6 +9,7 @@
  */
 #include "support/f3test.h"
 #include "support/f3test_proc.h"
+#include "support/f3test_sim.h"
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -20,25 +21,16 @@
 #include "integrations/simplyprint/webhook.h"
 #include "sim/simplyprint/sim.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define KEY     "sp-sim-key"
 #define SECRET  "sp-webhook-secret-0123456789abcdef"
 #define COMPANY "4242"
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* ---- the webhook receiver (in-process) -------------------------------------------- */
 
@@ -97,7 +89,7 @@ static int rx_wait(int n)
         pthread_mutex_unlock(&rx.lock);
         if (got >= n)
             break;
-        sleep_ms(20);
+        f3test_sleep_ms(20);
     }
     return got;
 }
@@ -106,7 +98,7 @@ static int rx_wait(int n)
  * idle (no delivery pending), so a pause covers only one still in flight. */
 static int rx_settled(void)
 {
-    sleep_ms(200);
+    f3test_sleep_ms(200);
     pthread_mutex_lock(&rx.lock);
     int got = rx.n;
     pthread_mutex_unlock(&rx.lock);
@@ -124,84 +116,30 @@ static received rx_get(int i)
 /* ---- the simulator process --------------------------------------------------------- */
 
 static struct {
-    char *dir;
-    f3test_proc proc;
-    int port;
-    char base[64];
-    http_router *router;
-    http_server *receiver;
+    f3test_sim sim;
+    f3test_receiver hook;
 } env;
 
 static int group_setup(void **state)
 {
     (void)state;
     log_set_level(LOG_WARN);
-    if (http_client_init() != 0)
+    if (http_client_init() != 0 ||
+        f3test_receiver_start(&env.hook, "/webhooks/simplyprint", h_webhook, NULL))
         return -1;
-    env.router = http_router_new();
-    const http_route route = {"POST", "/webhooks/simplyprint", h_webhook, NULL, HTTP_ACCESS_PUBLIC};
-    err e;
-    if (!env.router || http_router_add(env.router, &route, 1, &e))
-        return -1;
-    http_server_opts so = {.host = "127.0.0.1", .port = 0, .threads = 2};
-    env.receiver = http_server_start(env.router, &so, &e);
-    if (!env.receiver)
-        return -1;
-    char port[16], hook[128];
-    env.port = f3test_free_port();
-    snprintf(port, sizeof port, "%d", env.port);
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/webhooks/simplyprint",
-             http_server_port(env.receiver));
-    snprintf(env.base, sizeof env.base, "http://127.0.0.1:%d", env.port);
-    env.dir = f3test_tmpdir();
-    const char *argv[] = {"sim",
-                          "simplyprint",
-                          "--port",
-                          port,
-                          "--api-key",
-                          KEY,
-                          "--company",
-                          COMPANY,
-                          "--webhook-url",
-                          hook,
-                          "--webhook-secret",
-                          SECRET,
-                          "--print-ms",
-                          "40",
-                          "--printers",
-                          "2",
-                          "--retry-base-ms",
-                          "100",
-                          "--max-retries",
-                          "2",
-                          "--seed",
-                          "11",
-                          NULL};
-    const char *envp[] = {"LOG_LEVEL=warn", NULL};
-    if (!env.dir || f3test_proc_start(&env.proc, env.dir, argv, envp))
-        return -1;
-    return f3test_wait_http_ok(env.port, "/_sim/health", &env.proc, 15000);
+    const char *args[] = {"simplyprint", "--api-key",       KEY,          "--company",
+                          COMPANY,       "--webhook-url",   env.hook.url, "--webhook-secret",
+                          SECRET,        "--print-ms",      "40",         "--printers",
+                          "2",           "--retry-base-ms", "100",        "--max-retries",
+                          "2",           "--seed",          "11",         NULL};
+    return f3test_sim_start(&env.sim, args, "/_sim/health");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (env.proc.pid > 0) {
-        f3test_proc_signal(&env.proc, SIGTERM);
-        if (!f3test_proc_wait(&env.proc, 10000) || env.proc.status != 0) {
-            char *text = f3test_slurp(env.proc.err_path);
-            fprintf(stderr, "simulator exit %d: %s\n", env.proc.status, text);
-            free(text);
-            rc = -1;
-        }
-        f3test_proc_kill(&env.proc);
-    }
-    http_server_stop(env.receiver);
-    http_router_free(env.router);
-    if (env.dir)
-        f3test_rmtree(env.dir);
-    free(env.dir);
+    int rc = f3test_sim_stop(&env.sim);
+    f3test_receiver_stop(&env.hook);
     http_client_cleanup();
     return rc;
 }
@@ -209,17 +147,7 @@ static int group_teardown(void **state)
 /* Calls a control endpoint expecting `want`; returns the JSON answer (caller decrefs). */
 static json_t *control_status(const char *method, const char *path, json_t *body, long want)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", env.base, path);
-    json_t *out = NULL;
-    http_client_response rs;
-    err e;
-    http_client_json(method, url, NULL, body, 5000, &out, &rs, &e);
-    if (rs.status != want)
-        fail_msg("%s %s: %ld, wanted %ld: %s", method, path, rs.status, want, buf_cstr(&rs.body));
-    http_client_response_free(&rs);
-    json_decref(body);
-    return out;
+    return f3test_sim_call(&env.sim, method, path, body, want);
 }
 
 static json_t *control(const char *method, const char *path, json_t *body)
@@ -251,7 +179,7 @@ static void sim_wait_idle(void)
         json_decref(st);
         if (!busy)
             return;
-        sleep_ms(20);
+        f3test_sleep_ms(20);
     }
     fail_msg("the simulator never became idle");
 }
@@ -260,7 +188,7 @@ static int test_setup(void **state)
 {
     (void)state;
     json_decref(control("POST", "/_sim/reset", NULL));
-    sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
+    f3test_sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
     rx_reset(0);
     return 0;
 }
@@ -268,7 +196,7 @@ static int test_setup(void **state)
 static sp_client *client(void)
 {
     sp_client_opts o = {
-        .api_url = env.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 5000};
+        .api_url = env.sim.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 5000};
     err e;
     sp_client *c = sp_client_new(&o, &e);
     if (!c)
@@ -436,7 +364,7 @@ static void test_out_of_order_deliveries(void **state)
         json_decref(d);
         if (n == 2)
             break;
-        sleep_ms(20);
+        f3test_sleep_ms(20);
     }
     assert_int_equal(rx_settled(), 0);
     json_decref(control("POST", "/_sim/webhooks", json_pack("{s:b,s:b}", "hold", 0, "reverse", 1)));
@@ -517,12 +445,12 @@ static void test_api_faults_over_http(void **state)
     /* Latency past a short client timeout: transient; gone again after a reset. */
     json_decref(control("POST", "/_sim/faults", json_pack("{s:i}", "latency_ms", 600)));
     sp_client_opts o = {
-        .api_url = env.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 200};
+        .api_url = env.sim.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 200};
     c = sp_client_new(&o, &e);
     assert_int_equal(sp_account_test(c, &call, &e), F3_ETRANSIENT);
     assert_int_equal(call.status, 0);
     json_decref(control("POST", "/_sim/reset", NULL));
-    sleep_ms(700); /* the stalled request ends */
+    f3test_sleep_ms(700); /* the stalled request ends */
     assert_int_equal(sp_account_test(c, &call, &e), 0);
     sp_client_free(c);
 }
@@ -535,7 +463,7 @@ static void test_webhook_management(void **state)
     json_t *out = NULL;
     http_client_response rs;
     err e;
-    snprintf(url, sizeof url, "%s/%s/webhooks/Create", env.base, COMPANY);
+    snprintf(url, sizeof url, "%s/%s/webhooks/Create", env.sim.base, COMPANY);
     json_t *body =
         json_pack("{s:s,s:s,s:s,s:b,s:[s]}", "name", "second", "url", "http://127.0.0.1:1/none",
                   "secret", "other", "enabled", 1, "events", "job.done");
@@ -555,13 +483,13 @@ static void test_webhook_management(void **state)
     http_client_response_free(&rs);
     json_decref(body);
 
-    snprintf(url, sizeof url, "%s/%s/webhooks/Get", env.base, COMPANY);
+    snprintf(url, sizeof url, "%s/%s/webhooks/Get", env.sim.base, COMPANY);
     assert_int_equal(http_client_json("GET", url, headers, NULL, 5000, &out, &rs, &e), 0);
     assert_int_equal(json_array_size(json_object_get(out, "data")), 2);
     json_decref(out);
     http_client_response_free(&rs);
 
-    snprintf(url, sizeof url, "%s/%s/webhooks/Delete", env.base, COMPANY);
+    snprintf(url, sizeof url, "%s/%s/webhooks/Delete", env.sim.base, COMPANY);
     body = json_pack("{s:I}", "id", (json_int_t)id);
     assert_int_equal(http_client_json("POST", url, headers, body, 5000, &out, &rs, &e), 0);
     assert_true(json_is_true(json_object_get(out, "status")));
@@ -578,12 +506,9 @@ static void test_webhook_management(void **state)
 static void test_in_process_options(void **state)
 {
     (void)state;
-    char hook[128];
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/webhooks/simplyprint",
-             http_server_port(env.receiver));
     sp_sim_opts o = {.api_key = KEY,
                      .company_id = COMPANY,
-                     .webhook_url = hook,
+                     .webhook_url = env.hook.url,
                      .webhook_secret = SECRET,
                      .printers = 1,
                      .duplicate_rate = 1.0,
@@ -628,7 +553,7 @@ static void test_cli_refuses_bad_flags(void **state)
         const char *argv[] = {"sim",     "simplyprint", bad[i][0], bad[i][1],
                               bad[i][2], bad[i][3],     NULL};
         f3test_proc p;
-        int status = f3test_run(env.dir, argv, NULL, 15000, &p);
+        int status = f3test_run(env.sim.dir, argv, NULL, 15000, &p);
         if (status == 0)
             fail_msg("%s %s was accepted", bad[i][0], bad[i][1]);
     }
