@@ -28,13 +28,12 @@
 
 #define MAX_RECEIVED 32
 
-static struct {
-    pthread_mutex_t lock;
-    int verified[MAX_RECEIVED];
-    int64_t status_id[MAX_RECEIVED];
-    int n;
-    int fail_next;
-} rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
+typedef struct received {
+    int verified;      /* signature and payload both good */
+    int64_t status_id; /* -1 when the payload did not parse */
+} received;
+
+static received got[MAX_RECEIVED]; /* kept by env.hook (answered deliveries only) */
 
 static struct {
     f3test_sim sim;
@@ -43,7 +42,6 @@ static struct {
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
 {
-    (void)ctx;
     size_t len = 0;
     const char *body = http_req_body(req, &len);
     sendcloud_status_event ev;
@@ -51,36 +49,20 @@ static int h_webhook(http_request *req, http_response *res, void *ctx)
     int ok = sendcloud_webhook_verify("sec", body, len,
                                       http_req_header(req, SENDCLOUD_HEADER_SIGNATURE)) == 0;
     int parsed = sendcloud_webhook_parse(body, len, &ev, &e) == 0;
-    pthread_mutex_lock(&rx.lock);
-    int fail = rx.fail_next > 0;
-    if (fail)
-        rx.fail_next--;
-    else if (rx.n < MAX_RECEIVED) {
-        rx.verified[rx.n] = ok && parsed;
-        rx.status_id[rx.n] = parsed ? ev.status_id : -1;
-        rx.n++;
-    }
-    pthread_mutex_unlock(&rx.lock);
-    return fail ? http_res_error(res, 500, "try later")
-                : http_res_json(res, 200, json_pack("{s:b}", "ok", 1));
+    int status = f3test_receiver_status(ctx);
+    if (status == 200)
+        f3test_receiver_keep(ctx, &(received){ok && parsed, parsed ? ev.status_id : -1});
+    return f3test_receiver_reply(res, status);
 }
 
-static int received(void)
+static int received_count(void)
 {
-    pthread_mutex_lock(&rx.lock);
-    int n = rx.n;
-    pthread_mutex_unlock(&rx.lock);
-    return n;
+    return f3test_receiver_wait(&env.hook, 0, 0);
 }
 
 static bool wait_received(int n)
 {
-    for (int i = 0; i < 200; i++) {
-        if (received() >= n)
-            return true;
-        f3test_sleep_ms(50);
-    }
-    return false;
+    return f3test_receiver_wait(&env.hook, n, 10000) >= n;
 }
 
 /* GET path, or POST path with body_json; the JSON answer (caller decrefs). */
@@ -95,7 +77,7 @@ static int group_setup(void **state)
     (void)state;
     log_set_level(LOG_WARN);
     http_client_init();
-    if (f3test_receiver_start(&env.hook, "/hook", h_webhook, NULL))
+    if (f3test_receiver_start(&env.hook, "/hook", h_webhook, got, sizeof got[0], MAX_RECEIVED))
         return -1;
     const char *args[] = {"sendcloud",  "--public-key",
                           "pub",        "--secret-key",
@@ -159,16 +141,14 @@ static void test_shipment_label_and_webhooks(void **state)
     buf_free(&pdf);
 
     /* A failed delivery is retried; each status change arrives signed. */
-    pthread_mutex_lock(&rx.lock);
-    rx.fail_next = 1;
-    pthread_mutex_unlock(&rx.lock);
+    pthread_mutex_lock(&env.hook.lock);
+    env.hook.fail_next = 1;
+    pthread_mutex_unlock(&env.hook.lock);
     json_decref(control("/_sim/advance", "{}"));
     assert_true(wait_received(2));
-    pthread_mutex_lock(&rx.lock);
-    assert_true(rx.verified[0] && rx.verified[1]);
-    assert_int_equal(rx.status_id[0], 1000);
-    assert_int_equal(rx.status_id[1], 3);
-    pthread_mutex_unlock(&rx.lock);
+    assert_true(got[0].verified && got[1].verified);
+    assert_int_equal(got[0].status_id, 1000);
+    assert_int_equal(got[1].status_id, 3);
     json_t *d = control("/_sim/deliveries", NULL);
     json_t *second = json_array_get(json_object_get(d, "deliveries"), 1);
     assert_int_equal(json_integer_value(json_object_get(second, "attempts")), 2);
@@ -178,7 +158,7 @@ static void test_shipment_label_and_webhooks(void **state)
     json_decref(control("/_sim/config", "{\"drop_webhooks\": 1}"));
     json_decref(control("/_sim/advance", "{}"));
     f3test_sleep_ms(300);
-    assert_int_equal(received(), 2);
+    assert_int_equal(received_count(), 2);
     d = control("/_sim/deliveries", NULL);
     json_t *third = json_array_get(json_object_get(d, "deliveries"), 2);
     assert_string_equal(json_string_value(json_object_get(third, "state")), "dropped");

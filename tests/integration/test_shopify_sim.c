@@ -47,16 +47,15 @@ typedef struct received {
     int status; /* what the receiver answered */
 } received;
 
+static received got[MAX_RECEIVED]; /* kept by env.hook */
+
 static struct {
-    pthread_mutex_t lock;
-    received got[MAX_RECEIVED];
-    int n;
-    int fail_next; /* answer 500 to this many deliveries */
-} rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f3test_sim sim;
+    f3test_receiver hook;
+} env;
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
 {
-    (void)ctx;
     size_t len = 0;
     const char *body = http_req_body(req, &len);
     received r = {0};
@@ -76,52 +75,18 @@ static int h_webhook(http_request *req, http_response *res, void *ctx)
     if (r.order_rc == 0)
         snprintf(r.order_id, sizeof r.order_id, "%s", o.id);
     shopify_order_free(&o);
-    pthread_mutex_lock(&rx.lock);
-    r.status = rx.fail_next > 0 ? 500 : 200;
-    if (rx.fail_next > 0)
-        rx.fail_next--;
-    if (rx.n < MAX_RECEIVED)
-        rx.got[rx.n++] = r;
-    pthread_mutex_unlock(&rx.lock);
-    if (r.status != 200)
-        return http_res_error(res, 500, "receiver told to fail");
-    return http_res_json(res, 200, json_pack("{s:b}", "ok", 1));
-}
-
-static void rx_reset(int fail_next)
-{
-    pthread_mutex_lock(&rx.lock);
-    rx.n = 0;
-    rx.fail_next = fail_next;
-    pthread_mutex_unlock(&rx.lock);
-}
-
-/* Waits (at most 10 s) until the receiver has n deliveries; returns the count. */
-static int rx_wait(int n)
-{
-    int got = 0;
-    for (int i = 0; i < 500; i++) {
-        pthread_mutex_lock(&rx.lock);
-        got = rx.n;
-        pthread_mutex_unlock(&rx.lock);
-        if (got >= n)
-            break;
-        f3test_sleep_ms(20);
-    }
-    return got;
+    r.status = f3test_receiver_status(ctx);
+    f3test_receiver_keep(ctx, &r);
+    return f3test_receiver_reply(res, r.status);
 }
 
 /* ---- the simulator process -------------------------------------------------- */
 
-static struct {
-    f3test_sim sim;
-    f3test_receiver hook;
-} env;
-
 static int group_setup(void **state)
 {
     (void)state;
-    if (f3test_receiver_start(&env.hook, "/webhooks/shopify", h_webhook, NULL))
+    if (f3test_receiver_start(&env.hook, "/webhooks/shopify", h_webhook, got, sizeof got[0],
+                              MAX_RECEIVED))
         return -1;
     const char *args[] = {"shopify", "--secret",      SECRET,       "--token",
                           TOKEN,     "--webhook-url", env.hook.url, "--retry-base-ms",
@@ -148,7 +113,7 @@ static int test_setup(void **state)
     (void)state;
     json_decref(control("POST", "/_sim/reset", json_object()));
     f3test_sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
-    rx_reset(0);
+    f3test_receiver_reset(&env.hook, 0);
     return 0;
 }
 
@@ -493,8 +458,8 @@ static void test_webhook_is_signed_and_verifies(void **state)
 {
     (void)state;
     char *id = create_order(1, "7.00", true, 0);
-    assert_int_equal(rx_wait(1), 1);
-    received r = rx.got[0];
+    assert_int_equal(f3test_receiver_wait(&env.hook, 1, 10000), 1);
+    received r = got[0];
     assert_int_equal(r.verify_rc, 0);
     assert_int_equal(r.headers_rc, 0);
     assert_int_equal(r.order_rc, 0);
@@ -508,17 +473,17 @@ static void test_webhook_is_signed_and_verifies(void **state)
     char path[96];
     snprintf(path, sizeof path, "/_sim/orders/%s/events", id);
     json_decref(control("POST", path, json_pack("{s:s}", "topic", "orders/paid")));
-    assert_int_equal(rx_wait(2), 2);
-    assert_string_equal(rx.got[1].topic, "orders/paid");
-    assert_int_equal(rx.got[1].verify_rc, 0);
-    assert_string_not_equal(rx.got[1].event_id, r.event_id);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 2, 10000), 2);
+    assert_string_equal(got[1].topic, "orders/paid");
+    assert_int_equal(got[1].verify_rc, 0);
+    assert_string_not_equal(got[1].event_id, r.event_id);
 
     /* Cancelled: the body carries cancelled_at, and the fulfillment order closes for good. */
     json_decref(control("POST", path,
                         json_pack("{s:s,s:s}", "topic", "orders/cancelled", "reason", "fraud")));
-    assert_int_equal(rx_wait(3), 3);
-    assert_string_equal(rx.got[2].topic, "orders/cancelled");
-    assert_int_equal(rx.got[2].order_rc, 0);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000), 3);
+    assert_string_equal(got[2].topic, "orders/cancelled");
+    assert_int_equal(got[2].order_rc, 0);
     shopify_client *c = client_with(TOKEN);
     shopify_order o;
     err e;
@@ -539,16 +504,16 @@ static void test_webhook_is_signed_and_verifies(void **state)
 static void test_webhook_retried_after_500(void **state)
 {
     (void)state;
-    rx_reset(2);
+    f3test_receiver_reset(&env.hook, 2);
     char *id = create_order(1, "7.00", true, 0);
-    assert_int_equal(rx_wait(3), 3);
-    assert_int_equal(rx.got[0].status, 500);
-    assert_int_equal(rx.got[1].status, 500);
-    assert_int_equal(rx.got[2].status, 200);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000), 3);
+    assert_int_equal(got[0].status, 500);
+    assert_int_equal(got[1].status, 500);
+    assert_int_equal(got[2].status, 200);
     for (int i = 1; i < 3; i++) {
-        assert_string_equal(rx.got[i].event_id, rx.got[0].event_id);
-        assert_string_equal(rx.got[i].webhook_id, rx.got[0].webhook_id);
-        assert_int_equal(rx.got[i].verify_rc, 0);
+        assert_string_equal(got[i].event_id, got[0].event_id);
+        assert_string_equal(got[i].webhook_id, got[0].webhook_id);
+        assert_int_equal(got[i].verify_rc, 0);
     }
     json_t *doc = NULL;
     for (int i = 0; i < 100; i++) { /* the sim records the last answer just after sending */
@@ -574,9 +539,9 @@ static void test_webhook_retried_after_500(void **state)
 static void test_webhook_gives_up_after_max_retries(void **state)
 {
     (void)state;
-    rx_reset(100);
+    f3test_receiver_reset(&env.hook, 100);
     char *id = create_order(1, "7.00", true, 0);
-    assert_int_equal(rx_wait(4), 4); /* first attempt + 3 retries */
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4); /* first attempt + 3 retries */
     json_t *log = NULL;
     for (int i = 0; i < 100; i++) {
         json_t *doc = control("GET", "/_sim/deliveries", NULL);
@@ -592,7 +557,7 @@ static void test_webhook_gives_up_after_max_retries(void **state)
     assert_non_null(log);
     json_decref(log);
     f3test_sleep_ms(500); /* no fifth attempt */
-    assert_int_equal(rx_wait(0), 4);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 0, 10000), 4);
     free(id);
 }
 
@@ -600,18 +565,18 @@ static void test_duplicates_share_the_event_id(void **state)
 {
     (void)state;
     char *id = create_order(1, "7.00", true, 2);
-    assert_int_equal(rx_wait(3), 3);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000), 3);
     f3test_sleep_ms(200);
-    assert_int_equal(rx_wait(0), 3);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 0, 10000), 3);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(rx.got[i].verify_rc, 0);
-        assert_string_equal(rx.got[i].topic, "orders/create");
-        assert_string_equal(rx.got[i].event_id, rx.got[0].event_id);
-        assert_string_equal(rx.got[i].order_id, id);
+        assert_int_equal(got[i].verify_rc, 0);
+        assert_string_equal(got[i].topic, "orders/create");
+        assert_string_equal(got[i].event_id, got[0].event_id);
+        assert_string_equal(got[i].order_id, id);
     }
     /* Each delivery has its own webhook id; the event id is the dedupe key. */
-    assert_string_not_equal(rx.got[0].webhook_id, rx.got[1].webhook_id);
-    assert_string_not_equal(rx.got[1].webhook_id, rx.got[2].webhook_id);
+    assert_string_not_equal(got[0].webhook_id, got[1].webhook_id);
+    assert_string_not_equal(got[1].webhook_id, got[2].webhook_id);
     free(id);
 }
 

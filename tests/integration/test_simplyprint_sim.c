@@ -42,16 +42,15 @@ typedef struct received {
     int status; /* what the receiver answered */
 } received;
 
+static received got[MAX_RECEIVED]; /* kept by env.hook */
+
 static struct {
-    pthread_mutex_t lock;
-    received got[MAX_RECEIVED];
-    int n;
-    int fail_next; /* answer 500 to this many deliveries */
-} rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    f3test_sim sim;
+    f3test_receiver hook;
+} env;
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
 {
-    (void)ctx;
     size_t len = 0;
     const char *body = http_req_body(req, &len);
     received r;
@@ -59,39 +58,9 @@ static int h_webhook(http_request *req, http_response *res, void *ctx)
     err e;
     r.verify_rc = sp_webhook_verify_request(SECRET, req, &e);
     r.parse_rc = sp_webhook_parse(body, len, &r.ev, &e);
-    pthread_mutex_lock(&rx.lock);
-    r.status = rx.fail_next > 0 ? 500 : 200;
-    if (rx.fail_next > 0)
-        rx.fail_next--;
-    if (rx.n < MAX_RECEIVED)
-        rx.got[rx.n++] = r;
-    pthread_mutex_unlock(&rx.lock);
-    if (r.status != 200)
-        return http_res_error(res, 500, "receiver told to fail");
-    return http_res_json(res, 200, json_pack("{s:b}", "ok", 1));
-}
-
-static void rx_reset(int fail_next)
-{
-    pthread_mutex_lock(&rx.lock);
-    rx.n = 0;
-    rx.fail_next = fail_next;
-    pthread_mutex_unlock(&rx.lock);
-}
-
-/* Waits (at most 10 s) until the receiver has n deliveries; returns the count. */
-static int rx_wait(int n)
-{
-    int got = 0;
-    for (int i = 0; i < 500; i++) {
-        pthread_mutex_lock(&rx.lock);
-        got = rx.n;
-        pthread_mutex_unlock(&rx.lock);
-        if (got >= n)
-            break;
-        f3test_sleep_ms(20);
-    }
-    return got;
+    r.status = f3test_receiver_status(ctx);
+    f3test_receiver_keep(ctx, &r);
+    return f3test_receiver_reply(res, r.status);
 }
 
 /* The count after a short pause: for "nothing more arrives" once the simulator is
@@ -99,33 +68,26 @@ static int rx_wait(int n)
 static int rx_settled(void)
 {
     f3test_sleep_ms(200);
-    pthread_mutex_lock(&rx.lock);
-    int got = rx.n;
-    pthread_mutex_unlock(&rx.lock);
-    return got;
+    return f3test_receiver_wait(&env.hook, 0, 0);
 }
 
 static received rx_get(int i)
 {
-    pthread_mutex_lock(&rx.lock);
-    received r = rx.got[i];
-    pthread_mutex_unlock(&rx.lock);
+    pthread_mutex_lock(&env.hook.lock);
+    received r = got[i];
+    pthread_mutex_unlock(&env.hook.lock);
     return r;
 }
 
 /* ---- the simulator process --------------------------------------------------------- */
-
-static struct {
-    f3test_sim sim;
-    f3test_receiver hook;
-} env;
 
 static int group_setup(void **state)
 {
     (void)state;
     log_set_level(LOG_WARN);
     if (http_client_init() != 0 ||
-        f3test_receiver_start(&env.hook, "/webhooks/simplyprint", h_webhook, NULL))
+        f3test_receiver_start(&env.hook, "/webhooks/simplyprint", h_webhook, got, sizeof got[0],
+                              MAX_RECEIVED))
         return -1;
     const char *args[] = {"simplyprint", "--api-key",       KEY,          "--company",
                           COMPANY,       "--webhook-url",   env.hook.url, "--webhook-secret",
@@ -189,7 +151,7 @@ static int test_setup(void **state)
     (void)state;
     json_decref(control("POST", "/_sim/reset", NULL));
     f3test_sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
-    rx_reset(0);
+    f3test_receiver_reset(&env.hook, 0);
     return 0;
 }
 
@@ -230,7 +192,7 @@ static void test_printers_finish_and_webhooks_arrive(void **state)
 {
     (void)state;
     int64_t item = add_item("vase", 3);
-    assert_int_equal(rx_wait(6), 6);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 6, 10000), 6);
     sim_wait_idle();
     assert_int_equal(rx_settled(), 6); /* nothing more */
     for (int i = 0; i < 6; i++) {
@@ -289,7 +251,7 @@ static void test_fifo_across_items(void **state)
     /* One printer only: the order of starts is the order of the queue. */
     json_decref(
         control("POST", "/_sim/printers", json_pack("{s:i,s:b}", "printer", 101, "paused", 0)));
-    assert_int_equal(rx_wait(4), 4);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4);
     int64_t started[2];
     int k = 0;
     for (int i = 0; i < 4; i++)
@@ -338,7 +300,7 @@ static void test_duplicated_webhooks(void **state)
     (void)state;
     json_decref(control("POST", "/_sim/webhooks", json_pack("{s:i}", "duplicate_next", 2)));
     add_item("twice", 1);
-    assert_int_equal(rx_wait(4), 4);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4);
     sim_wait_idle();
     assert_int_equal(rx_settled(), 4);
     /* Two of each, and a copy has the same dedupe key as its original. */
@@ -368,7 +330,7 @@ static void test_out_of_order_deliveries(void **state)
     }
     assert_int_equal(rx_settled(), 0);
     json_decref(control("POST", "/_sim/webhooks", json_pack("{s:b,s:b}", "hold", 0, "reverse", 1)));
-    assert_int_equal(rx_wait(2), 2);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 2, 10000), 2);
     assert_string_equal(rx_get(0).ev.event, "job.done");
     assert_string_equal(rx_get(1).ev.event, "job.started");
     assert_true(rx_get(0).ev.timestamp >= rx_get(1).ev.timestamp);
@@ -379,14 +341,14 @@ static void test_fail_and_cancel_on_demand(void **state)
     (void)state;
     json_decref(control("POST", "/_sim/printers", json_pack("{s:i}", "print_ms", 60000)));
     int64_t item = add_item("slow", 2);
-    assert_int_equal(rx_wait(2), 2); /* both started */
+    assert_int_equal(f3test_receiver_wait(&env.hook, 2, 10000), 2); /* both started */
     int64_t a = rx_get(0).ev.job_id, b = rx_get(1).ev.job_id;
     char path[128];
     snprintf(path, sizeof path, "/_sim/jobs/%lld/fail", (long long)a);
     json_decref(control("POST", path, json_pack("{s:s}", "reason", "Spaghetti detected")));
     snprintf(path, sizeof path, "/_sim/jobs/%lld/cancel", (long long)b);
     json_decref(control("POST", path, NULL));
-    assert_int_equal(rx_wait(4), 4);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4);
     received failed = rx_get(2), cancelled = rx_get(3);
     if (strcmp(failed.ev.event, "job.failed") != 0) {
         received t = failed;
@@ -410,9 +372,10 @@ static void test_fail_and_cancel_on_demand(void **state)
 static void test_receiver_error_is_retried(void **state)
 {
     (void)state;
-    rx_reset(1);
+    f3test_receiver_reset(&env.hook, 1);
     add_item("retry", 1);
-    assert_int_equal(rx_wait(3), 3); /* started (500), started again, done */
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000),
+                     3); /* started (500), started again, done */
     sim_wait_idle();
     /* The first answer was a 500; the same delivery came again (maybe after job.done). */
     assert_int_equal(rx_get(0).status, 500);

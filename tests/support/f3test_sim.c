@@ -6,10 +6,12 @@
 
 #include "core/buf.h"
 #include "http/client.h"
+#include "http/response.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ARGS_MAX 48
 
@@ -80,11 +82,14 @@ json_t *f3test_sim_call(const f3test_sim *s, const char *method, const char *pat
     return out;
 }
 
-int f3test_receiver_start(f3test_receiver *r, const char *path, http_handler handler, void *ctx)
+int f3test_receiver_start(f3test_receiver *r, const char *path, http_handler handler, void *records,
+                          size_t record_size, size_t max)
 {
     err e;
     err_clear(&e);
-    const http_route route = {"POST", path, handler, ctx, HTTP_ACCESS_PUBLIC};
+    *r = (f3test_receiver){.records = records, .record_size = record_size, .max = max};
+    pthread_mutex_init(&r->lock, NULL);
+    const http_route route = {"POST", path, handler, r, HTTP_ACCESS_PUBLIC};
     http_server_opts so = {.host = "127.0.0.1", .port = 0, .threads = 4};
     r->router = http_router_new();
     if (!r->router || http_router_add(r->router, &route, 1, &e) ||
@@ -102,4 +107,50 @@ void f3test_receiver_stop(f3test_receiver *r)
     http_router_free(r->router);
     r->server = NULL;
     r->router = NULL;
+}
+
+int f3test_receiver_status(f3test_receiver *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int status = r->fail_next > 0 ? 500 : 200;
+    if (r->fail_next > 0)
+        r->fail_next--;
+    pthread_mutex_unlock(&r->lock);
+    return status;
+}
+
+void f3test_receiver_keep(f3test_receiver *r, const void *record)
+{
+    pthread_mutex_lock(&r->lock);
+    if ((size_t)r->n < r->max)
+        memcpy((char *)r->records + (size_t)r->n++ * r->record_size, record, r->record_size);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int f3test_receiver_reply(http_response *res, int status)
+{
+    if (status != 200)
+        return http_res_error(res, status, "receiver told to fail");
+    return http_res_json(res, 200, json_pack("{s:b}", "ok", 1));
+}
+
+void f3test_receiver_reset(f3test_receiver *r, int fail_next)
+{
+    pthread_mutex_lock(&r->lock);
+    r->n = 0;
+    r->fail_next = fail_next;
+    pthread_mutex_unlock(&r->lock);
+}
+
+int f3test_receiver_wait(f3test_receiver *r, int n, int timeout_ms)
+{
+    int got = 0;
+    for (int waited = 0;; waited += 20) {
+        pthread_mutex_lock(&r->lock);
+        got = r->n;
+        pthread_mutex_unlock(&r->lock);
+        if (got >= n || waited >= timeout_ms)
+            return got;
+        f3test_sleep_ms(20);
+    }
 }

@@ -15,6 +15,8 @@
 #include "support/f3test_proc.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
 
 typedef struct f3test_sim {
     char *dir;        /* the process's working directory (a fresh tmpdir) */
@@ -40,18 +42,43 @@ int f3test_sim_stop(f3test_sim *s);
 json_t *f3test_sim_call(const f3test_sim *s, const char *method, const char *path, json_t *body,
                         long want);
 
-/* A webhook receiver: an HTTP server on a free 127.0.0.1 port with one POST route. */
+/* A webhook receiver: an HTTP server on a free 127.0.0.1 port with one POST route, and
+ * the test's record of what arrived. The route's handler gets the receiver as its ctx;
+ * it answers with f3test_receiver_status (500 while fail_next lasts, else 200) and keeps
+ * what it saw with f3test_receiver_keep. */
 typedef struct f3test_receiver {
     http_router *router;
     http_server *server;
     char url[128]; /* http://127.0.0.1:PORT/path */
+    pthread_mutex_t lock;
+    void *records; /* the test's array of max records of record_size bytes */
+    size_t record_size, max;
+    int n;         /* records kept */
+    int fail_next; /* deliveries still to answer with 500 */
 } f3test_receiver;
 
-/* Starts r serving POST path with handler(ctx). 0, or -1 after printing why (stop it
- * with f3test_receiver_stop either way). */
-int f3test_receiver_start(f3test_receiver *r, const char *path, http_handler handler, void *ctx);
+/* Starts r serving POST path with handler(ctx = r), keeping records into `records`. 0, or
+ * -1 after printing why (stop it with f3test_receiver_stop either way). */
+int f3test_receiver_start(f3test_receiver *r, const char *path, http_handler handler, void *records,
+                          size_t record_size, size_t max);
 
 /* Stops and frees the receiver. Fine on one that never started. */
 void f3test_receiver_stop(f3test_receiver *r);
+
+/* The status to answer a delivery with: 500 while fail_next lasts (counting it down),
+ * else 200. */
+int f3test_receiver_status(f3test_receiver *r);
+
+/* Copies one record (record_size bytes) in, unless max are already kept. */
+void f3test_receiver_keep(f3test_receiver *r, const void *record);
+
+/* Answers a delivery: 200 {"ok": true}, or `status` with an error body. */
+int f3test_receiver_reply(http_response *res, int status);
+
+/* Forgets the records and answers the next fail_next deliveries with 500. */
+void f3test_receiver_reset(f3test_receiver *r, int fail_next);
+
+/* Waits (timeout_ms at most) until n records are kept; the count kept. */
+int f3test_receiver_wait(f3test_receiver *r, int n, int timeout_ms);
 
 #endif
