@@ -281,8 +281,9 @@ void *sim_courier_worker(void *arg)
         int64_t next = 0;
         if (sim_courier_send_due(c, &next))
             continue;
-        int64_t wait = next ? next - clock_mono_ms() : c->max_wait_ms;
-        sim_cond_wait_ms(c->wake, c->lock, wait < c->max_wait_ms ? wait : c->max_wait_ms);
+        int64_t most = c->max_wait_ms > 0 ? c->max_wait_ms : 1000;
+        int64_t wait = next ? next - clock_mono_ms() : most;
+        sim_cond_wait_ms(c->wake, c->lock, wait < most ? wait : most);
     }
     pthread_mutex_unlock(c->lock);
     return NULL;

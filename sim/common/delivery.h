@@ -59,7 +59,7 @@ typedef struct sim_courier {
     pthread_cond_t *settled; /* broadcast after every attempt; NULL = none */
     const bool *stopping;    /* the worker ends when it turns true */
     long timeout_ms;         /* a receiver slower than this failed */
-    long max_wait_ms;        /* the worker looks again at least this often */
+    long max_wait_ms;        /* the worker looks again at least this often; 0 = 1 s */
     bool log_last_status;    /* the log shows "lastStatus" instead of "responses" */
     sim_delivery_sign sign;  /* NULL = the stored headers only */
     void *sign_ctx;

@@ -22,28 +22,28 @@ bool sim_fault_valid(const sim_fault_kinds *k, const sim_fault *f)
            f->delay_ms >= 0 && f->delay_ms <= 60000;
 }
 
-/* Reads the body into *f (and *latency); *kind is NULL when an optional kind is absent.
- * 0 or -1 when the body does not fit k. */
-static int read_fault(const json_t *b, const sim_fault_kinds *k, sim_fault *f, int64_t *latency,
-                      const char **kind)
+/* Reads the body into *f, *count (as given) and *latency; *kind is NULL when an optional
+ * kind is absent. 0 or -1 when the body does not fit k. */
+static int read_fault(const json_t *b, const sim_fault_kinds *k, sim_fault *f, int64_t *count,
+                      int64_t *latency, const char **kind)
 {
     *kind = json_string_value(json_object_get(b, "kind"));
     const char *match = json_string_value(json_object_get(b, "match"));
-    int64_t count = 1, retry_after = k->retry_after, delay = 6000, status = 0;
+    int64_t retry_after = k->retry_after, delay = 6000, status = 0;
     err e;
     if ((!*kind && (!k->optional || json_object_get(b, "kind"))) ||
         (k->match && json_object_get(b, "match") && (!match || strlen(match) >= sizeof f->match)) ||
-        json_opt_int(b, "count", &count, 1, &e) ||
+        json_opt_int(b, "count", count, 1, &e) ||
         json_opt_int(b, "retry_after", &retry_after, k->retry_after, &e) ||
         json_opt_int(b, "delay_ms", &delay, 6000, &e) ||
         (k->latency && json_opt_int(b, "latency_ms", latency, -1, &e)) || *latency > 60000 ||
-        count < 0 || count > 1000 || retry_after < -1 || retry_after > 3600 || delay < 0 ||
+        *count < 0 || *count > 1000 || retry_after < -1 || retry_after > 3600 || delay < 0 ||
         delay > 60000)
         return -1;
     bool none = k->optional && str_eq(*kind, "none");
     if (*kind && !none && !str_eq(*kind, "timeout") && str_to_int64(*kind, &status))
         return -1;
-    *f = (sim_fault){.count = none ? 0 : (int)count,
+    *f = (sim_fault){.count = none ? 0 : (int)*count,
                      .status = (int)status,
                      .retry_after_s = (long)retry_after,
                      .delay_ms = (long)delay};
@@ -58,10 +58,10 @@ int sim_fault_handle(http_request *req, http_response *res, pthread_mutex_t *loc
     if (!b)
         return 0;
     sim_fault f;
-    int64_t latency_ms = -1;
+    int64_t count = 1, latency_ms = -1;
     const char *kind = NULL;
     int rc;
-    if (read_fault(b, k, &f, &latency_ms, &kind)) {
+    if (read_fault(b, k, &f, &count, &latency_ms, &kind)) {
         rc = http_res_error(res, 400, "%s", k->usage);
         goto out;
     }
@@ -71,9 +71,6 @@ int sim_fault_handle(http_request *req, http_response *res, pthread_mutex_t *loc
     if (latency && latency_ms >= 0)
         *latency = (long)latency_ms;
     pthread_mutex_unlock(lock);
-    int64_t count = 1;
-    err e;
-    json_opt_int(b, "count", &count, 1, &e);
     rc = http_res_json(
         res, 200, json_pack("{s:s?,s:I}", "kind", kind, "pending", (json_int_t)(kind ? count : 0)));
 out:

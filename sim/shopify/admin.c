@@ -560,10 +560,8 @@ static int h_create_fulfillment(http_request *req, http_response *res, void *ctx
         json_t *lines = apply_takes(s, order, takes, ntakes);
         created = make_fulfillment(s, order, tracking, notify, lines);
         json_array_append(s->fulfillments, created);
-        if (str_eq(json_string_value(json_object_get(order, "fulfillment_status")), "fulfilled")) {
+        if (str_eq(json_string_value(json_object_get(order, "fulfillment_status")), "fulfilled"))
             sim_deliver_event(s, "orders/fulfilled", order, 0, NULL);
-            pthread_cond_broadcast(&s->wake);
-        }
     }
     pthread_mutex_unlock(&s->lock);
     free(takes);

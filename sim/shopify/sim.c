@@ -311,7 +311,6 @@ static int h_create_order(http_request *req, http_response *res, void *ctx)
             if (str_eq(json_string_value(json_object_get(order, "financial_status")), "paid"))
                 sim_deliver_event(s, "orders/paid", order, dup, seqs);
         }
-        pthread_cond_broadcast(&s->wake);
     }
     json_t *answer = order ? json_pack("{s:O,s:o}", "order", order, "deliveries", seqs) : NULL;
     pthread_mutex_unlock(&s->lock);
@@ -380,7 +379,6 @@ static int h_order_event(http_request *req, http_response *res, void *ctx)
     if (order && applied == 0) {
         json_t *seqs = json_array();
         sim_deliver_event(s, topic, order, dup, seqs);
-        pthread_cond_broadcast(&s->wake);
         answer = json_pack("{s:O,s:o}", "order", order, "deliveries", seqs);
     }
     pthread_mutex_unlock(&s->lock);

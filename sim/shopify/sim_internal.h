@@ -29,7 +29,7 @@ struct shopify_sim {
     sim_server srv;
 
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake; /* the courier sleeps on it */
     bool stopping;
     char *webhook_url;
     json_t *orders;             /* array of order objects, ascending ids */
