@@ -44,19 +44,19 @@ void sim_courier_free(sim_courier *c)
     c->cap = 0;
 }
 
-/* Room for one more delivery, dropping the oldest finished one when the log is full.
- * NULL when out of memory or everything is pending. */
+/* Room for one more delivery, dropping the oldest finished one when the log is full
+ * (a pending one is never dropped: the log then grows). NULL when out of memory. */
 static sim_delivery *delivery_slot(sim_courier *c)
 {
-    if (c->n == SIM_DELIVERY_LOG_MAX) {
+    if (c->n >= SIM_DELIVERY_LOG_MAX) {
         size_t i = 0;
         while (i < c->n && c->items[i].state == SIM_DELIVERY_PENDING)
             i++;
-        if (i == c->n)
-            return NULL;
-        delivery_free(&c->items[i]);
-        memmove(&c->items[i], &c->items[i + 1], (c->n - i - 1) * sizeof *c->items);
-        c->n--;
+        if (i < c->n) {
+            delivery_free(&c->items[i]);
+            memmove(&c->items[i], &c->items[i + 1], (c->n - i - 1) * sizeof *c->items);
+            c->n--;
+        }
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
@@ -71,8 +71,9 @@ static sim_delivery *delivery_slot(sim_courier *c)
     return d;
 }
 
-sim_delivery *sim_courier_add(sim_courier *c, const char *label, const char *url, const char *body,
-                              const char *headers, json_t *fields, sim_delivery_state state)
+sim_delivery *sim_courier_add(sim_courier *c, const char *label, int64_t key, const char *url,
+                              const char *body, const char *headers, json_t *fields,
+                              sim_delivery_state state)
 {
     sim_delivery *d = delivery_slot(c);
     if (!d) {
@@ -80,6 +81,7 @@ sim_delivery *sim_courier_add(sim_courier *c, const char *label, const char *url
         return NULL;
     }
     d->seq = ++c->next_seq;
+    d->key = key;
     snprintf(d->label, sizeof d->label, "%s", label ? label : "");
     d->url = str_dup(url);
     d->body = str_dup(body);
@@ -154,13 +156,32 @@ void sim_courier_hold(sim_courier *c, bool hold, bool reverse)
     pthread_cond_broadcast(c->wake);
 }
 
-/* Index of the pending delivery due first (ties: oldest), or -1. */
+/* True when a worker is sending a delivery with this key (0: never). */
+static bool key_busy(const sim_courier *c, int64_t key)
+{
+    for (size_t i = 0; key && i < SIM_COURIER_SENDERS_MAX; i++)
+        if (c->senders[i].busy && c->senders[i].key == key)
+            return true;
+    return false;
+}
+
+/* A free sender slot, or -1 when every one is taken. */
+static int free_sender(const sim_courier *c)
+{
+    for (int i = 0; i < SIM_COURIER_SENDERS_MAX; i++)
+        if (!c->senders[i].busy)
+            return i;
+    return -1;
+}
+
+/* Index of the pending delivery due first (ties: oldest) that may be sent now, or -1. */
 static long next_due(const sim_courier *c, int64_t *due_ms)
 {
     long best = -1;
     for (size_t i = 0; !c->hold && i < c->n; i++) {
         const sim_delivery *d = &c->items[i];
-        if (d->state == SIM_DELIVERY_PENDING && (best < 0 || d->next_ms < *due_ms)) {
+        if (d->state == SIM_DELIVERY_PENDING && !d->in_flight &&
+            (best < 0 || d->next_ms < *due_ms) && !key_busy(c, d->key)) {
             best = (long)i;
             *due_ms = d->next_ms;
         }
@@ -225,6 +246,7 @@ static void attempt_record(sim_courier *c, int64_t seq, long status)
         sim_delivery *d = &c->items[i];
         if (d->seq != seq)
             continue;
+        d->in_flight = false;
         if (d->state != SIM_DELIVERY_PENDING)
             return;
         d->attempts++;
@@ -253,13 +275,18 @@ bool sim_courier_send_due(sim_courier *c, int64_t *next_ms)
 {
     int64_t due = 0;
     long i = next_due(c, &due);
-    if (i < 0 || due > clock_mono_ms()) {
+    int slot = free_sender(c);
+    if (i < 0 || due > clock_mono_ms() || slot < 0) {
         *next_ms = i < 0 ? 0 : due;
         return false;
     }
+    sim_delivery *d = &c->items[i];
     attempt a;
     memset(&a, 0, sizeof a);
-    attempt_prepare(c, &c->items[i], &a);
+    attempt_prepare(c, d, &a);
+    d->in_flight = true;
+    c->senders[slot].busy = true;
+    c->senders[slot].key = d->key;
     long timeout = c->timeout_ms;
     pthread_mutex_unlock(c->lock);
     long status = a.ready ? attempt_send(timeout, &a) : 0;
@@ -267,7 +294,9 @@ bool sim_courier_send_due(sim_courier *c, int64_t *next_ms)
     free(a.body);
     buf_free(&a.headers);
     pthread_mutex_lock(c->lock);
+    c->senders[slot].busy = false;
     attempt_record(c, a.seq, status);
+    pthread_cond_broadcast(c->wake); /* a delivery waiting for this key may go now */
     if (c->settled)
         pthread_cond_broadcast(c->settled);
     return true;

@@ -9,7 +9,11 @@
  * on any 2xx; anything else (3xx included), a connection error or no answer within
  * timeout_ms is a failed attempt. Every field is guarded by the simulator's lock; the
  * lock is never held while sending. It never retries a dropped delivery and never
- * sends one twice by itself (duplicates are separate deliveries).
+ * sends one twice by itself (duplicates are separate deliveries), and it never forgets a
+ * pending delivery: with a backlog the log grows past SIM_DELIVERY_LOG_MAX (a provider
+ * queues what it owes) and shrinks again as deliveries finish. Several worker threads
+ * may serve one courier; deliveries sharing a non-zero `key` (e.g. one job's events)
+ * are then never sent at once, so they arrive in order unless a retry intervenes.
  */
 #ifndef F3_SIM_COMMON_DELIVERY_H
 #define F3_SIM_COMMON_DELIVERY_H
@@ -24,7 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_DELIVERY_LOG_MAX 5000 /* oldest finished deliveries are forgotten beyond this */
+#define SIM_DELIVERY_LOG_MAX    5000 /* oldest finished deliveries are forgotten beyond this */
+#define SIM_COURIER_SENDERS_MAX 16   /* worker threads sending for one courier at once */
 
 typedef enum sim_delivery_state {
     SIM_DELIVERY_PENDING = 0,
@@ -35,6 +40,7 @@ typedef enum sim_delivery_state {
 
 typedef struct sim_delivery {
     int64_t seq;       /* "id" in the log; never reused */
+    int64_t key;       /* deliveries with the same non-zero key go one at a time */
     char label[64];    /* names it in log lines: the topic or event */
     char *url;         /* the address configured when it was queued */
     char *body;        /* the payload as of that moment */
@@ -45,6 +51,7 @@ typedef struct sim_delivery {
     long last_status;  /* of the latest attempt; 0 = no answer */
     json_t *responses; /* status of each attempt (0 = no answer) */
     sim_delivery_state state;
+    bool in_flight; /* a worker is sending it now */
 } sim_delivery;
 
 /* Appends header lines for one attempt of d ("Name: value\n" each), e.g. a signature
@@ -71,15 +78,20 @@ typedef struct sim_courier {
     sim_delivery *items;
     size_t n, cap;
     int64_t next_seq;
+    struct {
+        bool busy;
+        int64_t key;
+    } senders[SIM_COURIER_SENDERS_MAX]; /* what each sending worker holds */
 } sim_courier;
 
 /* Queues a delivery of body to url (copied) with header lines `headers` (copied; NULL =
- * none) and the log fields `fields` (stolen, also on failure; NULL = none); `state` is
- * SIM_DELIVERY_PENDING, or SIM_DELIVERY_DROPPED to only log it. Wakes the worker. Lock
- * held. The delivery (borrowed until the lock is released), or NULL when out of memory
- * or when the log is full of pending deliveries. */
-sim_delivery *sim_courier_add(sim_courier *c, const char *label, const char *url, const char *body,
-                              const char *headers, json_t *fields, sim_delivery_state state);
+ * none) and the log fields `fields` (stolen, also on failure; NULL = none); `key` orders
+ * it after deliveries with the same non-zero key; `state` is SIM_DELIVERY_PENDING, or
+ * SIM_DELIVERY_DROPPED to only log it. Wakes the workers. Lock held. The delivery
+ * (borrowed until the lock is released), or NULL when out of memory. */
+sim_delivery *sim_courier_add(sim_courier *c, const char *label, int64_t key, const char *url,
+                              const char *body, const char *headers, json_t *fields,
+                              sim_delivery_state state);
 
 /* The log, oldest first: [{"id", the simulator's fields..., "url", "state", "attempts",
  * "responses" | "lastStatus"}]. Caller frees with json_decref. Lock held. */
@@ -100,12 +112,13 @@ void sim_courier_clear(sim_courier *c);
 void sim_courier_free(sim_courier *c);
 
 /* Sends the delivery due first if its time has come (releasing the lock while sending)
- * and records the outcome: true. False when none is due, with *next_ms = when the next
- * pending one is (0 = none, or held). Lock held. For simulators whose worker does more
- * than deliver; the others run sim_courier_worker. */
+ * and records the outcome: true. False when none may go now, with *next_ms = when the
+ * next pending one is due (0 = none, held, or all waiting for their key). Lock held. For
+ * simulators whose worker does more than deliver; the others run sim_courier_worker. */
 bool sim_courier_send_due(sim_courier *c, int64_t *next_ms);
 
-/* A thread body that delivers until *stopping (arg: the sim_courier). */
+/* A thread body that delivers until *stopping (arg: the sim_courier); several may run
+ * for one courier. */
 void *sim_courier_worker(void *arg);
 
 /* GET /_sim/deliveries with ctx = the sim_courier: {"deliveries": the log}. */

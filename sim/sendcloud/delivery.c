@@ -92,7 +92,8 @@ static void queue_webhook(sendcloud_sim *s, const sc_parcel *p)
         bool drop = s->drop_webhooks != 0;
         if (drop && s->drop_webhooks > 0)
             s->drop_webhooks--;
-        sim_courier_add(&s->courier, "parcel_status_changed", s->webhook_url, buf_cstr(&body), NULL,
+        sim_courier_add(&s->courier, "parcel_status_changed", 0, s->webhook_url, buf_cstr(&body),
+                        NULL,
                         json_pack("{s:I,s:I}", "parcelId", (json_int_t)p->id, "statusId",
                                   (json_int_t)status_id),
                         drop ? SIM_DELIVERY_DROPPED : SIM_DELIVERY_PENDING);

@@ -56,10 +56,10 @@ int sim_deliver_event(shopify_sim *s, const char *topic, const json_t *order, in
         json_t *fields =
             json_pack("{s:s,s:s,s:s,s:s,s:s}", "topic", topic, "eventId", event_id, "webhookId",
                       webhook_id, "orderId", order_id, "triggeredAt", when);
-        sim_delivery *d = rc == 0
-                              ? sim_courier_add(&s->courier, topic, s->webhook_url, buf_cstr(&body),
-                                                buf_cstr(&headers), fields, SIM_DELIVERY_PENDING)
-                              : (json_decref(fields), NULL);
+        sim_delivery *d =
+            rc == 0 ? sim_courier_add(&s->courier, topic, 0, s->webhook_url, buf_cstr(&body),
+                                      buf_cstr(&headers), fields, SIM_DELIVERY_PENDING)
+                    : (json_decref(fields), NULL);
         if (!d)
             rc = F3_ENOMEM;
         else if (seqs)

@@ -110,8 +110,9 @@ static void enqueue(sp_sim *s, const spsim_webhook *w, const char *event, int64_
     for (int i = 0; i < (n ? n : 1); i++) {
         json_t *fields = json_pack("{s:I,s:s,s:I,s:b}", "webhookId", (json_int_t)w->id, "event",
                                    event, "jobId", (json_int_t)job_id, "duplicate", i > 0);
-        if (!sim_courier_add(&s->courier, event, w->url, buf_cstr(&body), buf_cstr(&headers),
-                             fields, n ? SIM_DELIVERY_PENDING : SIM_DELIVERY_DROPPED))
+        if (!sim_courier_add(&s->courier, event, job_id, w->url, buf_cstr(&body),
+                             buf_cstr(&headers), fields,
+                             n ? SIM_DELIVERY_PENDING : SIM_DELIVERY_DROPPED))
             break;
         if (!n) {
             char id[24];
