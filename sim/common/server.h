@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SIM_SERVER_THREADS_MAX 4
+#define SIM_SERVER_THREADS_MAX 12
 
 typedef struct sim_server {
     http_router *router;   /* the simulator's routes; fixed once listening */

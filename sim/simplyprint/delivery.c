@@ -8,11 +8,12 @@
  * SimplyPrint's published samples do not show: f3connect must work without it, and
  * the simulator sends it so the happy path can be followed end to end.
  *
- * The shared courier (sim/common/delivery.c) sends them: any 2xx is success; anything
- * else or no answer within the timeout is retried after retry_base_ms * 2^(n-1) up to
- * max_retries times (SimplyPrint's own retry policy is not documented), and held
- * deliveries can be released newest first. Faults decided here: dropped deliveries
- * (never sent) and duplicated ones (two identical POSTs).
+ * The shared courier (sim/common/delivery.c) sends them from opts.couriers threads (one
+ * by default), each job's events one at a time so that they arrive in order unless a
+ * retry intervenes: any 2xx is success; anything else or no answer within the timeout
+ * is retried after retry_base_ms * 2^(n-1) up to max_retries times (SimplyPrint's own
+ * retry policy is not documented), and held deliveries can be released newest first. Faults decided
+ * here: dropped deliveries (never sent) and duplicated ones (two identical POSTs).
  */
 #include "sim/simplyprint/sim_internal.h"
 

@@ -483,6 +483,8 @@ static const char *check_opts(const sp_sim_opts *o)
         return "webhook secret is longer than 128 characters";
     if (o->printers < 0 || o->printers > SPSIM_PRINTERS_MAX)
         return "printers must be between 1 and 64";
+    if (o->couriers < 0 || o->couriers > SP_SIM_COURIERS_MAX)
+        return "couriers must be between 0 and 8";
     if (o->print_ms < 0 || o->latency_ms < 0 || o->retry_base_ms < 0 ||
         o->delivery_timeout_ms < 0 || o->max_retries < -1)
         return "times and counts must not be negative";
@@ -559,10 +561,13 @@ sp_sim *sp_sim_start(const sp_sim_opts *o, err *e)
     init_state(s, o);
     if (add_control_routes(s, e) || spsim_api_add_routes(s, e) ||
         sim_server_spawn(&s->srv, spsim_farm_worker, s, &s->farm_wake, "the printer farm thread",
-                         e) ||
-        sim_server_spawn(&s->srv, sim_courier_worker, &s->courier, &s->courier_wake,
-                         "the webhook delivery thread", e) ||
-        sim_server_listen(&s->srv, o->host, o->port, 4, e))
+                         e))
+        goto fail;
+    for (int i = 0; i < (o->couriers > 0 ? o->couriers : 1); i++)
+        if (sim_server_spawn(&s->srv, sim_courier_worker, &s->courier, &s->courier_wake,
+                             "the webhook delivery threads", e))
+            goto fail;
+    if (sim_server_listen(&s->srv, o->host, o->port, 4, e))
         goto fail;
     return s;
 fail:

@@ -503,6 +503,51 @@ static void test_in_process_options(void **state)
     sp_sim_stop(sim);
 }
 
+/* Several delivery threads: every event arrives, and each job's job.started before its
+ * job.done (one job's deliveries never go at once). */
+static void test_in_process_several_couriers(void **state)
+{
+    (void)state;
+    sp_sim_opts o = {.api_key = KEY,
+                     .company_id = COMPANY,
+                     .webhook_url = env.hook.url,
+                     .webhook_secret = SECRET,
+                     .printers = 4,
+                     .couriers = SP_SIM_COURIERS_MAX + 1,
+                     .seed = 5};
+    err e;
+    assert_null(sp_sim_start(&o, &e));
+    assert_non_null(strstr(e.msg, "couriers"));
+    o.couriers = 4;
+    sp_sim *sim = sp_sim_start(&o, &e);
+    assert_non_null(sim);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
+    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
+    sp_client *c = sp_client_new(&co, &e);
+    sp_queue_add rq = {.file_id = "0123abcd", .amount = 3};
+    int64_t id = 0;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(sp_queue_add_item(c, &rq, &id, NULL, &e), 0);
+    assert_int_equal(sp_sim_wait_idle(sim, 10000), 0);
+    assert_int_equal(rx_settled(), 12);
+    assert_int_equal(count_event(12, "job.started"), 6);
+    assert_int_equal(count_event(12, "job.done"), 6);
+    for (int i = 0; i < 12; i++) {
+        received r = rx_get(i);
+        assert_int_equal(r.verify_rc, 0);
+        if (strcmp(r.ev.event, "job.done") != 0)
+            continue;
+        bool started = false;
+        for (int k = 0; k < i; k++)
+            started |= rx_get(k).ev.job_id == r.ev.job_id &&
+                       strcmp(rx_get(k).ev.event, "job.started") == 0;
+        assert_true(started);
+    }
+    sp_client_free(c);
+    sp_sim_stop(sim);
+}
+
 static void test_cli_refuses_bad_flags(void **state)
 {
     (void)state;
@@ -535,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup(test_api_faults_over_http, test_setup),
         cmocka_unit_test_setup(test_webhook_management, test_setup),
         cmocka_unit_test_setup(test_in_process_options, test_setup),
+        cmocka_unit_test_setup(test_in_process_several_couriers, test_setup),
         cmocka_unit_test(test_cli_refuses_bad_flags),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
