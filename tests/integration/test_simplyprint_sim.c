@@ -465,6 +465,21 @@ static void test_webhook_management(void **state)
     json_decref(body);
 }
 
+/* Starts a simulator in this process and a client of it (caller frees both). */
+static sp_sim *start_in_process(const sp_sim_opts *o, sp_client **c)
+{
+    err e;
+    sp_sim *sim = sp_sim_start(o, &e);
+    if (!sim)
+        fail_msg("sp_sim_start: %s", e.msg);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
+    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
+    *c = sp_client_new(&co, &e);
+    assert_non_null(*c);
+    return sim;
+}
+
 /* The start-up options, in-process: every delivery duplicated, a seeded farm. */
 static void test_in_process_options(void **state)
 {
@@ -484,12 +499,8 @@ static void test_in_process_options(void **state)
     o.api_key = NULL;
     assert_null(sp_sim_start(&o, &e));
     o.api_key = KEY;
-    sp_sim *sim = sp_sim_start(&o, &e);
-    assert_non_null(sim);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
-    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
-    sp_client *c = sp_client_new(&co, &e);
+    sp_client *c = NULL;
+    sp_sim *sim = start_in_process(&o, &c);
     sp_queue_add rq = {.file_id = "0123abcd", .amount = 1};
     int64_t id = 0;
     assert_int_equal(sp_queue_add_item(c, &rq, &id, NULL, &e), 0);
@@ -519,12 +530,8 @@ static void test_in_process_several_couriers(void **state)
     assert_null(sp_sim_start(&o, &e));
     assert_non_null(strstr(e.msg, "couriers"));
     o.couriers = 4;
-    sp_sim *sim = sp_sim_start(&o, &e);
-    assert_non_null(sim);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
-    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
-    sp_client *c = sp_client_new(&co, &e);
+    sp_client *c = NULL;
+    sp_sim *sim = start_in_process(&o, &c);
     sp_queue_add rq = {.file_id = "0123abcd", .amount = 3};
     int64_t id = 0;
     for (int i = 0; i < 2; i++)
