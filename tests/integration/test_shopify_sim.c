@@ -49,10 +49,7 @@ typedef struct received {
 
 static received got[MAX_RECEIVED]; /* kept by env.hook */
 
-static struct {
-    f3test_sim sim;
-    f3test_receiver hook;
-} env;
+static f3test_sim_env env;
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
 {
@@ -97,8 +94,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = f3test_sim_stop(&env.sim);
-    f3test_receiver_stop(&env.hook);
+    int rc = f3test_sim_env_stop(&env);
     return rc;
 }
 

@@ -154,3 +154,10 @@ int f3test_receiver_wait(f3test_receiver *r, int n, int timeout_ms)
         f3test_sleep_ms(20);
     }
 }
+
+int f3test_sim_env_stop(f3test_sim_env *env)
+{
+    int rc = f3test_sim_stop(&env->sim);
+    f3test_receiver_stop(&env->hook);
+    return rc;
+}

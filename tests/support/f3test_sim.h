@@ -81,4 +81,13 @@ void f3test_receiver_reset(f3test_receiver *r, int fail_next);
 /* Waits (timeout_ms at most) until n records are kept; the count kept. */
 int f3test_receiver_wait(f3test_receiver *r, int n, int timeout_ms);
 
+/* The usual pair of a simulator test: the simulator process and its webhook receiver. */
+typedef struct f3test_sim_env {
+    f3test_sim sim;
+    f3test_receiver hook;
+} f3test_sim_env;
+
+/* f3test_sim_stop, then f3test_receiver_stop; f3test_sim_stop's result. */
+int f3test_sim_env_stop(f3test_sim_env *env);
+
 #endif
