@@ -510,8 +510,9 @@ static void test_in_process_options(void **state)
     sp_sim_stop(sim);
 }
 
-/* Several delivery threads: every event arrives, and each job's job.started before its
- * job.done (one job's deliveries never go at once). */
+/* Several delivery threads: deliveries overlap at a slow receiver, every event arrives,
+ * and each job's job.started before its job.done (one job's deliveries never go at
+ * once). */
 static void test_in_process_several_couriers(void **state)
 {
     (void)state;
@@ -526,6 +527,9 @@ static void test_in_process_several_couriers(void **state)
     assert_null(sp_sim_start(&o, &e));
     assert_non_null(strstr(e.msg, "couriers"));
     o.couriers = 4;
+    pthread_mutex_lock(&env.hook.lock);
+    env.hook.delay_ms = 100;
+    pthread_mutex_unlock(&env.hook.lock);
     sp_client *c = NULL;
     sp_sim *sim = start_in_process(&o, &c);
     sp_queue_add rq = {.file_id = "0123abcd", .amount = 3};
@@ -536,6 +540,10 @@ static void test_in_process_several_couriers(void **state)
     assert_int_equal(rx_settled(), 12);
     assert_int_equal(count_event(12, "job.started"), 6);
     assert_int_equal(count_event(12, "job.done"), 6);
+    pthread_mutex_lock(&env.hook.lock);
+    int overlap = env.hook.max_inflight;
+    pthread_mutex_unlock(&env.hook.lock);
+    assert_true(overlap > 1);
     for (int i = 0; i < 12; i++) {
         received r = rx_get(i);
         assert_int_equal(r.verify_rc, 0);

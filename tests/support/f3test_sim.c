@@ -115,6 +115,13 @@ int f3test_receiver_status(f3test_receiver *r)
     int status = r->fail_next > 0 ? 500 : 200;
     if (r->fail_next > 0)
         r->fail_next--;
+    long delay = r->delay_ms;
+    if (++r->inflight > r->max_inflight)
+        r->max_inflight = r->inflight;
+    pthread_mutex_unlock(&r->lock);
+    f3test_sleep_ms(delay);
+    pthread_mutex_lock(&r->lock);
+    r->inflight--;
     pthread_mutex_unlock(&r->lock);
     return status;
 }
@@ -139,6 +146,8 @@ void f3test_receiver_reset(f3test_receiver *r, int fail_next)
     pthread_mutex_lock(&r->lock);
     r->n = 0;
     r->fail_next = fail_next;
+    r->delay_ms = 0;
+    r->max_inflight = 0;
     pthread_mutex_unlock(&r->lock);
 }
 

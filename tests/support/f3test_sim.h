@@ -53,8 +53,10 @@ typedef struct f3test_receiver {
     pthread_mutex_t lock;
     void *records; /* the test's array of max records of record_size bytes */
     size_t record_size, max;
-    int n;         /* records kept */
-    int fail_next; /* deliveries still to answer with 500 */
+    int n;                      /* records kept */
+    int fail_next;              /* deliveries still to answer with 500 */
+    long delay_ms;              /* hold each answer this long */
+    int inflight, max_inflight; /* deliveries being answered at once, and the most seen */
 } f3test_receiver;
 
 /* Starts r serving POST path with handler(ctx = r), keeping records into `records`. 0, or
@@ -66,7 +68,7 @@ int f3test_receiver_start(f3test_receiver *r, const char *path, http_handler han
 void f3test_receiver_stop(f3test_receiver *r);
 
 /* The status to answer a delivery with: 500 while fail_next lasts (counting it down),
- * else 200. */
+ * else 200; returns after delay_ms (counting the delivery in flight meanwhile). */
 int f3test_receiver_status(f3test_receiver *r);
 
 /* Copies one record (record_size bytes) in, unless max are already kept. */
@@ -75,7 +77,8 @@ void f3test_receiver_keep(f3test_receiver *r, const void *record);
 /* Answers a delivery: 200 {"ok": true}, or `status` with an error body. */
 int f3test_receiver_reply(http_response *res, int status);
 
-/* Forgets the records and answers the next fail_next deliveries with 500. */
+/* Forgets the records, the delay and max_inflight, and answers the next fail_next
+ * deliveries with 500. */
 void f3test_receiver_reset(f3test_receiver *r, int fail_next);
 
 /* Waits (timeout_ms at most) until n records are kept; the count kept. */
