@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "sim/common/wait.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -47,13 +48,6 @@ static int api_error(http_response *res, int version, int status, const char *pa
 {
     return version == 2 ? sc_error_v2(res, status, path, message)
                         : sc_error_v3(res, status, code, message);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 sc_parcel *sc_find_parcel(sendcloud_sim *s, int64_t id)
@@ -112,23 +106,13 @@ static bool api_gate(sendcloud_sim *s, http_request *req, http_response *res, co
     json_t *n = json_object_get(s->stats, name);
     json_object_set_new(s->stats, name, json_integer(n ? json_integer_value(n) + 1 : 1));
     long latency = s->latency_ms;
-    sc_fault f = {0};
-    bool faulty = s->fault.count > 0;
-    if (faulty) {
-        s->fault.count--;
-        f = s->fault;
-    }
+    sim_fault f;
+    bool faulty = sim_fault_take(&s->fault, NULL, &f);
     bool ok = authorized(s, http_req_header(req, "Authorization"));
     pthread_mutex_unlock(&s->lock);
-    sleep_ms(latency);
+    sim_sleep_ms(latency);
     const char *path = http_req_path(req) + 1;
-    if (faulty && f.status == 0) {
-        sleep_ms(f.delay_ms); /* a stall: the client's timeout decides */
-    } else if (faulty) {
-        char v[24];
-        snprintf(v, sizeof v, "%ld", f.retry_after_s);
-        if (f.status == 429 || f.status == 503)
-            http_res_header(res, "Retry-After", v);
+    if (faulty && sim_fault_act(&f, res)) {
         const char *msg = f.status == 429   ? "Too many requests"
                           : f.status >= 500 ? "Internal server error"
                                             : "Invalid data: to_address.postal_code is invalid";
@@ -564,5 +548,5 @@ int sc_api_add_routes(sendcloud_sim *s, err *e)
         {"GET", "/api/v2/parcels/:id/documents/label", h_v2_label, s, HTTP_ACCESS_PUBLIC},
         {"GET", "/api/v2/parcels/statuses", h_v2_statuses, s, HTTP_ACCESS_PUBLIC},
     };
-    return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
+    return http_router_add(s->srv.router, routes, sizeof routes / sizeof routes[0], e);
 }

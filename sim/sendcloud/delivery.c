@@ -1,28 +1,25 @@
 /*
  * delivery.c - how simulated parcels move and tell about it: the status progression
  * (announced -> en route -> out for delivery -> delivered, one step every step_ms), and
- * parcel_status_changed webhooks signed with Sendcloud-Signature, retried with
- * exponential backoff as Sendcloud does (integrations spec §3.9), and the delivery log
- * behind GET /_sim/deliveries.
+ * parcel_status_changed webhooks signed with Sendcloud-Signature (under the secret
+ * configured when each attempt is made), retried with exponential backoff as Sendcloud
+ * does (integrations spec §3.9).
  *
- * One worker thread moves due parcels and then sends due deliveries one at a time,
- * oldest first. A delivery succeeds on any 2xx; anything else, a connection error or a
- * timeout is a failed attempt, retried after retry_base_ms * 2^(n-1) until max_retries
- * retries have failed.
+ * One worker thread moves due parcels and then sends the delivery due first through the
+ * shared courier (sim/common/delivery.c), which keeps the log behind GET /_sim/deliveries.
  */
 #include "sim/sendcloud/sim_internal.h"
 
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "http/client.h"
 #include "integrations/sendcloud/webhook.h"
+#include "sim/common/wait.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct sc_status {
     int64_t id;
@@ -78,48 +75,6 @@ const char *sc_status_code(int64_t status_id)
     return r ? r->code : "UNKNOWN";
 }
 
-static void delivery_free(sc_delivery *d)
-{
-    free(d->url);
-    free(d->body);
-    json_decref(d->responses);
-}
-
-void sc_deliveries_clear(sendcloud_sim *s)
-{
-    for (size_t i = 0; i < s->ndeliveries; i++)
-        delivery_free(&s->deliveries[i]);
-    s->ndeliveries = 0;
-}
-
-/* Room for one more delivery, dropping the oldest finished one when the log is full.
- * Lock held. NULL when out of memory or everything is pending. */
-static sc_delivery *delivery_slot(sendcloud_sim *s)
-{
-    if (s->ndeliveries == SC_DELIVERY_LOG_MAX) {
-        size_t i = 0;
-        while (i < s->ndeliveries && s->deliveries[i].state == SC_PENDING)
-            i++;
-        if (i == s->ndeliveries)
-            return NULL;
-        delivery_free(&s->deliveries[i]);
-        memmove(&s->deliveries[i], &s->deliveries[i + 1],
-                (s->ndeliveries - i - 1) * sizeof *s->deliveries);
-        s->ndeliveries--;
-    }
-    if (s->ndeliveries == s->deliveries_cap) {
-        size_t cap = s->deliveries_cap ? s->deliveries_cap * 2 : 64;
-        sc_delivery *d = realloc(s->deliveries, cap * sizeof *d);
-        if (!d)
-            return NULL;
-        s->deliveries = d;
-        s->deliveries_cap = cap;
-    }
-    sc_delivery *d = &s->deliveries[s->ndeliveries];
-    memset(d, 0, sizeof *d);
-    return d;
-}
-
 /* Records the webhook of a status change (sent later by the worker, or dropped). */
 static void queue_webhook(sendcloud_sim *s, const sc_parcel *p)
 {
@@ -131,31 +86,33 @@ static void queue_webhook(sendcloud_sim *s, const sc_parcel *p)
                                 "parcel", p->obj);
     buf body;
     buf_init(&body, 0);
-    sc_delivery *d = payload && json_dump_buf(payload, &body) == 0 ? delivery_slot(s) : NULL;
-    json_decref(payload);
-    if (!d) {
-        buf_free(&body);
-        return;
-    }
-    d->seq = ++s->next_seq;
-    d->parcel_id = p->id;
-    d->status_id = json_integer_value(json_object_get(json_object_get(p->obj, "status"), "id"));
-    d->url = str_dup(s->webhook_url);
-    d->body = buf_detach(&body);
-    d->responses = json_array();
-    d->next_ms = clock_mono_ms();
-    d->state = SC_PENDING;
-    if (s->drop_webhooks != 0) {
-        d->state = SC_DROPPED;
-        if (s->drop_webhooks > 0)
+    if (payload && json_dump_buf(payload, &body) == 0) {
+        int64_t status_id =
+            json_integer_value(json_object_get(json_object_get(p->obj, "status"), "id"));
+        bool drop = s->drop_webhooks != 0;
+        if (drop && s->drop_webhooks > 0)
             s->drop_webhooks--;
+        sim_courier_add(&s->courier, "parcel_status_changed", 0, s->webhook_url, buf_cstr(&body),
+                        NULL,
+                        json_pack("{s:I,s:I}", "parcelId", (json_int_t)p->id, "statusId",
+                                  (json_int_t)status_id),
+                        drop ? SIM_DELIVERY_DROPPED : SIM_DELIVERY_PENDING);
     }
-    if (!d->url || !d->body || !d->responses) {
-        delivery_free(d);
-        return;
-    }
-    s->ndeliveries++;
-    pthread_cond_broadcast(&s->wake);
+    json_decref(payload);
+    buf_free(&body);
+}
+
+int sc_sign_attempt(void *ctx, const sim_delivery *d, buf *headers)
+{
+    const sendcloud_sim *s = ctx;
+    buf sig;
+    buf_init(&sig, 128);
+    int rc = sendcloud_webhook_sign(s->webhook_secret ? s->webhook_secret : s->secret_key, d->body,
+                                    strlen(d->body), &sig);
+    if (rc == 0)
+        rc = buf_printf(headers, SENDCLOUD_HEADER_SIGNATURE ": %s\n", buf_cstr(&sig));
+    buf_free(&sig);
+    return rc ? F3_ENOMEM : 0;
 }
 
 void sc_set_status(sendcloud_sim *s, sc_parcel *p, int64_t status_id)
@@ -185,28 +142,6 @@ bool sc_advance(sendcloud_sim *s, sc_parcel *p)
     return true;
 }
 
-static const char *state_name(sc_delivery_state st)
-{
-    return st == SC_PENDING     ? "pending"
-           : st == SC_DELIVERED ? "delivered"
-           : st == SC_DROPPED   ? "dropped"
-                                : "failed";
-}
-
-json_t *sc_deliveries_json(const sendcloud_sim *s)
-{
-    json_t *list = json_array();
-    for (size_t i = 0; i < s->ndeliveries; i++) {
-        const sc_delivery *d = &s->deliveries[i];
-        json_array_append_new(
-            list, json_pack("{s:I,s:I,s:I,s:s,s:s,s:i,s:O}", "id", (json_int_t)d->seq, "parcelId",
-                            (json_int_t)d->parcel_id, "statusId", (json_int_t)d->status_id, "url",
-                            d->url, "state", state_name(d->state), "attempts", d->attempts,
-                            "responses", d->responses));
-    }
-    return list;
-}
-
 /* Moves every parcel whose step is due. Lock held. */
 static void progress_due(sendcloud_sim *s, int64_t *next_due)
 {
@@ -220,91 +155,6 @@ static void progress_due(sendcloud_sim *s, int64_t *next_due)
     }
 }
 
-/* Index of the pending delivery due first, or -1. Lock held. */
-static long next_delivery(const sendcloud_sim *s, int64_t *due_ms)
-{
-    long best = -1;
-    for (size_t i = 0; i < s->ndeliveries; i++) {
-        const sc_delivery *d = &s->deliveries[i];
-        if (d->state == SC_PENDING && (best < 0 || d->next_ms < *due_ms)) {
-            best = (long)i;
-            *due_ms = d->next_ms;
-        }
-    }
-    return best;
-}
-
-/* Sends one delivery; the HTTP status, or 0 when no usable answer came. */
-static long attempt_send(const sendcloud_sim *s, const char *url, const char *body,
-                         const char *secret)
-{
-    buf sig, header;
-    buf_init(&sig, 128);
-    buf_init(&header, 256);
-    long status = 0;
-    if (sendcloud_webhook_sign(secret, body, strlen(body), &sig) == 0 &&
-        buf_printf(&header, SENDCLOUD_HEADER_SIGNATURE ": %s", buf_cstr(&sig)) == 0) {
-        const char *headers[] = {buf_cstr(&header), NULL};
-        http_client_request rq = {.method = "POST",
-                                  .url = url,
-                                  .headers = headers,
-                                  .body = body,
-                                  .body_len = strlen(body),
-                                  .content_type = "application/json",
-                                  .timeout_ms = s->delivery_timeout_ms,
-                                  .connect_timeout_ms = 1000,
-                                  .max_response = 64 * 1024};
-        http_client_response rs;
-        err e;
-        int rc = http_client_send(&rq, &rs, &e);
-        status = rs.status;
-        http_client_response_free(&rs);
-        if (rc && status >= 200 && status < 300)
-            status = 0;
-    }
-    buf_free(&sig);
-    buf_free(&header);
-    return status;
-}
-
-/* Records the outcome of an attempt. Lock held. */
-static void attempt_record(sendcloud_sim *s, int64_t seq, long status)
-{
-    for (size_t i = 0; i < s->ndeliveries; i++) {
-        sc_delivery *d = &s->deliveries[i];
-        if (d->seq != seq)
-            continue;
-        d->attempts++;
-        json_array_append_new(d->responses, json_integer(status));
-        if (status >= 200 && status < 300)
-            d->state = SC_DELIVERED;
-        else if (d->attempts > s->max_retries)
-            d->state = SC_FAILED;
-        else
-            d->next_ms =
-                clock_mono_ms() + http_client_backoff_ms(d->attempts, s->retry_base_ms, 0, -1);
-        return;
-    }
-}
-
-static void wait_until(sendcloud_sim *s, int64_t due_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t wait = due_ms - clock_mono_ms();
-    if (wait > 500)
-        wait = 500; /* re-check now and then: settings and parcels change */
-    if (wait < 1)
-        wait = 1;
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-}
-
 void *sc_worker(void *arg)
 {
     sendcloud_sim *s = arg;
@@ -312,26 +162,14 @@ void *sc_worker(void *arg)
     while (!s->stopping) {
         int64_t step_due = 0, due = 0;
         progress_due(s, &step_due);
-        long i = next_delivery(s, &due);
-        if (i < 0 || due > clock_mono_ms()) {
-            int64_t until = clock_mono_ms() + 500;
-            if (i >= 0 && due < until)
-                until = due;
-            if (step_due && step_due < until)
-                until = step_due;
-            wait_until(s, until);
+        if (sim_courier_send_due(&s->courier, &due))
             continue;
-        }
-        int64_t seq = s->deliveries[i].seq;
-        char *url = str_dup(s->deliveries[i].url), *body = str_dup(s->deliveries[i].body);
-        char *secret = str_dup(s->webhook_secret ? s->webhook_secret : s->secret_key);
-        pthread_mutex_unlock(&s->lock);
-        long status = url && body && secret ? attempt_send(s, url, body, secret) : 0;
-        free(url);
-        free(body);
-        free(secret);
-        pthread_mutex_lock(&s->lock);
-        attempt_record(s, seq, status);
+        int64_t until = clock_mono_ms() + 500; /* re-check now and then: settings change */
+        if (due && due < until)
+            until = due;
+        if (step_due && step_due < until)
+            until = step_due;
+        sim_cond_wait_ms(&s->wake, &s->lock, until - clock_mono_ms());
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;

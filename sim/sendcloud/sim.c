@@ -11,7 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "http/client.h"
+#include "sim/common/control.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,74 +19,28 @@
 
 #define FIRST_PARCEL_ID 301000001LL
 
+static const int fault_statuses[] = {429, 400, 422, 500, 501, 502, 503, 504};
+
+static const sim_fault_kinds fault_kinds = {
+    .statuses = fault_statuses,
+    .nstatuses = sizeof fault_statuses / sizeof fault_statuses[0],
+    .retry_after = 1,
+    .usage = "expected {\"kind\": \"429|500|502|503|504|400|422|timeout\", \"count\": N}",
+};
+
 /* POST /_sim/faults {"kind": "429|500|502|503|504|400|422|timeout", "count": N,
  * "retry_after": seconds, "delay_ms": ms}: the next N API requests fail so. */
 static int h_faults(http_request *req, http_response *res, void *ctx)
 {
     sendcloud_sim *s = ctx;
-    json_t *body = NULL;
-    if (http_req_json(req, &body, res))
-        return 0;
-    const char *kind = json_string_value(json_object_get(body, "kind"));
-    int64_t count = 1, retry_after = 1, delay = 6000, status = 0;
-    err e;
-    int rc;
-    if (!kind || json_opt_int(body, "count", &count, 1, &e) ||
-        json_opt_int(body, "retry_after", &retry_after, 1, &e) ||
-        json_opt_int(body, "delay_ms", &delay, 6000, &e) || count < 0 || count > 1000 ||
-        retry_after < 0 || retry_after > 3600 || delay < 0 || delay > 60000 ||
-        (!str_eq(kind, "timeout") &&
-         (str_to_int64(kind, &status) || !(status == 429 || status == 400 || status == 422 ||
-                                           (status >= 500 && status <= 504))))) {
-        rc = http_res_error(res, 400,
-                            "expected {\"kind\": \"429|500|502|503|504|400|422|timeout\", "
-                            "\"count\": N}");
-        goto out;
-    }
-    pthread_mutex_lock(&s->lock);
-    s->fault = (sc_fault){.count = (int)count,
-                          .status = (int)status,
-                          .retry_after_s = (long)retry_after,
-                          .delay_ms = (long)delay};
-    pthread_mutex_unlock(&s->lock);
-    rc =
-        http_res_json(res, 200, json_pack("{s:s,s:I}", "kind", kind, "pending", (json_int_t)count));
-out:
-    json_decref(body);
-    return rc;
-}
-
-/* Replaces *slot with a copy of the string value v (null clears when nullable). */
-static int set_string(char **slot, const json_t *v, bool nullable)
-{
-    if (!v)
-        return 0;
-    if (json_is_null(v) && nullable) {
-        free(*slot);
-        *slot = NULL;
-        return 0;
-    }
-    const char *t = json_string_value(v);
-    char *copy = t && *t ? str_dup(t) : NULL;
-    if (!copy)
-        return -1;
-    free(*slot);
-    *slot = copy;
-    return 0;
-}
-
-static bool url_ok(const json_t *v)
-{
-    return !v || json_is_null(v) ||
-           (json_is_string(v) && (str_starts_with(json_string_value(v), "http://") ||
-                                  str_starts_with(json_string_value(v), "https://")));
+    return sim_fault_handle(req, res, &s->lock, &s->fault, NULL, &fault_kinds);
 }
 
 static json_t *config_json(const sendcloud_sim *s)
 {
     return json_pack("{s:s?,s:I,s:I,s:i,s:I,s:i,s:s}", "webhook_url", s->webhook_url, "step_ms",
-                     (json_int_t)s->step_ms, "retry_base_ms", (json_int_t)s->retry_base_ms,
-                     "max_retries", s->max_retries, "latency_ms", (json_int_t)s->latency_ms,
+                     (json_int_t)s->step_ms, "retry_base_ms", (json_int_t)s->courier.retry_base_ms,
+                     "max_retries", s->courier.max_retries, "latency_ms", (json_int_t)s->latency_ms,
                      "drop_webhooks", s->drop_webhooks, "public_key", s->public_key);
 }
 
@@ -101,7 +55,7 @@ static int h_config(http_request *req, http_response *res, void *ctx)
     int64_t step = -2, base = -1, retries = -1, latency = -1, drop = -2;
     err e;
     int rc;
-    if (!json_is_object(body) || !url_ok(json_object_get(body, "webhook_url")) ||
+    if (!json_is_object(body) || !sim_url_ok(json_object_get(body, "webhook_url")) ||
         json_opt_int(body, "step_ms", &step, -2, &e) ||
         json_opt_int(body, "retry_base_ms", &base, -1, &e) ||
         json_opt_int(body, "max_retries", &retries, -1, &e) ||
@@ -116,16 +70,16 @@ static int h_config(http_request *req, http_response *res, void *ctx)
         goto out;
     }
     pthread_mutex_lock(&s->lock);
-    int bad = set_string(&s->webhook_url, json_object_get(body, "webhook_url"), true) ||
-              set_string(&s->public_key, json_object_get(body, "public_key"), false) ||
-              set_string(&s->secret_key, json_object_get(body, "secret_key"), false) ||
-              set_string(&s->webhook_secret, json_object_get(body, "webhook_secret"), true);
+    int bad = sim_set_string(&s->webhook_url, json_object_get(body, "webhook_url"), true) ||
+              sim_set_string(&s->public_key, json_object_get(body, "public_key"), false) ||
+              sim_set_string(&s->secret_key, json_object_get(body, "secret_key"), false) ||
+              sim_set_string(&s->webhook_secret, json_object_get(body, "webhook_secret"), true);
     if (step >= -1)
         s->step_ms = step;
     if (base >= 0)
-        s->retry_base_ms = (long)base;
+        s->courier.retry_base_ms = (long)base;
     if (retries >= 0)
-        s->max_retries = (int)retries;
+        s->courier.max_retries = (int)retries;
     if (latency >= 0)
         s->latency_ms = (long)latency;
     if (drop >= -1)
@@ -210,16 +164,6 @@ static int h_parcels(http_request *req, http_response *res, void *ctx)
     return http_res_json(res, 200, json_pack("{s:o}", "parcels", list));
 }
 
-static int h_deliveries(http_request *req, http_response *res, void *ctx)
-{
-    (void)req;
-    sendcloud_sim *s = ctx;
-    pthread_mutex_lock(&s->lock);
-    json_t *list = sc_deliveries_json(s);
-    pthread_mutex_unlock(&s->lock);
-    return http_res_json(res, 200, json_pack("{s:o}", "deliveries", list));
-}
-
 static int h_stats(http_request *req, http_response *res, void *ctx)
 {
     (void)req;
@@ -244,9 +188,9 @@ static int h_reset(http_request *req, http_response *res, void *ctx)
     sendcloud_sim *s = ctx;
     pthread_mutex_lock(&s->lock);
     parcels_clear(s);
-    sc_deliveries_clear(s);
+    sim_courier_clear(&s->courier);
     json_object_clear(s->stats);
-    s->fault = (sc_fault){0};
+    s->fault = (sim_fault){0};
     s->drop_webhooks = 0;
     s->latency_ms = 0;
     pthread_mutex_unlock(&s->lock);
@@ -269,28 +213,11 @@ static int add_control_routes(sendcloud_sim *s, err *e)
         {"POST", "/_sim/advance", h_advance, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/parcels/:id/status", h_set_status, s, HTTP_ACCESS_PUBLIC},
         {"GET", "/_sim/parcels", h_parcels, s, HTTP_ACCESS_PUBLIC},
-        {"GET", "/_sim/deliveries", h_deliveries, s, HTTP_ACCESS_PUBLIC},
+        {"GET", "/_sim/deliveries", sim_courier_h_deliveries, &s->courier, HTTP_ACCESS_PUBLIC},
         {"GET", "/_sim/stats", h_stats, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/reset", h_reset, s, HTTP_ACCESS_PUBLIC},
     };
-    return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
-}
-
-static void sim_free(sendcloud_sim *s)
-{
-    http_router_free(s->router);
-    sc_deliveries_clear(s);
-    free(s->deliveries);
-    parcels_clear(s);
-    free(s->parcels);
-    json_decref(s->stats);
-    free(s->public_key);
-    free(s->secret_key);
-    free(s->webhook_secret);
-    free(s->webhook_url);
-    pthread_cond_destroy(&s->wake);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    return http_router_add(s->srv.router, routes, sizeof routes / sizeof routes[0], e);
 }
 
 sendcloud_sim *sendcloud_sim_start(const sendcloud_sim_opts *o, err *e)
@@ -299,8 +226,7 @@ sendcloud_sim *sendcloud_sim_start(const sendcloud_sim_opts *o, err *e)
         err_set(e, F3_EINVAL, "the Sendcloud simulator needs a public key and a secret key");
         return NULL;
     }
-    if (o->webhook_url && *o->webhook_url && !str_starts_with(o->webhook_url, "http://") &&
-        !str_starts_with(o->webhook_url, "https://")) {
+    if (o->webhook_url && *o->webhook_url && !sim_is_http_url(o->webhook_url)) {
         err_set(e, F3_EINVAL, "webhook URL must be http:// or https://");
         return NULL;
     }
@@ -316,62 +242,55 @@ sendcloud_sim *sendcloud_sim_start(const sendcloud_sim_opts *o, err *e)
     s->webhook_secret = o->webhook_secret && *o->webhook_secret ? str_dup(o->webhook_secret) : NULL;
     s->webhook_url = o->webhook_url && *o->webhook_url ? str_dup(o->webhook_url) : NULL;
     s->step_ms = o->step_ms == 0 ? 5000 : o->step_ms < 0 ? -1 : o->step_ms;
-    s->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms : 300000;
-    s->max_retries = o->max_retries > 0 ? o->max_retries : 10;
-    s->delivery_timeout_ms = o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : 5000;
+    s->courier = (sim_courier){
+        .lock = &s->lock,
+        .wake = &s->wake,
+        .stopping = &s->stopping,
+        .timeout_ms = o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : 5000,
+        .max_wait_ms = 500,
+        .sign = sc_sign_attempt,
+        .sign_ctx = s,
+        .retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms : 300000,
+        .max_retries = o->max_retries > 0 ? o->max_retries : 10,
+    };
     s->next_parcel_id = FIRST_PARCEL_ID;
     s->stats = json_object();
-    s->router = http_router_new();
-    if (!s->public_key || !s->secret_key || !s->stats || !s->router ||
+    if (sim_server_init(&s->srv, &s->lock, &s->stopping, e))
+        goto fail;
+    if (!s->public_key || !s->secret_key || !s->stats ||
         (o->webhook_url && *o->webhook_url && !s->webhook_url)) {
         err_set(e, F3_ENOMEM, "out of memory");
         goto fail;
     }
-    if (add_control_routes(s, e) || sc_api_add_routes(s, e))
+    if (add_control_routes(s, e) || sc_api_add_routes(s, e) ||
+        sim_server_spawn(&s->srv, sc_worker, s, &s->wake, "the simulator's worker thread", e) ||
+        sim_server_listen(&s->srv, o->host, o->port, 4, e))
         goto fail;
-    if (http_client_init() != 0) {
-        err_set(e, F3_EIO, "cannot initialise the HTTP client library");
-        goto fail;
-    }
-    if (pthread_create(&s->worker, NULL, sc_worker, s) != 0) {
-        http_client_cleanup();
-        err_set(e, F3_EIO, "cannot start the simulator's worker thread");
-        goto fail;
-    }
-    s->worker_started = true;
-    http_server_opts so = {.host = o->host && *o->host ? o->host : "127.0.0.1",
-                           .port = o->port,
-                           .threads = 4,
-                           .shutdown_timeout_ms = 2000};
-    s->server = http_server_start(s->router, &so, e);
-    if (!s->server) {
-        sendcloud_sim_stop(s);
-        return NULL;
-    }
     return s;
 fail:
-    sim_free(s);
+    sendcloud_sim_stop(s);
     return NULL;
 }
 
 int sendcloud_sim_port(const sendcloud_sim *s)
 {
-    return http_server_port(s->server);
+    return sim_server_port(&s->srv);
 }
 
 void sendcloud_sim_stop(sendcloud_sim *s)
 {
     if (!s)
         return;
-    http_server_stop(s->server);
-    s->server = NULL;
-    if (s->worker_started) {
-        pthread_mutex_lock(&s->lock);
-        s->stopping = true;
-        pthread_cond_broadcast(&s->wake);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->worker, NULL);
-        http_client_cleanup();
-    }
-    sim_free(s);
+    sim_server_stop(&s->srv);
+    sim_courier_free(&s->courier);
+    parcels_clear(s);
+    free(s->parcels);
+    json_decref(s->stats);
+    free(s->public_key);
+    free(s->secret_key);
+    free(s->webhook_secret);
+    free(s->webhook_url);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
 }

@@ -13,7 +13,9 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "http/router.h"
-#include "http/server.h"
+#include "sim/common/delivery.h"
+#include "sim/common/faults.h"
+#include "sim/common/server.h"
 #include "sim/sendcloud/sim.h"
 
 #include <jansson.h>
@@ -21,28 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SC_DELIVERY_LOG_MAX 5000
 #define SC_STATUS_READY     1000
 #define SC_STATUS_CANCELLED 2000
-
-typedef enum sc_delivery_state {
-    SC_PENDING = 0,
-    SC_DELIVERED,
-    SC_FAILED,
-    SC_DROPPED,
-} sc_delivery_state;
-
-typedef struct sc_delivery {
-    int64_t seq;
-    int64_t parcel_id;
-    int64_t status_id;
-    char *url;  /* the address configured when the status changed */
-    char *body; /* the payload as of that moment */
-    int attempts;
-    int64_t next_ms; /* clock_mono_ms of the next attempt */
-    sc_delivery_state state;
-    json_t *responses; /* status of each attempt (0 = no answer) */
-} sc_delivery;
 
 typedef struct sc_parcel {
     int64_t id;
@@ -53,20 +35,9 @@ typedef struct sc_parcel {
     int64_t next_step_ms;           /* clock_mono_ms of the next automatic step; 0 = none */
 } sc_parcel;
 
-typedef struct sc_fault {
-    int count;          /* requests still to fail */
-    int status;         /* 4xx/5xx; 0 for a timeout */
-    long retry_after_s; /* for 429/503 */
-    long delay_ms;      /* for a timeout: how long to stall before answering */
-} sc_fault;
-
 struct sendcloud_sim {
     /* fixed after start */
-    long delivery_timeout_ms;
-    http_router *router;
-    http_server *server;
-    pthread_t worker;
-    bool worker_started;
+    sim_server srv;
 
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -74,18 +45,14 @@ struct sendcloud_sim {
     char *public_key, *secret_key, *webhook_secret;
     char *webhook_url;
     long step_ms;
-    long retry_base_ms;
-    int max_retries;
     long latency_ms;   /* added to every API answer */
     int drop_webhooks; /* next N status changes send no webhook; -1 = all */
-    sc_fault fault;
+    sim_fault fault;
     sc_parcel *parcels;
     size_t nparcels, parcels_cap;
     int64_t next_parcel_id;
-    sc_delivery *deliveries;
-    size_t ndeliveries, deliveries_cap;
-    int64_t next_seq;
-    json_t *stats; /* object: API route name -> requests seen */
+    sim_courier courier; /* webhook deliveries, their retry settings and log */
+    json_t *stats;       /* object: API route name -> requests seen */
 };
 
 /* API routes (api.c). */
@@ -108,11 +75,9 @@ const char *sc_status_message(int64_t status_id);
 /* The v3 status code for a status id ("READY_TO_SEND", ...). */
 const char *sc_status_code(int64_t status_id);
 
-/* The delivery log as JSON (caller owns the reference). Lock held. */
-json_t *sc_deliveries_json(const sendcloud_sim *s);
-
-/* Frees every delivery. Lock held or the worker stopped. */
-void sc_deliveries_clear(sendcloud_sim *s);
+/* Signs one webhook attempt with the secret configured now (the courier's sign hook;
+ * ctx: the simulator). Lock held. 0 or F3_ENOMEM. */
+int sc_sign_attempt(void *ctx, const sim_delivery *d, buf *headers);
 
 /* The worker's thread body (delivery.c): status progression and webhook deliveries. */
 void *sc_worker(void *arg);

@@ -16,33 +16,14 @@
 #include "core/str.h"
 #include "integrations/shopify/webhook.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX     250
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-/* Takes one injected fault for a request to path, if any is pending. Lock held. */
-static bool take_fault(shopify_sim *s, const char *path, sim_fault *f)
-{
-    if (s->fault.count <= 0 || (s->fault.match[0] && !strstr(path ? path : "", s->fault.match)))
-        return false;
-    s->fault.count--;
-    *f = s->fault;
-    return true;
-}
 
 /* The leaky bucket (spec §1.3): leaks leak_per_s requests per second; a request
  * that would overflow it is refused. Returns the level after this request, or
@@ -66,15 +47,9 @@ static bool admin_gate(shopify_sim *s, http_request *req, http_response *res)
 {
     sim_fault f;
     pthread_mutex_lock(&s->lock);
-    bool faulty = take_fault(s, http_req_path(req), &f);
+    bool faulty = sim_fault_take(&s->fault, http_req_path(req), &f);
     pthread_mutex_unlock(&s->lock);
-    if (faulty && f.status == 0) {
-        sleep_ms(f.delay_ms); /* a stall: the client's timeout decides */
-    } else if (faulty) {
-        char v[24];
-        snprintf(v, sizeof v, "%ld", f.retry_after_s);
-        if (f.status == 429 || f.status == 503)
-            http_res_header(res, "Retry-After", v);
+    if (faulty && sim_fault_act(&f, res)) {
         sim_errors(res, f.status,
                    f.status == 429   ? "Exceeded 2 calls per second for api client. Reduce request "
                                        "rates to resume uninterrupted service."
@@ -585,10 +560,8 @@ static int h_create_fulfillment(http_request *req, http_response *res, void *ctx
         json_t *lines = apply_takes(s, order, takes, ntakes);
         created = make_fulfillment(s, order, tracking, notify, lines);
         json_array_append(s->fulfillments, created);
-        if (str_eq(json_string_value(json_object_get(order, "fulfillment_status")), "fulfilled")) {
+        if (str_eq(json_string_value(json_object_get(order, "fulfillment_status")), "fulfilled"))
             sim_deliver_event(s, "orders/fulfilled", order, 0, NULL);
-            pthread_cond_broadcast(&s->wake);
-        }
     }
     pthread_mutex_unlock(&s->lock);
     free(takes);
@@ -711,5 +684,5 @@ int sim_admin_add_routes(shopify_sim *s, err *e)
          HTTP_ACCESS_PUBLIC},
         {"POST", "/admin/oauth/access_token", h_access_token, s, HTTP_ACCESS_PUBLIC},
     };
-    return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
+    return http_router_add(s->srv.router, routes, sizeof routes / sizeof routes[0], e);
 }

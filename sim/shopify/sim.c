@@ -11,9 +11,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "http/client.h"
 #include "integrations/shopify/order.h"
 #include "integrations/shopify/webhook.h"
+#include "sim/common/control.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -311,7 +311,6 @@ static int h_create_order(http_request *req, http_response *res, void *ctx)
             if (str_eq(json_string_value(json_object_get(order, "financial_status")), "paid"))
                 sim_deliver_event(s, "orders/paid", order, dup, seqs);
         }
-        pthread_cond_broadcast(&s->wake);
     }
     json_t *answer = order ? json_pack("{s:O,s:o}", "order", order, "deliveries", seqs) : NULL;
     pthread_mutex_unlock(&s->lock);
@@ -380,7 +379,6 @@ static int h_order_event(http_request *req, http_response *res, void *ctx)
     if (order && applied == 0) {
         json_t *seqs = json_array();
         sim_deliver_event(s, topic, order, dup, seqs);
-        pthread_cond_broadcast(&s->wake);
         answer = json_pack("{s:O,s:o}", "order", order, "deliveries", seqs);
     }
     pthread_mutex_unlock(&s->lock);
@@ -397,45 +395,23 @@ out:
     return rc;
 }
 
-/* POST /_sim/faults {"kind": "429"|"500"|"502"|"503"|"504"|"timeout", "count": N,
- * "retry_after": seconds, "delay_ms": ms}: the next N Admin API requests fail so. */
+static const int fault_statuses[] = {429, 500, 501, 502, 503, 504, 400, 403, 404, 422};
+
+static const sim_fault_kinds fault_kinds = {
+    .statuses = fault_statuses,
+    .nstatuses = sizeof fault_statuses / sizeof fault_statuses[0],
+    .retry_after = 2,
+    .match = true,
+    .usage = "expected {\"kind\": \"429|500|502|503|504|400|403|404|422|timeout\", \"count\": N, "
+             "\"match\": \"path part\"}",
+};
+
+/* POST /_sim/faults {"kind": "429"|"500"|...|"timeout", "count": N, "retry_after": seconds,
+ * "delay_ms": ms, "match": "path part"}: the next N Admin API requests fail so. */
 static int h_faults(http_request *req, http_response *res, void *ctx)
 {
     shopify_sim *s = ctx;
-    json_t *body = NULL;
-    if (http_req_json(req, &body, res))
-        return 0;
-    const char *kind = json_string_value(json_object_get(body, "kind"));
-    const char *match = json_string_value(json_object_get(body, "match"));
-    int64_t count = 1, retry_after = 2, delay = 6000, status = 0;
-    err e;
-    int rc;
-    if (!kind || (json_object_get(body, "match") && (!match || strlen(match) >= 64)) ||
-        json_opt_int(body, "count", &count, 1, &e) ||
-        json_opt_int(body, "retry_after", &retry_after, 2, &e) ||
-        json_opt_int(body, "delay_ms", &delay, 6000, &e) || count < 0 || count > 1000 ||
-        retry_after < 0 || retry_after > 3600 || delay < 0 || delay > 60000 ||
-        (!str_eq(kind, "timeout") &&
-         (str_to_int64(kind, &status) ||
-          !(status == 429 || (status >= 500 && status <= 504) || status == 400 || status == 403 ||
-            status == 404 || status == 422)))) {
-        rc = http_res_error(res, 400,
-                            "expected {\"kind\": \"429|500|502|503|504|400|403|404|422|timeout\","
-                            " \"count\": N, \"match\": \"path part\"}");
-        goto out;
-    }
-    pthread_mutex_lock(&s->lock);
-    s->fault = (sim_fault){.count = (int)count,
-                           .status = (int)status,
-                           .retry_after_s = (long)retry_after,
-                           .delay_ms = (long)delay};
-    snprintf(s->fault.match, sizeof s->fault.match, "%s", match ? match : "");
-    pthread_mutex_unlock(&s->lock);
-    rc =
-        http_res_json(res, 200, json_pack("{s:s,s:I}", "kind", kind, "pending", (json_int_t)count));
-out:
-    json_decref(body);
-    return rc;
+    return sim_fault_handle(req, res, &s->lock, &s->fault, NULL, &fault_kinds);
 }
 
 /* POST /_sim/webhooks {"url": "http://..."|null, "retry_base_ms": ms, "max_retries": n}. */
@@ -450,9 +426,7 @@ static int h_webhooks(http_request *req, http_response *res, void *ctx)
     err e;
     int rc;
     if (!json_is_object(body) || (url && !json_is_string(url) && !json_is_null(url)) ||
-        (json_is_string(url) && !str_starts_with(json_string_value(url), "http://") &&
-         !str_starts_with(json_string_value(url), "https://")) ||
-        json_opt_int(body, "retry_base_ms", &base, -1, &e) ||
+        !sim_url_ok(url) || json_opt_int(body, "retry_base_ms", &base, -1, &e) ||
         json_opt_int(body, "max_retries", &retries, -1, &e) || base > 3600000 || retries > 30) {
         rc = http_res_error(res, 400,
                             "expected {\"url\": \"http://...\", \"retry_base_ms\": ms, "
@@ -465,11 +439,12 @@ static int h_webhooks(http_request *req, http_response *res, void *ctx)
         s->webhook_url = json_is_string(url) ? str_dup(json_string_value(url)) : NULL;
     }
     if (base >= 0)
-        s->retry_base_ms = (long)base;
+        s->courier.retry_base_ms = (long)base;
     if (retries >= 0)
-        s->max_retries = (int)retries;
-    json_t *answer = json_pack("{s:s?,s:I,s:i}", "url", s->webhook_url, "retry_base_ms",
-                               (json_int_t)s->retry_base_ms, "max_retries", s->max_retries);
+        s->courier.max_retries = (int)retries;
+    json_t *answer =
+        json_pack("{s:s?,s:I,s:i}", "url", s->webhook_url, "retry_base_ms",
+                  (json_int_t)s->courier.retry_base_ms, "max_retries", s->courier.max_retries);
     pthread_mutex_unlock(&s->lock);
     rc = http_res_json(res, 200, answer);
 out:
@@ -491,16 +466,6 @@ static int h_fulfillments(http_request *req, http_response *res, void *ctx)
     return http_res_json(res, 200, json_pack("{s:o}", "fulfillments", list));
 }
 
-static int h_deliveries(http_request *req, http_response *res, void *ctx)
-{
-    (void)req;
-    shopify_sim *s = ctx;
-    pthread_mutex_lock(&s->lock);
-    json_t *list = sim_deliveries_json(s);
-    pthread_mutex_unlock(&s->lock);
-    return http_res_json(res, 200, json_pack("{s:o}", "deliveries", list));
-}
-
 /* POST /_sim/reset: forgets orders, fulfillments, deliveries, faults and the bucket. */
 static int h_reset(http_request *req, http_response *res, void *ctx)
 {
@@ -510,7 +475,7 @@ static int h_reset(http_request *req, http_response *res, void *ctx)
     json_array_clear(s->orders);
     json_object_clear(s->fulfillment_orders);
     json_array_clear(s->fulfillments);
-    sim_deliveries_clear(s);
+    sim_courier_clear(&s->courier);
     s->fault = (sim_fault){0};
     s->bucket_level = 0;
     pthread_mutex_unlock(&s->lock);
@@ -532,35 +497,11 @@ static int add_control_routes(shopify_sim *s, err *e)
         {"POST", "/_sim/orders/:id/events", h_order_event, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/faults", h_faults, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/webhooks", h_webhooks, s, HTTP_ACCESS_PUBLIC},
-        {"GET", "/_sim/deliveries", h_deliveries, s, HTTP_ACCESS_PUBLIC},
+        {"GET", "/_sim/deliveries", sim_courier_h_deliveries, &s->courier, HTTP_ACCESS_PUBLIC},
         {"GET", "/_sim/fulfillments", h_fulfillments, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/reset", h_reset, s, HTTP_ACCESS_PUBLIC},
     };
-    return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
-}
-
-static char *dup_or(const char *v, const char *def)
-{
-    return str_dup(v && *v ? v : def);
-}
-
-static void sim_free(shopify_sim *s)
-{
-    http_router_free(s->router);
-    sim_deliveries_clear(s);
-    free(s->deliveries);
-    json_decref(s->orders);
-    json_decref(s->fulfillment_orders);
-    json_decref(s->fulfillments);
-    free(s->secret);
-    free(s->token);
-    free(s->client_id);
-    free(s->shop_domain);
-    free(s->api_version);
-    free(s->webhook_url);
-    pthread_cond_destroy(&s->wake);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
+    return http_router_add(s->srv.router, routes, sizeof routes / sizeof routes[0], e);
 }
 
 shopify_sim *shopify_sim_start(const shopify_sim_opts *o, err *e)
@@ -569,8 +510,7 @@ shopify_sim *shopify_sim_start(const shopify_sim_opts *o, err *e)
         err_set(e, F3_EINVAL, "the Shopify simulator needs an app secret and an access token");
         return NULL;
     }
-    if (o->webhook_url && *o->webhook_url && !str_starts_with(o->webhook_url, "http://") &&
-        !str_starts_with(o->webhook_url, "https://")) {
+    if (o->webhook_url && *o->webhook_url && !sim_is_http_url(o->webhook_url)) {
         err_set(e, F3_EINVAL, "webhook URL must be http:// or https://");
         return NULL;
     }
@@ -583,73 +523,67 @@ shopify_sim *shopify_sim_start(const shopify_sim_opts *o, err *e)
     pthread_cond_init(&s->wake, NULL);
     s->secret = str_dup(o->secret);
     s->token = str_dup(o->token);
-    s->client_id = dup_or(o->client_id, "f3connect-sim");
-    s->shop_domain = dup_or(o->shop_domain, "f3connect-sim.myshopify.com");
-    s->api_version = dup_or(o->api_version, "2025-10");
+    s->client_id = sim_dup_or(o->client_id, "f3connect-sim");
+    s->shop_domain = sim_dup_or(o->shop_domain, "f3connect-sim.myshopify.com");
+    s->api_version = sim_dup_or(o->api_version, "2025-10");
     s->webhook_url = o->webhook_url && *o->webhook_url ? str_dup(o->webhook_url) : NULL;
     s->bucket_size = o->bucket_size > 0 ? o->bucket_size : 40;
     s->leak_per_s = o->leak_per_s > 0 ? o->leak_per_s : 2;
-    s->retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms : 60000;
-    s->max_retries = o->max_retries > 0 ? o->max_retries : 8;
-    s->delivery_timeout_ms = o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : 5000;
+    s->courier = (sim_courier){
+        .lock = &s->lock,
+        .wake = &s->wake,
+        .stopping = &s->stopping,
+        .timeout_ms = o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : 5000,
+        .max_wait_ms = 1000,
+        .retry_base_ms = o->retry_base_ms > 0 ? o->retry_base_ms : 60000,
+        .max_retries = o->max_retries > 0 ? o->max_retries : 8,
+    };
     s->next_id = FIRST_ID;
     s->next_order_number = FIRST_ORDER_NUMBER;
     s->bucket_ms = clock_mono_ms();
     s->orders = json_array();
     s->fulfillment_orders = json_object();
     s->fulfillments = json_array();
-    s->router = http_router_new();
+    if (sim_server_init(&s->srv, &s->lock, &s->stopping, e))
+        goto fail;
     if (!s->secret || !s->token || !s->client_id || !s->shop_domain || !s->api_version ||
-        !s->orders || !s->fulfillment_orders || !s->fulfillments || !s->router ||
+        !s->orders || !s->fulfillment_orders || !s->fulfillments ||
         (o->webhook_url && *o->webhook_url && !s->webhook_url)) {
         err_set(e, F3_ENOMEM, "out of memory");
         goto fail;
     }
-    if (add_control_routes(s, e) || sim_admin_add_routes(s, e))
+    if (add_control_routes(s, e) || sim_admin_add_routes(s, e) ||
+        sim_server_spawn(&s->srv, sim_courier_worker, &s->courier, &s->wake,
+                         "the webhook delivery thread", e) ||
+        sim_server_listen(&s->srv, o->host, o->port, 4, e))
         goto fail;
-    if (http_client_init() != 0) {
-        err_set(e, F3_EIO, "cannot initialise the HTTP client library");
-        goto fail;
-    }
-    if (pthread_create(&s->worker, NULL, sim_delivery_worker, s) != 0) {
-        http_client_cleanup();
-        err_set(e, F3_EIO, "cannot start the webhook delivery thread");
-        goto fail;
-    }
-    s->worker_started = true;
-    http_server_opts so = {.host = o->host && *o->host ? o->host : "127.0.0.1",
-                           .port = o->port,
-                           .threads = 4,
-                           .shutdown_timeout_ms = 2000};
-    s->server = http_server_start(s->router, &so, e);
-    if (!s->server) {
-        shopify_sim_stop(s);
-        return NULL;
-    }
     return s;
 fail:
-    sim_free(s);
+    shopify_sim_stop(s);
     return NULL;
 }
 
 int shopify_sim_port(const shopify_sim *s)
 {
-    return http_server_port(s->server);
+    return sim_server_port(&s->srv);
 }
 
 void shopify_sim_stop(shopify_sim *s)
 {
     if (!s)
         return;
-    http_server_stop(s->server);
-    s->server = NULL;
-    if (s->worker_started) {
-        pthread_mutex_lock(&s->lock);
-        s->stopping = true;
-        pthread_cond_broadcast(&s->wake);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->worker, NULL);
-        http_client_cleanup();
-    }
-    sim_free(s);
+    sim_server_stop(&s->srv);
+    sim_courier_free(&s->courier);
+    json_decref(s->orders);
+    json_decref(s->fulfillment_orders);
+    json_decref(s->fulfillments);
+    free(s->secret);
+    free(s->token);
+    free(s->client_id);
+    free(s->shop_domain);
+    free(s->api_version);
+    free(s->webhook_url);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
 }

@@ -16,45 +16,25 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "sim/common/wait.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* True when the request may proceed; otherwise res holds the answer. */
 static bool gate(sp_sim *s, http_request *req, http_response *res)
 {
     pthread_mutex_lock(&s->lock);
     long latency = s->latency_ms;
-    spsim_fault f = {0};
-    bool faulty = s->fault.count > 0;
-    if (faulty) {
-        s->fault.count--;
-        f = s->fault;
-    }
+    sim_fault f;
+    bool faulty = sim_fault_take(&s->fault, NULL, &f);
     pthread_mutex_unlock(&s->lock);
-    sleep_ms(latency);
-    if (faulty) {
-        if (f.status == 0) {
-            sleep_ms(f.delay_ms); /* a stall: the client's timeout decides */
-        } else {
-            char v[24];
-            snprintf(v, sizeof v, "%ld", f.retry_after_s);
-            if ((f.status == 429 || f.status == 503) && f.retry_after_s >= 0)
-                http_res_header(res, "Retry-After", v);
-            spsim_answer(res, f.status, false,
-                         f.status == 429 ? "Too many requests, slow down" : "Server error", NULL);
-            return false;
-        }
+    sim_sleep_ms(latency);
+    if (faulty && sim_fault_act(&f, res)) {
+        spsim_answer(res, f.status, false,
+                     f.status == 429 ? "Too many requests, slow down" : "Server error", NULL);
+        return false;
     }
     if (!crypto_str_equal(http_req_header(req, "X-API-KEY"), s->api_key)) {
         spsim_answer(res, 401, false, "Invalid API key", NULL);
@@ -86,6 +66,13 @@ static json_t *body_or_empty(http_request *req, http_response *res)
         return NULL;
     }
     return doc;
+}
+
+/* The gate, then the body (body_or_empty) of a request that passed it. NULL when res
+ * holds the answer. */
+static json_t *gated_body(sp_sim *s, http_request *req, http_response *res)
+{
+    return gate(s, req, res) ? body_or_empty(req, res) : NULL;
 }
 
 /* A positive id from query parameter `name`; 0 when absent or malformed. */
@@ -138,9 +125,7 @@ static const char *read_add_item(const json_t *b, spsim_item *it)
 static int h_queue_add(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     spsim_item it;
@@ -277,9 +262,7 @@ static const char *read_paging(const json_t *b, int64_t *page, int64_t *size)
 static int h_printers_get(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     int64_t page, size, pid = query_id(req, "pid");
@@ -310,9 +293,7 @@ static int h_printers_get(http_request *req, http_response *res, void *ctx)
 static int h_jobs_list(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     int64_t page, size, from = 0, to = 0;
@@ -441,9 +422,7 @@ static spsim_webhook *find_webhook(sp_sim *s, int64_t id)
 static int h_webhook_create(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     spsim_webhook w;
@@ -495,9 +474,7 @@ static int h_webhook_get(http_request *req, http_response *res, void *ctx)
 static int h_webhook_delete(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    if (!gate(s, req, res))
-        return 0;
-    json_t *b = body_or_empty(req, res);
+    json_t *b = gated_body(s, req, res);
     if (!b)
         return 0;
     int64_t id = 0;
@@ -535,5 +512,5 @@ int spsim_api_add_routes(sp_sim *s, err *e)
         {"GET", "/:company/webhooks/Get", h_webhook_get, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/:company/webhooks/Delete", h_webhook_delete, s, HTTP_ACCESS_PUBLIC},
     };
-    return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
+    return http_router_add(s->srv.router, routes, sizeof routes / sizeof routes[0], e);
 }

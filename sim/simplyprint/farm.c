@@ -13,11 +13,11 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "sim/common/wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 spsim_job *spsim_find_job(sp_sim *s, int64_t id)
 {
@@ -190,17 +190,7 @@ static void wait_until(sp_sim *s, int64_t due_ms)
     int64_t wait = due_ms ? due_ms - clock_mono_ms() : 1000;
     if (wait > 1000)
         wait = 1000; /* settings change; look again now and then */
-    if (wait < 1)
-        wait = 1;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->farm_wake, &s->lock, &ts);
+    sim_cond_wait_ms(&s->farm_wake, &s->lock, wait);
 }
 
 void *spsim_farm_worker(void *arg)

@@ -12,12 +12,12 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "http/client.h"
+#include "sim/common/control.h"
+#include "sim/common/wait.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define DEFAULT_PRINTERS   2
 #define FIRST_ITEM_ID      1337
@@ -94,12 +94,12 @@ static void reset_locked(sp_sim *s)
         s->printers[i].job_id = 0;
         s->printers[i].paused = s->opts.paused;
     }
-    spsim_deliveries_clear(s);
+    sim_courier_clear(&s->courier);
     spsim_webhooks_clear(s);
     s->next_webhook_id = 1;
     if (s->start_url)
         add_job_webhook(s, s->start_url, s->start_secret);
-    s->fault = (spsim_fault){0};
+    s->fault = (sim_fault){0};
     s->latency_ms = s->opts.latency_ms;
     s->print_ms = s->opts.print_ms;
     s->fail_rate = s->opts.fail_rate;
@@ -107,9 +107,8 @@ static void reset_locked(sp_sim *s)
     s->drop_rate = s->opts.drop_rate;
     s->duplicate_rate = s->opts.duplicate_rate;
     s->drop_next = s->duplicate_next = 0;
-    s->hold = false;
+    sim_courier_hold(&s->courier, false, false);
     pthread_cond_broadcast(&s->farm_wake);
-    pthread_cond_broadcast(&s->courier_wake);
     pthread_cond_broadcast(&s->idle);
 }
 
@@ -136,24 +135,37 @@ json_t *sp_sim_state(sp_sim *s)
     json_t *state = json_pack(
         "{s:o,s:o,s:o,s:o,s:o,s:o,s:{s:i,s:i,s:I,s:I,s:I},s:{s:f,s:f,s:i,s:i,s:b},s:{s:I,s:f,s:f}}",
         "queue", queue, "done_items", done, "jobs", jobs, "printers", printers, "webhooks", hooks,
-        "deliveries", spsim_deliveries_json(s), "faults", "count", s->fault.count, "status",
+        "deliveries", sim_courier_json(&s->courier), "faults", "count", s->fault.count, "status",
         s->fault.status, "retry_after", (json_int_t)s->fault.retry_after_s, "delay_ms",
         (json_int_t)s->fault.delay_ms, "latency_ms", (json_int_t)s->latency_ms, "webhook_faults",
         "drop_rate", s->drop_rate, "duplicate_rate", s->duplicate_rate, "drop_next", s->drop_next,
-        "duplicate_next", s->duplicate_next, "hold", s->hold, "farm", "print_ms",
+        "duplicate_next", s->duplicate_next, "hold", s->courier.hold, "farm", "print_ms",
         (json_int_t)s->print_ms, "fail_rate", s->fail_rate, "cancel_rate", s->cancel_rate);
     pthread_mutex_unlock(&s->lock);
     return state;
 }
 
+static const int fault_statuses[] = {429, 500, 501, 502, 503, 504};
+
+static const sim_fault_kinds fault_kinds = {
+    .statuses = fault_statuses,
+    .nstatuses = sizeof fault_statuses / sizeof fault_statuses[0],
+    .retry_after = 2,
+    .optional = true,
+    .retry_after_none = true,
+    .latency = true,
+    .usage = "expected {\"kind\": \"429|500|502|503|504|timeout|none\", \"count\": N, "
+             "\"retry_after\": s, \"delay_ms\": ms, \"latency_ms\": ms}",
+};
+
 int sp_sim_fault(sp_sim *s, int status, int count, long retry_after_s, long delay_ms)
 {
-    if (count < 0 || count > 1000 || retry_after_s < -1 || retry_after_s > 3600 || delay_ms < 0 ||
-        delay_ms > 60000 || !(status == 0 || status == 429 || (status >= 500 && status <= 504)))
+    sim_fault f = {
+        .count = count, .status = status, .retry_after_s = retry_after_s, .delay_ms = delay_ms};
+    if (!sim_fault_valid(&fault_kinds, &f))
         return F3_EINVAL;
     pthread_mutex_lock(&s->lock);
-    s->fault = (spsim_fault){
-        .count = count, .status = status, .retry_after_s = retry_after_s, .delay_ms = delay_ms};
+    s->fault = f;
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -225,15 +237,7 @@ void sp_sim_delivery_faults(sp_sim *s, double drop_rate, double duplicate_rate, 
 void sp_sim_hold_deliveries(sp_sim *s, bool hold, bool reverse)
 {
     pthread_mutex_lock(&s->lock);
-    s->hold = hold;
-    if (!hold && reverse) {
-        /* The newest pending delivery becomes due first, the oldest last. */
-        int64_t now = clock_mono_ms(), rank = (int64_t)spsim_pending_deliveries(s);
-        for (size_t i = 0; i < s->ndeliveries; i++)
-            if (s->deliveries[i].state == SPSIM_PENDING)
-                s->deliveries[i].next_ms = now + --rank;
-    }
-    pthread_cond_broadcast(&s->courier_wake);
+    sim_courier_hold(&s->courier, hold, reverse);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -246,7 +250,7 @@ static bool idle_locked(const sp_sim *s)
     for (size_t i = 0; i < s->njobs; i++)
         if (s->jobs[i].state == SP_JOB_ONGOING)
             return false;
-    return spsim_pending_deliveries(s) == 0;
+    return sim_courier_pending(&s->courier) == 0;
 }
 
 int sp_sim_wait_idle(sp_sim *s, long timeout_ms)
@@ -255,38 +259,13 @@ int sp_sim_wait_idle(sp_sim *s, long timeout_ms)
     pthread_mutex_lock(&s->lock);
     bool idle;
     while (!(idle = idle_locked(s)) && clock_mono_ms() < end) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&s->idle, &s->lock, &ts);
+        sim_cond_wait_ms(&s->idle, &s->lock, 20);
     }
     pthread_mutex_unlock(&s->lock);
     return idle ? 0 : F3_EBUSY;
 }
 
 /* ---- control endpoints ------------------------------------------------------------------ */
-
-/* The JSON object body of a control request, or an empty one; NULL when res holds a 400. */
-static json_t *control_body(http_request *req, http_response *res)
-{
-    size_t len = 0;
-    http_req_body(req, &len);
-    json_t *b = NULL;
-    if (len == 0)
-        return json_object();
-    if (http_req_json(req, &b, res))
-        return NULL;
-    if (!json_is_object(b)) {
-        json_decref(b);
-        http_res_error(res, 400, "expected a JSON object");
-        return NULL;
-    }
-    return b;
-}
 
 static int h_health(http_request *req, http_response *res, void *ctx)
 {
@@ -302,21 +281,11 @@ static int h_state(http_request *req, http_response *res, void *ctx)
     return http_res_json(res, 200, sp_sim_state(ctx));
 }
 
-static int h_deliveries(http_request *req, http_response *res, void *ctx)
-{
-    (void)req;
-    sp_sim *s = ctx;
-    pthread_mutex_lock(&s->lock);
-    json_t *list = spsim_deliveries_json(s);
-    pthread_mutex_unlock(&s->lock);
-    return http_res_json(res, 200, json_pack("{s:o}", "deliveries", list));
-}
-
 /* POST /_sim/jobs/:id/:action (finish|fail|cancel), body {"reason": "..."} optional. */
 static int h_job_action(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    json_t *b = control_body(req, res);
+    json_t *b = sim_control_body(req, res, true);
     if (!b)
         return 0;
     const char *action = http_req_param(req, "action");
@@ -346,37 +315,7 @@ static int h_job_action(http_request *req, http_response *res, void *ctx)
 static int h_faults(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    json_t *b = control_body(req, res);
-    if (!b)
-        return 0;
-    const char *kind = json_string_value(json_object_get(b, "kind"));
-    int64_t count = 1, retry_after = 2, delay = 6000, latency = -1, status = 0;
-    err e;
-    int rc;
-    bool bad =
-        json_opt_int(b, "count", &count, 1, &e) ||
-        json_opt_int(b, "retry_after", &retry_after, 2, &e) ||
-        json_opt_int(b, "delay_ms", &delay, 6000, &e) ||
-        json_opt_int(b, "latency_ms", &latency, -1, &e) || latency > 60000 || count > 1000 ||
-        (kind && !str_eq(kind, "timeout") && !str_eq(kind, "none") && str_to_int64(kind, &status));
-    if (!bad && kind)
-        bad = sp_sim_fault(s, (int)status, str_eq(kind, "none") ? 0 : (int)count, (long)retry_after,
-                           (long)delay) != 0;
-    if (bad) {
-        rc = http_res_error(res, 400,
-                            "expected {\"kind\": \"429|500|502|503|504|timeout|none\", \"count\": "
-                            "N, \"retry_after\": s, \"delay_ms\": ms, \"latency_ms\": ms}");
-        goto out;
-    }
-    pthread_mutex_lock(&s->lock);
-    if (latency >= 0)
-        s->latency_ms = (long)latency;
-    pthread_mutex_unlock(&s->lock);
-    rc = http_res_json(
-        res, 200, json_pack("{s:s?,s:I}", "kind", kind, "pending", (json_int_t)(kind ? count : 0)));
-out:
-    json_decref(b);
-    return rc;
+    return sim_fault_handle(req, res, &s->lock, &s->fault, &s->latency_ms, &fault_kinds);
 }
 
 /* POST /_sim/printers {"printer": id (0 = all), "paused": bool, "print_ms": ms,
@@ -384,7 +323,7 @@ out:
 static int h_printers(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    json_t *b = control_body(req, res);
+    json_t *b = sim_control_body(req, res, true);
     if (!b)
         return 0;
     int64_t printer = 0, print_ms = -1;
@@ -451,7 +390,7 @@ static bool rate_ok(const json_t *v)
 static int h_webhooks(http_request *req, http_response *res, void *ctx)
 {
     sp_sim *s = ctx;
-    json_t *b = control_body(req, res);
+    json_t *b = sim_control_body(req, res, true);
     if (!b)
         return 0;
     json_t *url = json_object_get(b, "url"), *hold = json_object_get(b, "hold");
@@ -461,11 +400,9 @@ static int h_webhooks(http_request *req, http_response *res, void *ctx)
     bool reverse = false;
     err e;
     int rc;
-    if ((url && !json_is_null(url) &&
-         (!json_is_string(url) || (!str_starts_with(json_string_value(url), "http://") &&
-                                   !str_starts_with(json_string_value(url), "https://")))) ||
-        (secret && strlen(secret) > SP_WEBHOOK_SECRET_MAX) || !rate_ok(drop) || !rate_ok(dup) ||
-        (hold && !json_is_boolean(hold)) || json_opt_bool(b, "reverse", &reverse, false, &e) ||
+    if (!sim_url_ok(url) || (secret && strlen(secret) > SP_WEBHOOK_SECRET_MAX) || !rate_ok(drop) ||
+        !rate_ok(dup) || (hold && !json_is_boolean(hold)) ||
+        json_opt_bool(b, "reverse", &reverse, false, &e) ||
         json_opt_int(b, "drop_next", &drop_next, -1, &e) ||
         json_opt_int(b, "duplicate_next", &dup_next, -1, &e) ||
         json_opt_int(b, "retry_base_ms", &base, -1, &e) ||
@@ -485,9 +422,9 @@ static int h_webhooks(http_request *req, http_response *res, void *ctx)
     pthread_mutex_lock(&s->lock);
     int failed = url ? set_start_webhook(s, url, secret) : 0;
     if (base > 0)
-        s->retry_base_ms = (long)base;
+        s->courier.retry_base_ms = (long)base;
     if (retries >= -1)
-        s->max_retries = retries < 0 ? 0 : (int)retries;
+        s->courier.max_retries = retries < 0 ? 0 : (int)retries;
     json_t *hooks = json_array();
     for (size_t i = 0; i < s->nwebhooks; i++)
         json_array_append_new(hooks, spsim_webhook_json(&s->webhooks[i]));
@@ -515,42 +452,17 @@ static int add_control_routes(sp_sim *s, err *e)
     const http_route routes[] = {
         {"GET", "/_sim/health", h_health, s, HTTP_ACCESS_PUBLIC},
         {"GET", "/_sim/state", h_state, s, HTTP_ACCESS_PUBLIC},
-        {"GET", "/_sim/deliveries", h_deliveries, s, HTTP_ACCESS_PUBLIC},
+        {"GET", "/_sim/deliveries", sim_courier_h_deliveries, &s->courier, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/jobs/:id/:action", h_job_action, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/faults", h_faults, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/printers", h_printers, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/webhooks", h_webhooks, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/reset", h_reset, s, HTTP_ACCESS_PUBLIC},
     };
-    return http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
+    return http_router_add(s->srv.router, routes, sizeof routes / sizeof routes[0], e);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
-
-static void sim_free(sp_sim *s)
-{
-    http_router_free(s->router);
-    for (size_t i = 0; i < s->nitems; i++)
-        json_decref(s->items[i].custom_fields);
-    for (size_t i = 0; i < s->njobs; i++)
-        json_decref(s->jobs[i].custom_fields);
-    spsim_deliveries_clear(s);
-    spsim_webhooks_clear(s);
-    free(s->items);
-    free(s->jobs);
-    free(s->webhooks);
-    free(s->deliveries);
-    if (s->api_key)
-        crypto_wipe(s->api_key, strlen(s->api_key));
-    free(s->api_key);
-    free(s->start_url);
-    free(s->start_secret);
-    pthread_cond_destroy(&s->farm_wake);
-    pthread_cond_destroy(&s->courier_wake);
-    pthread_cond_destroy(&s->idle);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-}
 
 static const char *check_opts(const sp_sim_opts *o)
 {
@@ -563,8 +475,7 @@ static const char *check_opts(const sp_sim_opts *o)
         return "the company id is too long";
     if (!o->api_key || !*o->api_key)
         return "the SimplyPrint simulator needs an API key";
-    if (o->webhook_url && *o->webhook_url && !str_starts_with(o->webhook_url, "http://") &&
-        !str_starts_with(o->webhook_url, "https://"))
+    if (o->webhook_url && *o->webhook_url && !sim_is_http_url(o->webhook_url))
         return "webhook URL must be http:// or https://";
     if (o->webhook_url && strlen(o->webhook_url) >= 1024)
         return "webhook URL is too long";
@@ -572,6 +483,8 @@ static const char *check_opts(const sp_sim_opts *o)
         return "webhook secret is longer than 128 characters";
     if (o->printers < 0 || o->printers > SPSIM_PRINTERS_MAX)
         return "printers must be between 1 and 64";
+    if (o->couriers < 0 || o->couriers > SP_SIM_COURIERS_MAX)
+        return "couriers must be between 0 and 8";
     if (o->print_ms < 0 || o->latency_ms < 0 || o->retry_base_ms < 0 ||
         o->delivery_timeout_ms < 0 || o->max_retries < -1)
         return "times and counts must not be negative";
@@ -592,8 +505,17 @@ static void init_state(sp_sim *s, const sp_sim_opts *o)
     s->opts.retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 1000;
     s->opts.max_retries = o->max_retries == 0 ? 3 : o->max_retries < 0 ? 0 : o->max_retries;
     s->opts.delivery_timeout_ms = o->delivery_timeout_ms ? o->delivery_timeout_ms : 5000;
-    s->retry_base_ms = s->opts.retry_base_ms;
-    s->max_retries = s->opts.max_retries;
+    s->courier = (sim_courier){
+        .lock = &s->lock,
+        .wake = &s->courier_wake,
+        .settled = &s->idle,
+        .stopping = &s->stopping,
+        .timeout_ms = s->opts.delivery_timeout_ms,
+        .max_wait_ms = 1000,
+        .log_last_status = true,
+        .retry_base_ms = s->opts.retry_base_ms,
+        .max_retries = s->opts.max_retries,
+    };
     s->rng = o->seed ? o->seed : 0;
     while (s->rng == 0)
         crypto_random(&s->rng, sizeof s->rng);
@@ -629,68 +551,57 @@ sp_sim *sp_sim_start(const sp_sim_opts *o, err *e)
     bool has_url = o->webhook_url && *o->webhook_url;
     s->start_url = has_url ? str_dup(o->webhook_url) : NULL;
     s->start_secret = has_url && o->webhook_secret ? str_dup(o->webhook_secret) : NULL;
-    s->router = http_router_new();
+    if (sim_server_init(&s->srv, &s->lock, &s->stopping, e))
+        goto fail;
     if (!s->api_key || (has_url && !s->start_url) ||
-        (has_url && o->webhook_secret && !s->start_secret) || !s->router) {
+        (has_url && o->webhook_secret && !s->start_secret)) {
         err_set(e, F3_ENOMEM, "out of memory");
         goto fail;
     }
     init_state(s, o);
-    if (add_control_routes(s, e) || spsim_api_add_routes(s, e))
+    if (add_control_routes(s, e) || spsim_api_add_routes(s, e) ||
+        sim_server_spawn(&s->srv, spsim_farm_worker, s, &s->farm_wake, "the printer farm thread",
+                         e))
         goto fail;
-    if (http_client_init() != 0) {
-        err_set(e, F3_EIO, "cannot initialise the HTTP client library");
+    for (int i = 0; i < (o->couriers > 0 ? o->couriers : 1); i++)
+        if (sim_server_spawn(&s->srv, sim_courier_worker, &s->courier, &s->courier_wake,
+                             "the webhook delivery threads", e))
+            goto fail;
+    if (sim_server_listen(&s->srv, o->host, o->port, 4, e))
         goto fail;
-    }
-    if (pthread_create(&s->farm, NULL, spsim_farm_worker, s) != 0) {
-        http_client_cleanup();
-        err_set(e, F3_EIO, "cannot start the printer farm thread");
-        goto fail;
-    }
-    s->farm_started = true;
-    if (pthread_create(&s->courier, NULL, spsim_delivery_worker, s) != 0) {
-        err_set(e, F3_EIO, "cannot start the webhook delivery thread");
-        sp_sim_stop(s);
-        return NULL;
-    }
-    s->courier_started = true;
-    http_server_opts so = {.host = o->host && *o->host ? o->host : "127.0.0.1",
-                           .port = o->port,
-                           .threads = 4,
-                           .shutdown_timeout_ms = 2000};
-    s->server = http_server_start(s->router, &so, e);
-    if (!s->server) {
-        sp_sim_stop(s);
-        return NULL;
-    }
     return s;
 fail:
-    sim_free(s);
+    sp_sim_stop(s);
     return NULL;
 }
 
 int sp_sim_port(const sp_sim *s)
 {
-    return http_server_port(s->server);
+    return sim_server_port(&s->srv);
 }
 
 void sp_sim_stop(sp_sim *s)
 {
     if (!s)
         return;
-    http_server_stop(s->server);
-    s->server = NULL;
-    pthread_mutex_lock(&s->lock);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->farm_wake);
-    pthread_cond_broadcast(&s->courier_wake);
-    pthread_cond_broadcast(&s->idle);
-    pthread_mutex_unlock(&s->lock);
-    if (s->farm_started)
-        pthread_join(s->farm, NULL);
-    if (s->courier_started)
-        pthread_join(s->courier, NULL);
-    if (s->farm_started)
-        http_client_cleanup();
-    sim_free(s);
+    sim_server_stop(&s->srv);
+    for (size_t i = 0; i < s->nitems; i++)
+        json_decref(s->items[i].custom_fields);
+    for (size_t i = 0; i < s->njobs; i++)
+        json_decref(s->jobs[i].custom_fields);
+    sim_courier_free(&s->courier);
+    spsim_webhooks_clear(s);
+    free(s->items);
+    free(s->jobs);
+    free(s->webhooks);
+    if (s->api_key)
+        crypto_wipe(s->api_key, strlen(s->api_key));
+    free(s->api_key);
+    free(s->start_url);
+    free(s->start_secret);
+    pthread_cond_destroy(&s->farm_wake);
+    pthread_cond_destroy(&s->courier_wake);
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
 }

@@ -3,7 +3,7 @@
  *
  * Only the files of sim/simplyprint/ include this. Every field below `lock` is guarded
  * by it; API and control handlers run on the HTTP server's threads, the printers on the
- * farm thread (farm.c), webhook deliveries on the delivery thread (delivery.c). No
+ * farm thread (farm.c), webhook deliveries on the courier's thread (sim/common). No
  * thread holds the lock while it sleeps or sends.
  */
 #ifndef F3_SIM_SIMPLYPRINT_SIM_INTERNAL_H
@@ -13,8 +13,10 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "http/router.h"
-#include "http/server.h"
 #include "integrations/simplyprint/webhook.h"
+#include "sim/common/delivery.h"
+#include "sim/common/faults.h"
+#include "sim/common/server.h"
 #include "sim/simplyprint/sim.h"
 
 #include <jansson.h>
@@ -25,7 +27,6 @@
 #define SPSIM_PRINTERS_MAX   64
 #define SPSIM_JOBS_MAX       10000 /* oldest ended jobs are forgotten beyond this */
 #define SPSIM_DONE_ITEMS_MAX 1000
-#define SPSIM_DELIVERIES_MAX 5000
 
 typedef struct spsim_item {
     int64_t id;
@@ -69,43 +70,13 @@ typedef struct spsim_webhook {
     json_t *events; /* array of event names */
 } spsim_webhook;
 
-typedef enum spsim_delivery_state {
-    SPSIM_PENDING = 0,
-    SPSIM_DELIVERED,
-    SPSIM_FAILED,
-    SPSIM_DROPPED,
-} spsim_delivery_state;
-
-typedef struct spsim_delivery {
-    int64_t seq;
-    int64_t webhook_id;
-    char event[SP_EVENT_MAX];
-    int64_t job_id;
-    bool duplicate; /* an extra copy injected by a fault */
-    char *url, *secret, *body;
-    int attempts;
-    int64_t next_ms;
-    long last_status; /* of the latest attempt; 0 = no answer */
-    spsim_delivery_state state;
-} spsim_delivery;
-
-typedef struct spsim_fault {
-    int count;          /* API requests still to fail */
-    int status;         /* 429, 5xx; 0 for a stall */
-    long retry_after_s; /* for 429 and 503 */
-    long delay_ms;      /* for a stall */
-} spsim_fault;
-
 struct sp_sim {
     /* fixed after start */
     char company_id[24];
     char *api_key;
     char *start_url, *start_secret; /* the start-up webhook, restored by a reset; NULL = none */
     sp_sim_opts opts;               /* its strings are not kept: use the copies */
-    http_router *router;
-    http_server *server;
-    pthread_t farm, courier;
-    bool farm_started, courier_started;
+    sim_server srv;
 
     pthread_mutex_t lock;
     pthread_cond_t farm_wake, courier_wake, idle;
@@ -114,12 +85,9 @@ struct sp_sim {
     long latency_ms;
     long print_ms;
     double fail_rate, cancel_rate;
-    long retry_base_ms;
-    int max_retries;
-    spsim_fault fault;
+    sim_fault fault;
     double drop_rate, duplicate_rate;
     int drop_next, duplicate_next;
-    bool hold;
     spsim_item *items;
     size_t nitems, items_cap;
     spsim_job *jobs;
@@ -128,9 +96,8 @@ struct sp_sim {
     size_t nprinters;
     spsim_webhook *webhooks;
     size_t nwebhooks, webhooks_cap;
-    spsim_delivery *deliveries;
-    size_t ndeliveries, deliveries_cap;
-    int64_t next_item_id, next_job_id, next_webhook_id, next_seq;
+    sim_courier courier; /* webhook deliveries: retry settings, hold, the log */
+    int64_t next_item_id, next_job_id, next_webhook_id;
 };
 
 /* ---- sim.c ------------------------------------------------------------------------------ */
@@ -181,13 +148,7 @@ void spsim_deliver_job_event(sp_sim *s, const char *event, const spsim_job *j);
 /* Queues a "test" delivery to webhook w. Lock held. */
 void spsim_deliver_test(sp_sim *s, const spsim_webhook *w);
 
-json_t *spsim_deliveries_json(const sp_sim *s);
 json_t *spsim_webhook_json(const spsim_webhook *w);
-size_t spsim_pending_deliveries(const sp_sim *s);
-void spsim_deliveries_clear(sp_sim *s);
 void spsim_webhooks_clear(sp_sim *s);
-
-/* The delivery thread's body. */
-void *spsim_delivery_worker(void *arg);
 
 #endif

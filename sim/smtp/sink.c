@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/str.h"
+#include "sim/common/wait.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -505,8 +506,7 @@ static void *listener(void *arg)
     while (!atomic_load(&s->stopping)) {
         apply_mode(s);
         if (s->listen_fd < 0) {
-            struct timespec ts = {0, 50 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+            sim_sleep_ms(50);
             continue;
         }
         struct pollfd p = {.fd = s->listen_fd, .events = POLLIN};
@@ -531,8 +531,7 @@ int smtp_sink_mode_parse(const char *name)
 int smtp_sink_set_mode(smtp_sink *s, smtp_sink_mode mode, err *e)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 2;
+    sim_deadline(&until, 2000);
     pthread_mutex_lock(&s->mu);
     s->mode = mode;
     int rc = 0;
@@ -584,8 +583,7 @@ smtp_sink *smtp_sink_start(const smtp_sink_opts *o, err *e)
     }
     return s;
 fail:
-    http_server_stop(s->http);
-    http_router_free(s->router);
+    sim_server_stop(&s->web);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     free(s->dir);
@@ -601,8 +599,7 @@ void smtp_sink_stop(smtp_sink *s)
 {
     if (!s)
         return;
-    http_server_stop(s->http);
-    http_router_free(s->router);
+    sim_server_stop(&s->web);
     atomic_store(&s->stopping, true);
     pthread_join(s->thread, NULL);
     if (s->listen_fd >= 0)
@@ -627,7 +624,7 @@ int smtp_sink_port(const smtp_sink *s)
 
 int smtp_sink_http_port(const smtp_sink *s)
 {
-    return s->http ? http_server_port(s->http) : -1;
+    return s->web.http ? sim_server_port(&s->web) : -1;
 }
 
 size_t smtp_sink_count(smtp_sink *s)
@@ -641,13 +638,7 @@ size_t smtp_sink_count(smtp_sink *s)
 bool smtp_sink_wait(smtp_sink *s, size_t n, int timeout_ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    sim_deadline(&until, timeout_ms);
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     while (s->n < n && rc == 0)

@@ -127,19 +127,15 @@ static int h_mode(http_request *req, http_response *res, void *ctx)
 
 int smtp_sink_http_start(smtp_sink *s, int port, err *e)
 {
-    s->router = http_router_new();
-    if (!s->router)
-        return err_set(e, F3_ENOMEM, "out of memory");
+    int rc = sim_server_init(&s->web, NULL, NULL, e);
+    if (rc)
+        return rc;
     const http_route routes[] = {
         {"GET", "/_sim/messages", h_list, s, HTTP_ACCESS_PUBLIC},
         {"GET", "/_sim/messages/:id", h_get, s, HTTP_ACCESS_PUBLIC},
         {"DELETE", "/_sim/messages", h_clear, s, HTTP_ACCESS_PUBLIC},
         {"POST", "/_sim/mode", h_mode, s, HTTP_ACCESS_PUBLIC},
     };
-    int rc = http_router_add(s->router, routes, sizeof routes / sizeof routes[0], e);
-    if (rc)
-        return rc;
-    http_server_opts so = {.host = s->host, .port = port, .threads = 2};
-    s->http = http_server_start(s->router, &so, e);
-    return s->http ? 0 : (e && e->code ? e->code : F3_EIO);
+    rc = http_router_add(s->web.router, routes, sizeof routes / sizeof routes[0], e);
+    return rc ? rc : sim_server_listen(&s->web, s->host, port, 2, e);
 }

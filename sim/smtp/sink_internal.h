@@ -7,8 +7,7 @@
 
 #include "sim/smtp/sink.h"
 
-#include "http/router.h"
-#include "http/server.h"
+#include "sim/common/server.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,8 +31,7 @@ struct smtp_sink {
     size_t n, cap;
     uint64_t next_id;
 
-    http_router *router;
-    http_server *http;
+    sim_server web; /* the HTTP control API (sink_http.c); no threads of its own */
 };
 
 /* Starts the control API on port (0 = free). 0 or an error with e set. */

@@ -2,108 +2,70 @@
  * sim_smtp_cmd.c - `f3connect sim smtp`: runs the SMTP sink (sim/smtp/) as a process of
  * its own until SIGTERM or SIGINT.
  *
- * Only argument handling and the signal wait live here; the sink itself is in sim/. It
- * never reads or touches the platform's store.
+ * Only the sink's options live here (the rest is sim_args.c); the sink itself is in
+ * sim/. It never reads or touches the platform's store.
  */
-#include "app/commands.h"
+#include "app/sim_args.h"
 
 #include "core/log.h"
-#include "core/str.h"
 #include "sim/smtp/sink.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 typedef struct smtp_args {
     const char *port, *http_port, *host, *dir, *user, *pass, *mode;
 } smtp_args;
 
-static int port_option(const char *name, const char *text, int64_t *out)
+static void *start(const sim_cmd *c, const void *args, int *status, err *e)
 {
-    *out = 0;
-    if (!text)
-        return 0;
-    if (str_to_int64(text, out) != 0 || *out < 0 || *out > 65535) {
-        fprintf(stderr, "f3connect sim smtp: --%s must be a port between 0 and 65535\n", name);
-        return -1;
+    const smtp_args *a = args;
+    int64_t port, http_port;
+    *status = 2;
+    if (sim_int_option(c, "port", a->port, 0, 65535, 0, &port) ||
+        sim_int_option(c, "http-port", a->http_port, 0, 65535, 0, &http_port))
+        return NULL;
+    if ((a->user == NULL) != (a->pass == NULL)) {
+        sim_cmd_usage_error(c, "--user and --pass go together");
+        return NULL;
     }
-    return 0;
+    int mode = a->mode ? smtp_sink_mode_parse(a->mode) : SMTP_SINK_ACCEPT;
+    if (mode < 0) {
+        sim_cmd_usage_error(c, "--mode must be accept, tempfail or refuse");
+        return NULL;
+    }
+    smtp_sink_opts o = {.host = a->host,
+                        .port = (int)port,
+                        .http_port = (int)http_port,
+                        .dir = a->dir,
+                        .user = a->user,
+                        .pass = a->pass};
+    *status = 1;
+    smtp_sink *sink = smtp_sink_start(&o, e);
+    if (!sink)
+        return NULL;
+    err me;
+    if (mode != SMTP_SINK_ACCEPT && smtp_sink_set_mode(sink, (smtp_sink_mode)mode, &me) != 0)
+        log_warn("SMTP sink mode not applied", "reason", me.msg);
+    char p[16], hp[16];
+    snprintf(p, sizeof p, "%d", smtp_sink_port(sink));
+    snprintf(hp, sizeof hp, "%d", smtp_sink_http_port(sink));
+    log_info("smtp sink started", "smtpPort", p, "httpPort", hp, "dir", a->dir, "auth",
+             a->user ? "required" : "optional");
+    return sink;
 }
 
-static int sink_opts_from_args(const smtp_args *a, smtp_sink_opts *o, int *mode)
+static void stop(void *sink)
 {
-    int64_t port, http_port;
-    if (port_option("port", a->port, &port) || port_option("http-port", a->http_port, &http_port))
-        return -1;
-    if ((a->user == NULL) != (a->pass == NULL)) {
-        fprintf(stderr, "f3connect sim smtp: --user and --pass go together\n");
-        return -1;
-    }
-    *mode = a->mode ? smtp_sink_mode_parse(a->mode) : SMTP_SINK_ACCEPT;
-    if (*mode < 0) {
-        fprintf(stderr, "f3connect sim smtp: --mode must be accept, tempfail or refuse\n");
-        return -1;
-    }
-    *o = (smtp_sink_opts){.host = a->host,
-                          .port = (int)port,
-                          .http_port = (int)http_port,
-                          .dir = a->dir,
-                          .user = a->user,
-                          .pass = a->pass};
-    return 0;
+    smtp_sink_stop(sink);
 }
 
 int cmd_sim_smtp(int argc, char **argv)
 {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
     smtp_args a = {0};
     const cli_option options[] = {
         {"port", &a.port}, {"http-port", &a.http_port}, {"host", &a.host}, {"dir", &a.dir},
         {"user", &a.user}, {"pass", &a.pass},           {"mode", &a.mode}, {NULL, NULL},
     };
-    const char *which[1] = {NULL};
-    int npos = 0, code;
-    config *c = cli_load_config("sim", argc, argv, NULL, options, which, 1, &npos, &code);
-    if (!c)
-        return code;
-    log_set_level((log_level)log_level_parse(config_get(c, "LOG_LEVEL")));
-    smtp_sink_opts o;
-    int mode = 0, status = 2;
-    if (npos != 1 || !str_eq(which[0], "smtp")) {
-        fprintf(stderr, "f3connect sim: which simulator? see 'f3connect sim --help'\n");
-        goto out;
-    }
-    if (sink_opts_from_args(&a, &o, &mode))
-        goto out;
-    err e;
-    err_clear(&e);
-    status = 1;
-    smtp_sink *sink = smtp_sink_start(&o, &e);
-    if (!sink) {
-        log_fatal("cannot start the SMTP sink", "reason", e.msg);
-        goto out;
-    }
-    if (mode != SMTP_SINK_ACCEPT && smtp_sink_set_mode(sink, (smtp_sink_mode)mode, &e) != 0)
-        log_warn("SMTP sink mode not applied", "reason", e.msg);
-    char port[16], http_port[16];
-    snprintf(port, sizeof port, "%d", smtp_sink_port(sink));
-    snprintf(http_port, sizeof http_port, "%d", smtp_sink_http_port(sink));
-    log_info("smtp sink started", "smtpPort", port, "httpPort", http_port, "dir", a.dir, "auth",
-             a.user ? "required" : "optional");
-    int sig = 0;
-    sigwait(&signals, &sig);
-    smtp_sink_stop(sink);
-    log_info("smtp sink stopped");
-    status = 0;
-out:
-    config_free(c);
-    return status;
+    const sim_cmd_ops ops = {start, stop, "cannot start the SMTP sink", "smtp sink stopped"};
+    return sim_cmd_run("smtp", argc, argv, options, &ops, &a);
 }

@@ -7,6 +7,7 @@
  */
 #include "support/f3test.h"
 #include "support/f3test_proc.h"
+#include "support/f3test_sim.h"
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -16,7 +17,6 @@
 #include "http/server.h"
 #include "integrations/sendcloud/client.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,33 +28,17 @@
 
 #define MAX_RECEIVED 32
 
-static struct {
-    pthread_mutex_t lock;
-    int verified[MAX_RECEIVED];
-    int64_t status_id[MAX_RECEIVED];
-    int n;
-    int fail_next;
-} rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
+typedef struct received {
+    int verified;      /* signature and payload both good */
+    int64_t status_id; /* -1 when the payload did not parse */
+} received;
 
-static struct {
-    char *dir;
-    f3test_proc sim;
-    int sim_port;
-    char sim_url[64];
-    http_router *router;
-    http_server *server;
-} env;
+static received got[MAX_RECEIVED]; /* kept by env.hook (answered deliveries only) */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
+static f3test_sim_env env;
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
 {
-    (void)ctx;
     size_t len = 0;
     const char *body = http_req_body(req, &len);
     sendcloud_status_event ev;
@@ -62,51 +46,27 @@ static int h_webhook(http_request *req, http_response *res, void *ctx)
     int ok = sendcloud_webhook_verify("sec", body, len,
                                       http_req_header(req, SENDCLOUD_HEADER_SIGNATURE)) == 0;
     int parsed = sendcloud_webhook_parse(body, len, &ev, &e) == 0;
-    pthread_mutex_lock(&rx.lock);
-    int fail = rx.fail_next > 0;
-    if (fail)
-        rx.fail_next--;
-    else if (rx.n < MAX_RECEIVED) {
-        rx.verified[rx.n] = ok && parsed;
-        rx.status_id[rx.n] = parsed ? ev.status_id : -1;
-        rx.n++;
-    }
-    pthread_mutex_unlock(&rx.lock);
-    return fail ? http_res_error(res, 500, "try later")
-                : http_res_json(res, 200, json_pack("{s:b}", "ok", 1));
+    int status = f3test_receiver_status(ctx);
+    if (status == 200)
+        f3test_receiver_keep(ctx, &(received){ok && parsed, parsed ? ev.status_id : -1});
+    return f3test_receiver_reply(res, status);
 }
 
-static int received(void)
+static int received_count(void)
 {
-    pthread_mutex_lock(&rx.lock);
-    int n = rx.n;
-    pthread_mutex_unlock(&rx.lock);
-    return n;
+    return f3test_receiver_wait(&env.hook, 0, 0);
 }
 
 static bool wait_received(int n)
 {
-    for (int i = 0; i < 200; i++) {
-        if (received() >= n)
-            return true;
-        sleep_ms(50);
-    }
-    return false;
+    return f3test_receiver_wait(&env.hook, n, 10000) >= n;
 }
 
+/* GET path, or POST path with body_json; the JSON answer (caller decrefs). */
 static json_t *control(const char *path, const char *body_json)
 {
-    char url[160];
-    snprintf(url, sizeof url, "%s%s", env.sim_url, path);
-    json_t *body = body_json ? json_loads(body_json, 0, NULL) : NULL, *out = NULL;
-    http_client_response rs;
-    err e;
-    int rc = http_client_json(body ? "POST" : "GET", url, NULL, body, 5000, &out, &rs, &e);
-    http_client_response_free(&rs);
-    json_decref(body);
-    if (rc)
-        fail_msg("control %s: %s", path, e.msg);
-    return out;
+    return f3test_sim_call(&env.sim, body_json ? "POST" : "GET", path,
+                           body_json ? json_loads(body_json, 0, NULL) : NULL, 0);
 }
 
 static int group_setup(void **state)
@@ -114,60 +74,22 @@ static int group_setup(void **state)
     (void)state;
     log_set_level(LOG_WARN);
     http_client_init();
-    env.dir = f3test_tmpdir();
-    err e;
-    env.router = http_router_new();
-    const http_route routes[] = {{"POST", "/hook", h_webhook, NULL, HTTP_ACCESS_PUBLIC}};
-    http_server_opts so = {.host = "127.0.0.1", .threads = 4};
-    if (!env.router || http_router_add(env.router, routes, 1, &e) ||
-        !(env.server = http_server_start(env.router, &so, &e))) {
-        fprintf(stderr, "receiver: %s\n", e.msg);
+    if (f3test_receiver_start(&env.hook, "/hook", h_webhook, got, sizeof got[0], MAX_RECEIVED))
         return -1;
-    }
-    env.sim_port = f3test_free_port();
-    snprintf(env.sim_url, sizeof env.sim_url, "http://127.0.0.1:%d", env.sim_port);
-    char port[16], hook[96];
-    snprintf(port, sizeof port, "%d", env.sim_port);
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/hook", http_server_port(env.server));
-    const char *argv[] = {"sim",
-                          "sendcloud",
-                          "--port",
-                          port,
-                          "--public-key",
-                          "pub",
-                          "--secret-key",
-                          "sec",
-                          "--webhook-url",
-                          hook,
-                          "--step-ms",
-                          "-1",
-                          "--retry-base-ms",
-                          "100",
-                          "--max-retries",
-                          "3",
-                          NULL};
-    const char *envp[] = {"LOG_LEVEL=warn", NULL};
-    if (f3test_proc_start(&env.sim, env.dir, argv, envp))
-        return -1;
-    return f3test_wait_http_ok(env.sim_port, "/_sim/health", &env.sim, 15000);
+    const char *args[] = {"sendcloud",  "--public-key",
+                          "pub",        "--secret-key",
+                          "sec",        "--webhook-url",
+                          env.hook.url, "--step-ms",
+                          "-1",         "--retry-base-ms",
+                          "100",        "--max-retries",
+                          "3",          NULL};
+    return f3test_sim_start(&env.sim, args, "/_sim/health");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (env.sim.pid > 0) {
-        f3test_proc_signal(&env.sim, SIGTERM);
-        if (!f3test_proc_wait(&env.sim, 10000) || env.sim.status != 0) {
-            fprintf(stderr, "simulator did not exit cleanly on SIGTERM\n");
-            rc = -1;
-        }
-        f3test_proc_kill(&env.sim);
-    }
-    http_server_stop(env.server);
-    http_router_free(env.router);
-    f3test_rmtree(env.dir);
-    free(env.dir);
+    int rc = f3test_sim_env_stop(&env);
     http_client_cleanup();
     return rc;
 }
@@ -175,7 +97,7 @@ static int group_teardown(void **state)
 static sendcloud_client *client(void)
 {
     err e;
-    sendcloud_client_opts o = {.base_url = env.sim_url, .public_key = "pub", .secret_key = "sec"};
+    sendcloud_client_opts o = {.base_url = env.sim.base, .public_key = "pub", .secret_key = "sec"};
     sendcloud_client *c = sendcloud_client_new(&o, &e);
     assert_non_null(c);
     return c;
@@ -215,16 +137,14 @@ static void test_shipment_label_and_webhooks(void **state)
     buf_free(&pdf);
 
     /* A failed delivery is retried; each status change arrives signed. */
-    pthread_mutex_lock(&rx.lock);
-    rx.fail_next = 1;
-    pthread_mutex_unlock(&rx.lock);
+    pthread_mutex_lock(&env.hook.lock);
+    env.hook.fail_next = 1;
+    pthread_mutex_unlock(&env.hook.lock);
     json_decref(control("/_sim/advance", "{}"));
     assert_true(wait_received(2));
-    pthread_mutex_lock(&rx.lock);
-    assert_true(rx.verified[0] && rx.verified[1]);
-    assert_int_equal(rx.status_id[0], 1000);
-    assert_int_equal(rx.status_id[1], 3);
-    pthread_mutex_unlock(&rx.lock);
+    assert_true(got[0].verified && got[1].verified);
+    assert_int_equal(got[0].status_id, 1000);
+    assert_int_equal(got[1].status_id, 3);
     json_t *d = control("/_sim/deliveries", NULL);
     json_t *second = json_array_get(json_object_get(d, "deliveries"), 1);
     assert_int_equal(json_integer_value(json_object_get(second, "attempts")), 2);
@@ -233,8 +153,8 @@ static void test_shipment_label_and_webhooks(void **state)
     /* Dropped webhooks are logged, not sent. */
     json_decref(control("/_sim/config", "{\"drop_webhooks\": 1}"));
     json_decref(control("/_sim/advance", "{}"));
-    sleep_ms(300);
-    assert_int_equal(received(), 2);
+    f3test_sleep_ms(300);
+    assert_int_equal(received_count(), 2);
     d = control("/_sim/deliveries", NULL);
     json_t *third = json_array_get(json_object_get(d, "deliveries"), 2);
     assert_string_equal(json_string_value(json_object_get(third, "state")), "dropped");
@@ -250,13 +170,13 @@ static void test_bad_arguments(void **state)
     (void)state;
     f3test_proc p;
     const char *no_keys[] = {"sim", "sendcloud", "--port", "0", NULL};
-    assert_int_equal(f3test_run(env.dir, no_keys, NULL, 10000, &p), 2);
+    assert_int_equal(f3test_run(env.sim.dir, no_keys, NULL, 10000, &p), 2);
     char *err_text = f3test_slurp(p.err_path);
     assert_non_null(strstr(err_text, "--public-key"));
     free(err_text);
     const char *bad_step[] = {
         "sim", "sendcloud", "--public-key", "p", "--secret-key", "s", "--step-ms", "0", NULL};
-    assert_int_equal(f3test_run(env.dir, bad_step, NULL, 10000, &p), 2);
+    assert_int_equal(f3test_run(env.sim.dir, bad_step, NULL, 10000, &p), 2);
 }
 
 int main(void)

@@ -9,6 +9,7 @@
 #include "support/f3test.h"
 #include "support/f3test_http.h"
 #include "support/f3test_proc.h"
+#include "support/f3test_sim.h"
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -22,7 +23,6 @@
 #include "integrations/shopify/webhook.h"
 #include "sim/shopify/sim.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,17 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SECRET "shpss_sim_secret"
 #define TOKEN  "shpat_sim_token"
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* ---- the webhook receiver (in-process) -------------------------------------- */
 
@@ -55,16 +47,12 @@ typedef struct received {
     int status; /* what the receiver answered */
 } received;
 
-static struct {
-    pthread_mutex_t lock;
-    received got[MAX_RECEIVED];
-    int n;
-    int fail_next; /* answer 500 to this many deliveries */
-} rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static received got[MAX_RECEIVED]; /* kept by env.hook */
+
+static f3test_sim_env env;
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
 {
-    (void)ctx;
     size_t len = 0;
     const char *body = http_req_body(req, &len);
     received r = {0};
@@ -84,136 +72,44 @@ static int h_webhook(http_request *req, http_response *res, void *ctx)
     if (r.order_rc == 0)
         snprintf(r.order_id, sizeof r.order_id, "%s", o.id);
     shopify_order_free(&o);
-    pthread_mutex_lock(&rx.lock);
-    r.status = rx.fail_next > 0 ? 500 : 200;
-    if (rx.fail_next > 0)
-        rx.fail_next--;
-    if (rx.n < MAX_RECEIVED)
-        rx.got[rx.n++] = r;
-    pthread_mutex_unlock(&rx.lock);
-    if (r.status != 200)
-        return http_res_error(res, 500, "receiver told to fail");
-    return http_res_json(res, 200, json_pack("{s:b}", "ok", 1));
-}
-
-static void rx_reset(int fail_next)
-{
-    pthread_mutex_lock(&rx.lock);
-    rx.n = 0;
-    rx.fail_next = fail_next;
-    pthread_mutex_unlock(&rx.lock);
-}
-
-/* Waits (at most 10 s) until the receiver has n deliveries; returns the count. */
-static int rx_wait(int n)
-{
-    int got = 0;
-    for (int i = 0; i < 500; i++) {
-        pthread_mutex_lock(&rx.lock);
-        got = rx.n;
-        pthread_mutex_unlock(&rx.lock);
-        if (got >= n)
-            break;
-        sleep_ms(20);
-    }
-    return got;
+    r.status = f3test_receiver_status(ctx);
+    f3test_receiver_keep(ctx, &r);
+    return f3test_receiver_reply(res, r.status);
 }
 
 /* ---- the simulator process -------------------------------------------------- */
 
-static struct {
-    char *dir;
-    f3test_proc proc;
-    int port;
-    char base[64];
-    http_router *router;
-    http_server *receiver;
-} env;
-
 static int group_setup(void **state)
 {
     (void)state;
-    env.router = http_router_new();
-    const http_route route = {"POST", "/webhooks/shopify", h_webhook, NULL, HTTP_ACCESS_PUBLIC};
-    err e;
-    if (!env.router || http_router_add(env.router, &route, 1, &e))
+    if (f3test_receiver_start(&env.hook, "/webhooks/shopify", h_webhook, got, sizeof got[0],
+                              MAX_RECEIVED))
         return -1;
-    http_server_opts so = {.host = "127.0.0.1", .port = 0, .threads = 2};
-    env.receiver = http_server_start(env.router, &so, &e);
-    if (!env.receiver)
-        return -1;
-    char port[16], hook[128];
-    env.port = f3test_free_port();
-    snprintf(port, sizeof port, "%d", env.port);
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/webhooks/shopify",
-             http_server_port(env.receiver));
-    snprintf(env.base, sizeof env.base, "http://127.0.0.1:%d", env.port);
-    env.dir = f3test_tmpdir();
-    const char *argv[] = {"sim",
-                          "shopify",
-                          "--port",
-                          port,
-                          "--secret",
-                          SECRET,
-                          "--token",
-                          TOKEN,
-                          "--webhook-url",
-                          hook,
-                          "--retry-base-ms",
-                          "100",
-                          "--max-retries",
-                          "3",
-                          NULL};
-    const char *envp[] = {"LOG_LEVEL=warn", NULL};
-    if (!env.dir || f3test_proc_start(&env.proc, env.dir, argv, envp))
-        return -1;
-    return f3test_wait_http_ok(env.port, "/_sim/health", &env.proc, 15000);
+    const char *args[] = {"shopify", "--secret",      SECRET,       "--token",
+                          TOKEN,     "--webhook-url", env.hook.url, "--retry-base-ms",
+                          "100",     "--max-retries", "3",          NULL};
+    return f3test_sim_start(&env.sim, args, "/_sim/health");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (env.proc.pid > 0) {
-        f3test_proc_signal(&env.proc, SIGTERM);
-        if (!f3test_proc_wait(&env.proc, 10000) || env.proc.status != 0) {
-            char *text = f3test_slurp(env.proc.err_path);
-            fprintf(stderr, "simulator exit %d: %s\n", env.proc.status, text);
-            free(text);
-            rc = -1;
-        }
-        f3test_proc_kill(&env.proc);
-    }
-    http_server_stop(env.receiver);
-    http_router_free(env.router);
-    if (env.dir)
-        f3test_rmtree(env.dir);
-    free(env.dir);
+    int rc = f3test_sim_env_stop(&env);
     return rc;
 }
 
 /* Calls a control endpoint; returns the JSON answer (caller decrefs). */
 static json_t *control(const char *method, const char *path, json_t *body)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", env.base, path);
-    json_t *out = NULL;
-    http_client_response rs;
-    err e;
-    int rc = http_client_json(method, url, NULL, body, 5000, &out, &rs, &e);
-    if (rc)
-        fail_msg("%s %s: %s %s", method, path, e.msg, buf_cstr(&rs.body));
-    http_client_response_free(&rs);
-    json_decref(body);
-    return out;
+    return f3test_sim_call(&env.sim, method, path, body, 0);
 }
 
 static int test_setup(void **state)
 {
     (void)state;
     json_decref(control("POST", "/_sim/reset", json_object()));
-    sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
-    rx_reset(0);
+    f3test_sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
+    f3test_receiver_reset(&env.hook, 0);
     return 0;
 }
 
@@ -241,7 +137,7 @@ static shopify_client *client_with(const char *token)
 {
     shopify_client_opts o = {.shop_domain = "f3connect-sim.myshopify.com",
                              .access_token = token,
-                             .base_url = env.base,
+                             .base_url = env.sim.base,
                              .timeout_ms = 5000};
     err e;
     shopify_client *c = shopify_client_new(&o, &e);
@@ -308,7 +204,7 @@ static void test_sim_cursor_rules(void **state)
     for (int i = 0; i < 3; i++)
         free(create_order(1, "1.00", false, 0));
     char url[256];
-    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?status=any&limit=2", env.base);
+    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?status=any&limit=2", env.sim.base);
     const char *headers[] = {"X-Shopify-Access-Token: " TOKEN, NULL};
     http_client_response rs;
     err e;
@@ -337,12 +233,12 @@ static void test_sim_cursor_rules(void **state)
     http_client_response_free(&rs);
     buf_free(&next);
 
-    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?page_info=bm9wZQ", env.base);
+    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?page_info=bm9wZQ", env.sim.base);
     assert_int_equal(http_client_json("GET", url, headers, NULL, 5000, &out, &rs, &e),
                      F3_EPERMANENT);
     assert_int_equal(rs.status, 400);
     http_client_response_free(&rs);
-    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?limit=251", env.base);
+    snprintf(url, sizeof url, "%s/admin/api/2025-10/orders.json?limit=251", env.sim.base);
     assert_int_equal(http_client_json("GET", url, headers, NULL, 5000, &out, &rs, &e),
                      F3_EPERMANENT);
     http_client_response_free(&rs);
@@ -398,7 +294,7 @@ static void test_timeout_is_transient(void **state)
     json_decref(
         control("POST", "/_sim/faults",
                 json_pack("{s:s,s:i,s:i}", "kind", "timeout", "count", 1, "delay_ms", 1500)));
-    shopify_client_opts o = {.access_token = TOKEN, .base_url = env.base, .timeout_ms = 300};
+    shopify_client_opts o = {.access_token = TOKEN, .base_url = env.sim.base, .timeout_ms = 300};
     err e;
     shopify_client *c = shopify_client_new(&o, &e);
     assert_non_null(c);
@@ -409,7 +305,7 @@ static void test_timeout_is_transient(void **state)
     assert_int_equal(call.failure, HTTP_TRANSIENT);
     shopify_client_free(c);
     free(id);
-    sleep_ms(1300); /* let the stalled handler finish before the next test */
+    f3test_sleep_ms(1300); /* let the stalled handler finish before the next test */
 }
 
 static void test_rate_limit_bucket_overflows(void **state)
@@ -465,7 +361,7 @@ static void test_client_credentials_exchange(void **state)
     (void)state;
     char *id = create_order(1, "5.00", false, 0);
     shopify_client_opts o = {
-        .client_id = "f3connect-sim", .client_secret = SECRET, .base_url = env.base};
+        .client_id = "f3connect-sim", .client_secret = SECRET, .base_url = env.sim.base};
     err e;
     shopify_client *c = shopify_client_new(&o, &e);
     assert_non_null(c);
@@ -558,8 +454,8 @@ static void test_webhook_is_signed_and_verifies(void **state)
 {
     (void)state;
     char *id = create_order(1, "7.00", true, 0);
-    assert_int_equal(rx_wait(1), 1);
-    received r = rx.got[0];
+    assert_int_equal(f3test_receiver_wait(&env.hook, 1, 10000), 1);
+    received r = got[0];
     assert_int_equal(r.verify_rc, 0);
     assert_int_equal(r.headers_rc, 0);
     assert_int_equal(r.order_rc, 0);
@@ -573,17 +469,17 @@ static void test_webhook_is_signed_and_verifies(void **state)
     char path[96];
     snprintf(path, sizeof path, "/_sim/orders/%s/events", id);
     json_decref(control("POST", path, json_pack("{s:s}", "topic", "orders/paid")));
-    assert_int_equal(rx_wait(2), 2);
-    assert_string_equal(rx.got[1].topic, "orders/paid");
-    assert_int_equal(rx.got[1].verify_rc, 0);
-    assert_string_not_equal(rx.got[1].event_id, r.event_id);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 2, 10000), 2);
+    assert_string_equal(got[1].topic, "orders/paid");
+    assert_int_equal(got[1].verify_rc, 0);
+    assert_string_not_equal(got[1].event_id, r.event_id);
 
     /* Cancelled: the body carries cancelled_at, and the fulfillment order closes for good. */
     json_decref(control("POST", path,
                         json_pack("{s:s,s:s}", "topic", "orders/cancelled", "reason", "fraud")));
-    assert_int_equal(rx_wait(3), 3);
-    assert_string_equal(rx.got[2].topic, "orders/cancelled");
-    assert_int_equal(rx.got[2].order_rc, 0);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000), 3);
+    assert_string_equal(got[2].topic, "orders/cancelled");
+    assert_int_equal(got[2].order_rc, 0);
     shopify_client *c = client_with(TOKEN);
     shopify_order o;
     err e;
@@ -604,16 +500,16 @@ static void test_webhook_is_signed_and_verifies(void **state)
 static void test_webhook_retried_after_500(void **state)
 {
     (void)state;
-    rx_reset(2);
+    f3test_receiver_reset(&env.hook, 2);
     char *id = create_order(1, "7.00", true, 0);
-    assert_int_equal(rx_wait(3), 3);
-    assert_int_equal(rx.got[0].status, 500);
-    assert_int_equal(rx.got[1].status, 500);
-    assert_int_equal(rx.got[2].status, 200);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000), 3);
+    assert_int_equal(got[0].status, 500);
+    assert_int_equal(got[1].status, 500);
+    assert_int_equal(got[2].status, 200);
     for (int i = 1; i < 3; i++) {
-        assert_string_equal(rx.got[i].event_id, rx.got[0].event_id);
-        assert_string_equal(rx.got[i].webhook_id, rx.got[0].webhook_id);
-        assert_int_equal(rx.got[i].verify_rc, 0);
+        assert_string_equal(got[i].event_id, got[0].event_id);
+        assert_string_equal(got[i].webhook_id, got[0].webhook_id);
+        assert_int_equal(got[i].verify_rc, 0);
     }
     json_t *doc = NULL;
     for (int i = 0; i < 100; i++) { /* the sim records the last answer just after sending */
@@ -623,7 +519,7 @@ static void test_webhook_retried_after_500(void **state)
             break;
         json_decref(doc);
         doc = NULL;
-        sleep_ms(20);
+        f3test_sleep_ms(20);
     }
     json_t *log = json_object_get(doc, "deliveries");
     assert_non_null(log);
@@ -639,9 +535,9 @@ static void test_webhook_retried_after_500(void **state)
 static void test_webhook_gives_up_after_max_retries(void **state)
 {
     (void)state;
-    rx_reset(100);
+    f3test_receiver_reset(&env.hook, 100);
     char *id = create_order(1, "7.00", true, 0);
-    assert_int_equal(rx_wait(4), 4); /* first attempt + 3 retries */
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4); /* first attempt + 3 retries */
     json_t *log = NULL;
     for (int i = 0; i < 100; i++) {
         json_t *doc = control("GET", "/_sim/deliveries", NULL);
@@ -652,12 +548,12 @@ static void test_webhook_gives_up_after_max_retries(void **state)
             break;
         }
         json_decref(doc);
-        sleep_ms(20);
+        f3test_sleep_ms(20);
     }
     assert_non_null(log);
     json_decref(log);
-    sleep_ms(500); /* no fifth attempt */
-    assert_int_equal(rx_wait(0), 4);
+    f3test_sleep_ms(500); /* no fifth attempt */
+    assert_int_equal(f3test_receiver_wait(&env.hook, 0, 10000), 4);
     free(id);
 }
 
@@ -665,18 +561,18 @@ static void test_duplicates_share_the_event_id(void **state)
 {
     (void)state;
     char *id = create_order(1, "7.00", true, 2);
-    assert_int_equal(rx_wait(3), 3);
-    sleep_ms(200);
-    assert_int_equal(rx_wait(0), 3);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000), 3);
+    f3test_sleep_ms(200);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 0, 10000), 3);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(rx.got[i].verify_rc, 0);
-        assert_string_equal(rx.got[i].topic, "orders/create");
-        assert_string_equal(rx.got[i].event_id, rx.got[0].event_id);
-        assert_string_equal(rx.got[i].order_id, id);
+        assert_int_equal(got[i].verify_rc, 0);
+        assert_string_equal(got[i].topic, "orders/create");
+        assert_string_equal(got[i].event_id, got[0].event_id);
+        assert_string_equal(got[i].order_id, id);
     }
     /* Each delivery has its own webhook id; the event id is the dedupe key. */
-    assert_string_not_equal(rx.got[0].webhook_id, rx.got[1].webhook_id);
-    assert_string_not_equal(rx.got[1].webhook_id, rx.got[2].webhook_id);
+    assert_string_not_equal(got[0].webhook_id, got[1].webhook_id);
+    assert_string_not_equal(got[1].webhook_id, got[2].webhook_id);
     free(id);
 }
 
@@ -703,7 +599,7 @@ static void test_in_process_start_and_stop_with_pending_deliveries(void **state)
     json_decref(body);
     json_decref(out);
     http_client_response_free(&rs);
-    sleep_ms(100); /* the first attempt fails; a retry is a minute away */
+    f3test_sleep_ms(100); /* the first attempt fails; a retry is a minute away */
     shopify_sim_stop(sim);
 
     o.token = NULL;
@@ -717,7 +613,7 @@ static void expect_misuse(const char *const *argv, const char *needle)
 {
     f3test_proc p = {0};
     const char *envp[] = {NULL};
-    int status = f3test_run(env.dir, argv, envp, 20000, &p);
+    int status = f3test_run(env.sim.dir, argv, envp, 20000, &p);
     char *text = f3test_slurp(p.err_path);
     if (status != 2 || !strstr(text, needle))
         fail_msg("exit %d, stderr '%s' (expected 2 and '%s')", status, text, needle);

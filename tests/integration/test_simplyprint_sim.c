@@ -9,6 +9,7 @@
  */
 #include "support/f3test.h"
 #include "support/f3test_proc.h"
+#include "support/f3test_sim.h"
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -20,25 +21,16 @@
 #include "integrations/simplyprint/webhook.h"
 #include "sim/simplyprint/sim.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define KEY     "sp-sim-key"
 #define SECRET  "sp-webhook-secret-0123456789abcdef"
 #define COMPANY "4242"
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* ---- the webhook receiver (in-process) -------------------------------------------- */
 
@@ -50,16 +42,12 @@ typedef struct received {
     int status; /* what the receiver answered */
 } received;
 
-static struct {
-    pthread_mutex_t lock;
-    received got[MAX_RECEIVED];
-    int n;
-    int fail_next; /* answer 500 to this many deliveries */
-} rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static received got[MAX_RECEIVED]; /* kept by env.hook */
+
+static f3test_sim_env env;
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
 {
-    (void)ctx;
     size_t len = 0;
     const char *body = http_req_body(req, &len);
     received r;
@@ -67,141 +55,49 @@ static int h_webhook(http_request *req, http_response *res, void *ctx)
     err e;
     r.verify_rc = sp_webhook_verify_request(SECRET, req, &e);
     r.parse_rc = sp_webhook_parse(body, len, &r.ev, &e);
-    pthread_mutex_lock(&rx.lock);
-    r.status = rx.fail_next > 0 ? 500 : 200;
-    if (rx.fail_next > 0)
-        rx.fail_next--;
-    if (rx.n < MAX_RECEIVED)
-        rx.got[rx.n++] = r;
-    pthread_mutex_unlock(&rx.lock);
-    if (r.status != 200)
-        return http_res_error(res, 500, "receiver told to fail");
-    return http_res_json(res, 200, json_pack("{s:b}", "ok", 1));
-}
-
-static void rx_reset(int fail_next)
-{
-    pthread_mutex_lock(&rx.lock);
-    rx.n = 0;
-    rx.fail_next = fail_next;
-    pthread_mutex_unlock(&rx.lock);
-}
-
-/* Waits (at most 10 s) until the receiver has n deliveries; returns the count. */
-static int rx_wait(int n)
-{
-    int got = 0;
-    for (int i = 0; i < 500; i++) {
-        pthread_mutex_lock(&rx.lock);
-        got = rx.n;
-        pthread_mutex_unlock(&rx.lock);
-        if (got >= n)
-            break;
-        sleep_ms(20);
-    }
-    return got;
+    r.status = f3test_receiver_status(ctx);
+    f3test_receiver_keep(ctx, &r);
+    return f3test_receiver_reply(res, r.status);
 }
 
 /* The count after a short pause: for "nothing more arrives" once the simulator is
  * idle (no delivery pending), so a pause covers only one still in flight. */
 static int rx_settled(void)
 {
-    sleep_ms(200);
-    pthread_mutex_lock(&rx.lock);
-    int got = rx.n;
-    pthread_mutex_unlock(&rx.lock);
-    return got;
+    f3test_sleep_ms(200);
+    return f3test_receiver_wait(&env.hook, 0, 0);
 }
 
 static received rx_get(int i)
 {
-    pthread_mutex_lock(&rx.lock);
-    received r = rx.got[i];
-    pthread_mutex_unlock(&rx.lock);
+    pthread_mutex_lock(&env.hook.lock);
+    received r = got[i];
+    pthread_mutex_unlock(&env.hook.lock);
     return r;
 }
 
 /* ---- the simulator process --------------------------------------------------------- */
 
-static struct {
-    char *dir;
-    f3test_proc proc;
-    int port;
-    char base[64];
-    http_router *router;
-    http_server *receiver;
-} env;
-
 static int group_setup(void **state)
 {
     (void)state;
     log_set_level(LOG_WARN);
-    if (http_client_init() != 0)
+    if (http_client_init() != 0 ||
+        f3test_receiver_start(&env.hook, "/webhooks/simplyprint", h_webhook, got, sizeof got[0],
+                              MAX_RECEIVED))
         return -1;
-    env.router = http_router_new();
-    const http_route route = {"POST", "/webhooks/simplyprint", h_webhook, NULL, HTTP_ACCESS_PUBLIC};
-    err e;
-    if (!env.router || http_router_add(env.router, &route, 1, &e))
-        return -1;
-    http_server_opts so = {.host = "127.0.0.1", .port = 0, .threads = 2};
-    env.receiver = http_server_start(env.router, &so, &e);
-    if (!env.receiver)
-        return -1;
-    char port[16], hook[128];
-    env.port = f3test_free_port();
-    snprintf(port, sizeof port, "%d", env.port);
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/webhooks/simplyprint",
-             http_server_port(env.receiver));
-    snprintf(env.base, sizeof env.base, "http://127.0.0.1:%d", env.port);
-    env.dir = f3test_tmpdir();
-    const char *argv[] = {"sim",
-                          "simplyprint",
-                          "--port",
-                          port,
-                          "--api-key",
-                          KEY,
-                          "--company",
-                          COMPANY,
-                          "--webhook-url",
-                          hook,
-                          "--webhook-secret",
-                          SECRET,
-                          "--print-ms",
-                          "40",
-                          "--printers",
-                          "2",
-                          "--retry-base-ms",
-                          "100",
-                          "--max-retries",
-                          "2",
-                          "--seed",
-                          "11",
-                          NULL};
-    const char *envp[] = {"LOG_LEVEL=warn", NULL};
-    if (!env.dir || f3test_proc_start(&env.proc, env.dir, argv, envp))
-        return -1;
-    return f3test_wait_http_ok(env.port, "/_sim/health", &env.proc, 15000);
+    const char *args[] = {"simplyprint", "--api-key",       KEY,          "--company",
+                          COMPANY,       "--webhook-url",   env.hook.url, "--webhook-secret",
+                          SECRET,        "--print-ms",      "40",         "--printers",
+                          "2",           "--retry-base-ms", "100",        "--max-retries",
+                          "2",           "--seed",          "11",         NULL};
+    return f3test_sim_start(&env.sim, args, "/_sim/health");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    int rc = 0;
-    if (env.proc.pid > 0) {
-        f3test_proc_signal(&env.proc, SIGTERM);
-        if (!f3test_proc_wait(&env.proc, 10000) || env.proc.status != 0) {
-            char *text = f3test_slurp(env.proc.err_path);
-            fprintf(stderr, "simulator exit %d: %s\n", env.proc.status, text);
-            free(text);
-            rc = -1;
-        }
-        f3test_proc_kill(&env.proc);
-    }
-    http_server_stop(env.receiver);
-    http_router_free(env.router);
-    if (env.dir)
-        f3test_rmtree(env.dir);
-    free(env.dir);
+    int rc = f3test_sim_env_stop(&env);
     http_client_cleanup();
     return rc;
 }
@@ -209,17 +105,7 @@ static int group_teardown(void **state)
 /* Calls a control endpoint expecting `want`; returns the JSON answer (caller decrefs). */
 static json_t *control_status(const char *method, const char *path, json_t *body, long want)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", env.base, path);
-    json_t *out = NULL;
-    http_client_response rs;
-    err e;
-    http_client_json(method, url, NULL, body, 5000, &out, &rs, &e);
-    if (rs.status != want)
-        fail_msg("%s %s: %ld, wanted %ld: %s", method, path, rs.status, want, buf_cstr(&rs.body));
-    http_client_response_free(&rs);
-    json_decref(body);
-    return out;
+    return f3test_sim_call(&env.sim, method, path, body, want);
 }
 
 static json_t *control(const char *method, const char *path, json_t *body)
@@ -251,7 +137,7 @@ static void sim_wait_idle(void)
         json_decref(st);
         if (!busy)
             return;
-        sleep_ms(20);
+        f3test_sleep_ms(20);
     }
     fail_msg("the simulator never became idle");
 }
@@ -260,15 +146,15 @@ static int test_setup(void **state)
 {
     (void)state;
     json_decref(control("POST", "/_sim/reset", NULL));
-    sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
-    rx_reset(0);
+    f3test_sleep_ms(50); /* a delivery of the previous test that was in flight lands first */
+    f3test_receiver_reset(&env.hook, 0);
     return 0;
 }
 
 static sp_client *client(void)
 {
     sp_client_opts o = {
-        .api_url = env.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 5000};
+        .api_url = env.sim.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 5000};
     err e;
     sp_client *c = sp_client_new(&o, &e);
     if (!c)
@@ -302,7 +188,7 @@ static void test_printers_finish_and_webhooks_arrive(void **state)
 {
     (void)state;
     int64_t item = add_item("vase", 3);
-    assert_int_equal(rx_wait(6), 6);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 6, 10000), 6);
     sim_wait_idle();
     assert_int_equal(rx_settled(), 6); /* nothing more */
     for (int i = 0; i < 6; i++) {
@@ -361,7 +247,7 @@ static void test_fifo_across_items(void **state)
     /* One printer only: the order of starts is the order of the queue. */
     json_decref(
         control("POST", "/_sim/printers", json_pack("{s:i,s:b}", "printer", 101, "paused", 0)));
-    assert_int_equal(rx_wait(4), 4);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4);
     int64_t started[2];
     int k = 0;
     for (int i = 0; i < 4; i++)
@@ -410,7 +296,7 @@ static void test_duplicated_webhooks(void **state)
     (void)state;
     json_decref(control("POST", "/_sim/webhooks", json_pack("{s:i}", "duplicate_next", 2)));
     add_item("twice", 1);
-    assert_int_equal(rx_wait(4), 4);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4);
     sim_wait_idle();
     assert_int_equal(rx_settled(), 4);
     /* Two of each, and a copy has the same dedupe key as its original. */
@@ -436,11 +322,11 @@ static void test_out_of_order_deliveries(void **state)
         json_decref(d);
         if (n == 2)
             break;
-        sleep_ms(20);
+        f3test_sleep_ms(20);
     }
     assert_int_equal(rx_settled(), 0);
     json_decref(control("POST", "/_sim/webhooks", json_pack("{s:b,s:b}", "hold", 0, "reverse", 1)));
-    assert_int_equal(rx_wait(2), 2);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 2, 10000), 2);
     assert_string_equal(rx_get(0).ev.event, "job.done");
     assert_string_equal(rx_get(1).ev.event, "job.started");
     assert_true(rx_get(0).ev.timestamp >= rx_get(1).ev.timestamp);
@@ -451,14 +337,14 @@ static void test_fail_and_cancel_on_demand(void **state)
     (void)state;
     json_decref(control("POST", "/_sim/printers", json_pack("{s:i}", "print_ms", 60000)));
     int64_t item = add_item("slow", 2);
-    assert_int_equal(rx_wait(2), 2); /* both started */
+    assert_int_equal(f3test_receiver_wait(&env.hook, 2, 10000), 2); /* both started */
     int64_t a = rx_get(0).ev.job_id, b = rx_get(1).ev.job_id;
     char path[128];
     snprintf(path, sizeof path, "/_sim/jobs/%lld/fail", (long long)a);
     json_decref(control("POST", path, json_pack("{s:s}", "reason", "Spaghetti detected")));
     snprintf(path, sizeof path, "/_sim/jobs/%lld/cancel", (long long)b);
     json_decref(control("POST", path, NULL));
-    assert_int_equal(rx_wait(4), 4);
+    assert_int_equal(f3test_receiver_wait(&env.hook, 4, 10000), 4);
     received failed = rx_get(2), cancelled = rx_get(3);
     if (strcmp(failed.ev.event, "job.failed") != 0) {
         received t = failed;
@@ -482,9 +368,10 @@ static void test_fail_and_cancel_on_demand(void **state)
 static void test_receiver_error_is_retried(void **state)
 {
     (void)state;
-    rx_reset(1);
+    f3test_receiver_reset(&env.hook, 1);
     add_item("retry", 1);
-    assert_int_equal(rx_wait(3), 3); /* started (500), started again, done */
+    assert_int_equal(f3test_receiver_wait(&env.hook, 3, 10000),
+                     3); /* started (500), started again, done */
     sim_wait_idle();
     /* The first answer was a 500; the same delivery came again (maybe after job.done). */
     assert_int_equal(rx_get(0).status, 500);
@@ -517,12 +404,12 @@ static void test_api_faults_over_http(void **state)
     /* Latency past a short client timeout: transient; gone again after a reset. */
     json_decref(control("POST", "/_sim/faults", json_pack("{s:i}", "latency_ms", 600)));
     sp_client_opts o = {
-        .api_url = env.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 200};
+        .api_url = env.sim.base, .company_id = COMPANY, .api_key = KEY, .timeout_ms = 200};
     c = sp_client_new(&o, &e);
     assert_int_equal(sp_account_test(c, &call, &e), F3_ETRANSIENT);
     assert_int_equal(call.status, 0);
     json_decref(control("POST", "/_sim/reset", NULL));
-    sleep_ms(700); /* the stalled request ends */
+    f3test_sleep_ms(700); /* the stalled request ends */
     assert_int_equal(sp_account_test(c, &call, &e), 0);
     sp_client_free(c);
 }
@@ -535,7 +422,7 @@ static void test_webhook_management(void **state)
     json_t *out = NULL;
     http_client_response rs;
     err e;
-    snprintf(url, sizeof url, "%s/%s/webhooks/Create", env.base, COMPANY);
+    snprintf(url, sizeof url, "%s/%s/webhooks/Create", env.sim.base, COMPANY);
     json_t *body =
         json_pack("{s:s,s:s,s:s,s:b,s:[s]}", "name", "second", "url", "http://127.0.0.1:1/none",
                   "secret", "other", "enabled", 1, "events", "job.done");
@@ -555,13 +442,13 @@ static void test_webhook_management(void **state)
     http_client_response_free(&rs);
     json_decref(body);
 
-    snprintf(url, sizeof url, "%s/%s/webhooks/Get", env.base, COMPANY);
+    snprintf(url, sizeof url, "%s/%s/webhooks/Get", env.sim.base, COMPANY);
     assert_int_equal(http_client_json("GET", url, headers, NULL, 5000, &out, &rs, &e), 0);
     assert_int_equal(json_array_size(json_object_get(out, "data")), 2);
     json_decref(out);
     http_client_response_free(&rs);
 
-    snprintf(url, sizeof url, "%s/%s/webhooks/Delete", env.base, COMPANY);
+    snprintf(url, sizeof url, "%s/%s/webhooks/Delete", env.sim.base, COMPANY);
     body = json_pack("{s:I}", "id", (json_int_t)id);
     assert_int_equal(http_client_json("POST", url, headers, body, 5000, &out, &rs, &e), 0);
     assert_true(json_is_true(json_object_get(out, "status")));
@@ -574,16 +461,28 @@ static void test_webhook_management(void **state)
     json_decref(body);
 }
 
+/* Starts a simulator in this process and a client of it (caller frees both). */
+static sp_sim *start_in_process(const sp_sim_opts *o, sp_client **c)
+{
+    err e;
+    sp_sim *sim = sp_sim_start(o, &e);
+    if (!sim)
+        fail_msg("sp_sim_start: %s", e.msg);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
+    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
+    *c = sp_client_new(&co, &e);
+    assert_non_null(*c);
+    return sim;
+}
+
 /* The start-up options, in-process: every delivery duplicated, a seeded farm. */
 static void test_in_process_options(void **state)
 {
     (void)state;
-    char hook[128];
-    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/webhooks/simplyprint",
-             http_server_port(env.receiver));
     sp_sim_opts o = {.api_key = KEY,
                      .company_id = COMPANY,
-                     .webhook_url = hook,
+                     .webhook_url = env.hook.url,
                      .webhook_secret = SECRET,
                      .printers = 1,
                      .duplicate_rate = 1.0,
@@ -596,12 +495,8 @@ static void test_in_process_options(void **state)
     o.api_key = NULL;
     assert_null(sp_sim_start(&o, &e));
     o.api_key = KEY;
-    sp_sim *sim = sp_sim_start(&o, &e);
-    assert_non_null(sim);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
-    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
-    sp_client *c = sp_client_new(&co, &e);
+    sp_client *c = NULL;
+    sp_sim *sim = start_in_process(&o, &c);
     sp_queue_add rq = {.file_id = "0123abcd", .amount = 1};
     int64_t id = 0;
     assert_int_equal(sp_queue_add_item(c, &rq, &id, NULL, &e), 0);
@@ -611,6 +506,55 @@ static void test_in_process_options(void **state)
     assert_int_equal(count_event(4, "job.done"), 2);
     for (int i = 0; i < 4; i++)
         assert_int_equal(rx_get(i).verify_rc, 0);
+    sp_client_free(c);
+    sp_sim_stop(sim);
+}
+
+/* Several delivery threads: deliveries overlap at a slow receiver, every event arrives,
+ * and each job's job.started before its job.done (one job's deliveries never go at
+ * once). */
+static void test_in_process_several_couriers(void **state)
+{
+    (void)state;
+    sp_sim_opts o = {.api_key = KEY,
+                     .company_id = COMPANY,
+                     .webhook_url = env.hook.url,
+                     .webhook_secret = SECRET,
+                     .printers = 4,
+                     .couriers = SP_SIM_COURIERS_MAX + 1,
+                     .seed = 5};
+    err e;
+    assert_null(sp_sim_start(&o, &e));
+    assert_non_null(strstr(e.msg, "couriers"));
+    o.couriers = 4;
+    pthread_mutex_lock(&env.hook.lock);
+    env.hook.delay_ms = 100;
+    pthread_mutex_unlock(&env.hook.lock);
+    sp_client *c = NULL;
+    sp_sim *sim = start_in_process(&o, &c);
+    sp_queue_add rq = {.file_id = "0123abcd", .amount = 3};
+    int64_t id = 0;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(sp_queue_add_item(c, &rq, &id, NULL, &e), 0);
+    assert_int_equal(sp_sim_wait_idle(sim, 10000), 0);
+    assert_int_equal(rx_settled(), 12);
+    assert_int_equal(count_event(12, "job.started"), 6);
+    assert_int_equal(count_event(12, "job.done"), 6);
+    pthread_mutex_lock(&env.hook.lock);
+    int overlap = env.hook.max_inflight;
+    pthread_mutex_unlock(&env.hook.lock);
+    assert_true(overlap > 1);
+    for (int i = 0; i < 12; i++) {
+        received r = rx_get(i);
+        assert_int_equal(r.verify_rc, 0);
+        if (strcmp(r.ev.event, "job.done") != 0)
+            continue;
+        bool started = false;
+        for (int k = 0; k < i; k++)
+            started |= rx_get(k).ev.job_id == r.ev.job_id &&
+                       strcmp(rx_get(k).ev.event, "job.started") == 0;
+        assert_true(started);
+    }
     sp_client_free(c);
     sp_sim_stop(sim);
 }
@@ -628,7 +572,7 @@ static void test_cli_refuses_bad_flags(void **state)
         const char *argv[] = {"sim",     "simplyprint", bad[i][0], bad[i][1],
                               bad[i][2], bad[i][3],     NULL};
         f3test_proc p;
-        int status = f3test_run(env.dir, argv, NULL, 15000, &p);
+        int status = f3test_run(env.sim.dir, argv, NULL, 15000, &p);
         if (status == 0)
             fail_msg("%s %s was accepted", bad[i][0], bad[i][1]);
     }
@@ -647,6 +591,7 @@ int main(void)
         cmocka_unit_test_setup(test_api_faults_over_http, test_setup),
         cmocka_unit_test_setup(test_webhook_management, test_setup),
         cmocka_unit_test_setup(test_in_process_options, test_setup),
+        cmocka_unit_test_setup(test_in_process_several_couriers, test_setup),
         cmocka_unit_test(test_cli_refuses_bad_flags),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

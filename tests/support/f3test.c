@@ -3,10 +3,12 @@
  */
 #include "support/f3test.h"
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 char *f3test_tmpdir(void)
@@ -30,4 +32,11 @@ void f3test_rmtree(const char *path)
 {
     if (path)
         nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void f3test_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }

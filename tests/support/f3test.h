@@ -15,4 +15,7 @@ char *f3test_tmpdir(void);
 /* Removes a directory tree made by f3test_tmpdir. */
 void f3test_rmtree(const char *path);
 
+/* Sleeps ms milliseconds, resuming after interruptions. */
+void f3test_sleep_ms(long ms);
+
 #endif

@@ -11,12 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-void f3test_sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 void f3test_bus_exec(db *d, const char *sql)
 {
     err e = {0};

@@ -57,7 +57,4 @@ bool f3test_bus_wait_state(bus_store *s, const char *queue, const char *id, bus_
 bool f3test_bus_wait_count(bus_store *s, const char *queue, bus_state state, int64_t n,
                            int timeout_ms);
 
-/* Sleeps ms milliseconds. */
-void f3test_sleep_ms(int ms);
-
 #endif
