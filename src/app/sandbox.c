@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -655,6 +656,69 @@ static void stop_all(sandbox *sb)
     free(sb->orders);
 }
 
+/* ---- the summary's figures (bench/loop) ---------------------------------------------------- */
+
+/* Throughput from the first order placed to the last fulfilment (as the event log dates
+ * it), and the peak memory of the platform and of this process, into r. */
+static void measure(sandbox *sb, sandbox_report *r)
+{
+    struct rusage self;
+    if (getrusage(RUSAGE_SELF, &self) == 0)
+        r->sandbox_rss_kb = self.ru_maxrss;
+    r->platform_rss_kb = sandbox_child_peak_rss_kb(&sb->child);
+    int64_t first = 0, last = 0;
+    pthread_mutex_lock(&sb->lock);
+    for (size_t i = 0; i < sb->norders; i++)
+        if (first == 0 || sb->orders[i].placed_ms < first)
+            first = sb->orders[i].placed_ms;
+    pthread_mutex_unlock(&sb->lock);
+    err e;
+    err_clear(&e);
+    db_conn *c = db_acquire(sb->d, &e);
+    const char *p[] = {sb->tenant};
+    db_stmt *s = c ? db_prepare_texts(c,
+                                      "SELECT MAX(created_at) FROM event_log WHERE tenant_id = $1"
+                                      " AND event_type = 'order.fulfilled'",
+                                      p, 1, &e)
+                   : NULL;
+    if (s && db_step(s, &e) == DB_ROW)
+        last = db_col_int64(s, 0);
+    db_finalize(s);
+    if (c)
+        db_release(c);
+    if (first > 0 && last > first && r->fulfilled > 0) {
+        r->window_ms = last - first;
+        r->orders_per_s = r->fulfilled * 1000.0 / (double)r->window_ms;
+    }
+}
+
+/* --summary-json: the summary as one JSON object (and a newline) in path. */
+static int write_summary_json(const sandbox *sb, const sandbox_report *r, const char *path)
+{
+    bool pg = strncmp(sb->db_url, "postgres", 8) == 0;
+    json_t *j = json_pack(
+        "{s:s,s:i,s:f,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:I,s:I,s:i,s:i}",
+        "backend", pg ? "postgres" : "sqlite", "orders", r->orders, "rate", sb->a.rate, "print_ms",
+        (int)sb->a.print_ms, "fulfilled", r->fulfilled, "cancelled", r->cancelled,
+        "waiting_mapping", r->waiting_mapping, "other", r->other, "violations", r->violations,
+        "print_jobs", r->print_jobs, "shipments", r->shipments, "latency_samples", (int)r->nlatency,
+        "p50_ms", (json_int_t)r->p50_ms, "p99_ms", (json_int_t)r->p99_ms, "window_ms",
+        (json_int_t)r->window_ms, "orders_per_s", r->orders_per_s, "platform_peak_rss_kb",
+        (json_int_t)r->platform_rss_kb, "sandbox_peak_rss_kb", (json_int_t)r->sandbox_rss_kb,
+        "platform_starts", sb->child.starts, "kills", sb->child.kills);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    FILE *f = text ? fopen(path, "w") : NULL;
+    int rc = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF ? 0 : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    free(text);
+    if (rc)
+        fprintf(stderr, "f3connect sandbox: cannot write the summary to %s: %s\n", path,
+                f ? strerror(errno) : "out of memory or cannot open");
+    return rc;
+}
+
 int sandbox_run(const sandbox_args *a)
 {
     sandbox *sb = calloc(1, sizeof *sb);
@@ -698,8 +762,11 @@ int sandbox_run(const sandbox_args *a)
     if (faults_on)
         pthread_join(fault_thread, NULL);
     if (a->until_done) {
+        measure(sb, &r);
         printf("platform starts: %d, kills: %d\n", sb->child.starts, sb->child.kills);
         sandbox_report_print(&r, stdout);
+        if (a->summary_json && write_summary_json(sb, &r, a->summary_json) != 0)
+            status = 1;
     }
 out:
     stop_all(sb);
