@@ -38,19 +38,21 @@ void sim_deliveries_clear(shopify_sim *s)
 }
 
 /* Makes room for one more delivery, dropping the oldest finished one when the
- * log is full. Lock held. NULL when out of memory or everything is pending. */
+ * log is full. Lock held. NULL when out of memory. */
 static sim_delivery *delivery_slot(shopify_sim *s)
 {
-    if (s->ndeliveries == SIM_DELIVERY_LOG_MAX) {
+    if (s->ndeliveries >= SIM_DELIVERY_LOG_MAX) {
         size_t i = 0;
         while (i < s->ndeliveries && s->deliveries[i].state == SIM_PENDING)
             i++;
-        if (i == s->ndeliveries)
-            return NULL;
-        delivery_free(&s->deliveries[i]);
-        memmove(&s->deliveries[i], &s->deliveries[i + 1],
-                (s->ndeliveries - i - 1) * sizeof *s->deliveries);
-        s->ndeliveries--;
+        /* A pending delivery is never forgotten: with a backlog the log grows past the
+         * cap (a provider queues what it owes) and shrinks again as deliveries finish. */
+        if (i < s->ndeliveries) {
+            delivery_free(&s->deliveries[i]);
+            memmove(&s->deliveries[i], &s->deliveries[i + 1],
+                    (s->ndeliveries - i - 1) * sizeof *s->deliveries);
+            s->ndeliveries--;
+        }
     }
     if (s->ndeliveries == s->deliveries_cap) {
         size_t cap = s->deliveries_cap ? s->deliveries_cap * 2 : 64;

@@ -58,19 +58,21 @@ size_t spsim_pending_deliveries(const sp_sim *s)
 }
 
 /* Room for one more delivery, dropping the oldest finished one when the log is full.
- * Lock held. NULL when out of memory or everything is pending. */
+ * Lock held. NULL when out of memory. */
 static spsim_delivery *delivery_slot(sp_sim *s)
 {
-    if (s->ndeliveries == SPSIM_DELIVERIES_MAX) {
+    if (s->ndeliveries >= SPSIM_DELIVERIES_MAX) {
         size_t i = 0;
         while (i < s->ndeliveries && s->deliveries[i].state == SPSIM_PENDING)
             i++;
-        if (i == s->ndeliveries)
-            return NULL;
-        delivery_free(&s->deliveries[i]);
-        memmove(&s->deliveries[i], &s->deliveries[i + 1],
-                (s->ndeliveries - i - 1) * sizeof *s->deliveries);
-        s->ndeliveries--;
+        /* A pending delivery is never forgotten: with a backlog the log grows past the
+         * cap (a provider queues what it owes) and shrinks again as deliveries finish. */
+        if (i < s->ndeliveries) {
+            delivery_free(&s->deliveries[i]);
+            memmove(&s->deliveries[i], &s->deliveries[i + 1],
+                    (s->ndeliveries - i - 1) * sizeof *s->deliveries);
+            s->ndeliveries--;
+        }
     }
     if (spsim_grow((void **)&s->deliveries, &s->deliveries_cap, s->ndeliveries,
                    sizeof *s->deliveries))
