@@ -8,11 +8,13 @@
  * SimplyPrint's published samples do not show: f3connect must work without it, and
  * the simulator sends it so the happy path can be followed end to end.
  *
- * One delivery thread sends one delivery at a time, the one due first (ties: the
- * oldest). Any 2xx is success; anything else or no answer within the timeout is
- * retried after retry_base_ms * 2^(n-1) up to max_retries times (SimplyPrint's own
- * retry policy is not documented). Faults: dropped deliveries (never sent),
- * duplicated ones (two identical POSTs), held ones released newest first.
+ * Each delivery thread (one by default; opts.couriers) sends one delivery at a time,
+ * the one due first (ties: the oldest) that no other thread is sending and whose job
+ * has no delivery in flight: a job's events are never sent at once, so they arrive in
+ * order unless a retry intervenes. Any 2xx is success; anything else or no answer within the
+ * timeout is retried after retry_base_ms * 2^(n-1) up to max_retries times (SimplyPrint's own retry
+ * policy is not documented). Faults: dropped deliveries (never sent), duplicated ones (two
+ * identical POSTs), held ones released newest first.
  */
 #include "sim/simplyprint/sim_internal.h"
 
@@ -243,13 +245,24 @@ json_t *spsim_webhook_json(const spsim_webhook *w)
 
 /* ---- the delivery thread ---------------------------------------------------------------- */
 
-/* Index of the pending delivery due first (ties: oldest), or -1. Lock held. */
+/* True when a courier is sending a delivery of job_id (0: no job, never busy). Lock held. */
+static bool job_in_flight(const sp_sim *s, int64_t job_id)
+{
+    for (size_t i = 0; job_id && i < s->ncouriers; i++)
+        if (s->couriers[i].job_id == job_id)
+            return true;
+    return false;
+}
+
+/* Index of the pending delivery due first (ties: oldest) that may be sent now, or -1.
+ * Lock held. */
 static long next_due(const sp_sim *s, int64_t *due_ms)
 {
     long best = -1;
     for (size_t i = 0; i < s->ndeliveries; i++) {
         const spsim_delivery *d = &s->deliveries[i];
-        if (d->state == SPSIM_PENDING && (best < 0 || d->next_ms < *due_ms)) {
+        if (d->state == SPSIM_PENDING && !d->in_flight && (best < 0 || d->next_ms < *due_ms) &&
+            !job_in_flight(s, d->job_id)) {
             best = (long)i;
             *due_ms = d->next_ms;
         }
@@ -290,6 +303,7 @@ static void attempt_record(sp_sim *s, int64_t seq, long status)
         spsim_delivery *d = &s->deliveries[i];
         if (d->seq != seq)
             continue;
+        d->in_flight = false;
         if (d->state != SPSIM_PENDING)
             return; /* reset meanwhile */
         d->attempts++;
@@ -329,7 +343,8 @@ static void wait_ms(sp_sim *s, int64_t wait)
 
 void *spsim_delivery_worker(void *arg)
 {
-    sp_sim *s = arg;
+    spsim_courier *me = arg;
+    sp_sim *s = me->s;
     pthread_mutex_lock(&s->lock);
     while (!s->stopping) {
         int64_t due = 0;
@@ -340,6 +355,8 @@ void *spsim_delivery_worker(void *arg)
         }
         spsim_delivery *d = &s->deliveries[i];
         int64_t seq = d->seq;
+        d->in_flight = true;
+        me->job_id = d->job_id;
         char *url = str_dup(d->url), *secret = str_dup(d->secret), *body = str_dup(d->body);
         long timeout = s->opts.delivery_timeout_ms;
         pthread_mutex_unlock(&s->lock);
@@ -349,6 +366,9 @@ void *spsim_delivery_worker(void *arg)
         free(body);
         pthread_mutex_lock(&s->lock);
         attempt_record(s, seq, status);
+        me->job_id = 0;
+        if (s->ncouriers > 1)
+            pthread_cond_broadcast(&s->courier_wake); /* that job's next event may go now */
         pthread_cond_broadcast(&s->idle);
     }
     pthread_mutex_unlock(&s->lock);

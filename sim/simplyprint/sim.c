@@ -572,6 +572,8 @@ static const char *check_opts(const sp_sim_opts *o)
         return "webhook secret is longer than 128 characters";
     if (o->printers < 0 || o->printers > SPSIM_PRINTERS_MAX)
         return "printers must be between 1 and 64";
+    if (o->couriers < 0 || o->couriers > SP_SIM_COURIERS_MAX)
+        return "couriers must be between 0 and 8";
     if (o->print_ms < 0 || o->latency_ms < 0 || o->retry_base_ms < 0 ||
         o->delivery_timeout_ms < 0 || o->max_retries < -1)
         return "times and counts must not be negative";
@@ -648,12 +650,17 @@ sp_sim *sp_sim_start(const sp_sim_opts *o, err *e)
         goto fail;
     }
     s->farm_started = true;
-    if (pthread_create(&s->courier, NULL, spsim_delivery_worker, s) != 0) {
-        err_set(e, F3_EIO, "cannot start the webhook delivery thread");
-        sp_sim_stop(s);
-        return NULL;
+    s->ncouriers = o->couriers > 0 ? (size_t)o->couriers : 1;
+    for (size_t i = 0; i < s->ncouriers; i++) {
+        spsim_courier *c = &s->couriers[i];
+        c->s = s;
+        if (pthread_create(&c->thread, NULL, spsim_delivery_worker, c) != 0) {
+            err_set(e, F3_EIO, "cannot start the webhook delivery threads");
+            sp_sim_stop(s);
+            return NULL;
+        }
+        c->started = true;
     }
-    s->courier_started = true;
     http_server_opts so = {.host = o->host && *o->host ? o->host : "127.0.0.1",
                            .port = o->port,
                            .threads = 4,
@@ -688,8 +695,9 @@ void sp_sim_stop(sp_sim *s)
     pthread_mutex_unlock(&s->lock);
     if (s->farm_started)
         pthread_join(s->farm, NULL);
-    if (s->courier_started)
-        pthread_join(s->courier, NULL);
+    for (size_t i = 0; i < s->ncouriers; i++)
+        if (s->couriers[i].started)
+            pthread_join(s->couriers[i].thread, NULL);
     if (s->farm_started)
         http_client_cleanup();
     sim_free(s);

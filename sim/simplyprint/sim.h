@@ -47,7 +47,11 @@ typedef struct sp_sim_opts {
     long retry_base_ms;         /* a failed delivery is retried after this, doubling; 0 = 1000 */
     int max_retries;            /* retries of a failed delivery; 0 = 3, -1 = none */
     long delivery_timeout_ms;   /* a receiver slower than this failed; 0 = 5000 */
+    int couriers;               /* deliveries sent at once, each job's still in order;
+                                   0 = 1 (one at a time), at most SP_SIM_COURIERS_MAX */
 } sp_sim_opts;
+
+#define SP_SIM_COURIERS_MAX 8
 
 typedef struct sp_sim sp_sim;
 

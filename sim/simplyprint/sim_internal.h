@@ -87,6 +87,7 @@ typedef struct spsim_delivery {
     int64_t next_ms;
     long last_status; /* of the latest attempt; 0 = no answer */
     spsim_delivery_state state;
+    bool in_flight; /* a courier is sending it now */
 } spsim_delivery;
 
 typedef struct spsim_fault {
@@ -96,6 +97,15 @@ typedef struct spsim_fault {
     long delay_ms;      /* for a stall */
 } spsim_fault;
 
+/* One delivery thread; `job_id` is the job whose delivery it is sending (0 = none), so
+ * that no other courier sends a later event of the same job meanwhile. */
+typedef struct spsim_courier {
+    sp_sim *s;
+    pthread_t thread;
+    bool started;
+    int64_t job_id;
+} spsim_courier;
+
 struct sp_sim {
     /* fixed after start */
     char company_id[24];
@@ -104,8 +114,10 @@ struct sp_sim {
     sp_sim_opts opts;               /* its strings are not kept: use the copies */
     http_router *router;
     http_server *server;
-    pthread_t farm, courier;
-    bool farm_started, courier_started;
+    pthread_t farm;
+    bool farm_started;
+    spsim_courier couriers[SP_SIM_COURIERS_MAX];
+    size_t ncouriers;
 
     pthread_mutex_t lock;
     pthread_cond_t farm_wake, courier_wake, idle;
