@@ -54,7 +54,9 @@ static struct {
     pthread_mutex_t lock;
     received got[MAX_RECEIVED];
     int n;
-    int fail_next; /* answer 500 to this many deliveries */
+    int fail_next;              /* answer 500 to this many deliveries */
+    long delay_ms;              /* hold each answer this long */
+    int inflight, max_inflight; /* deliveries being answered at once */
 } rx = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static int h_webhook(http_request *req, http_response *res, void *ctx)
@@ -73,6 +75,14 @@ static int h_webhook(http_request *req, http_response *res, void *ctx)
         rx.fail_next--;
     if (rx.n < MAX_RECEIVED)
         rx.got[rx.n++] = r;
+    long delay = rx.delay_ms;
+    if (++rx.inflight > rx.max_inflight)
+        rx.max_inflight = rx.inflight;
+    pthread_mutex_unlock(&rx.lock);
+    if (delay > 0)
+        sleep_ms(delay);
+    pthread_mutex_lock(&rx.lock);
+    rx.inflight--;
     pthread_mutex_unlock(&rx.lock);
     if (r.status != 200)
         return http_res_error(res, 500, "receiver told to fail");
@@ -84,6 +94,8 @@ static void rx_reset(int fail_next)
     pthread_mutex_lock(&rx.lock);
     rx.n = 0;
     rx.fail_next = fail_next;
+    rx.delay_ms = 0;
+    rx.max_inflight = 0;
     pthread_mutex_unlock(&rx.lock);
 }
 
@@ -615,6 +627,60 @@ static void test_in_process_options(void **state)
     sp_sim_stop(sim);
 }
 
+/* Several couriers: deliveries overlap at a slow receiver, yet each job's job.started
+ * arrives before its job.done. */
+static void test_in_process_couriers(void **state)
+{
+    (void)state;
+    char hook[128];
+    snprintf(hook, sizeof hook, "http://127.0.0.1:%d/webhooks/simplyprint",
+             http_server_port(env.receiver));
+    sp_sim_opts o = {.api_key = KEY,
+                     .company_id = COMPANY,
+                     .webhook_url = hook,
+                     .webhook_secret = SECRET,
+                     .printers = 4,
+                     .seed = 5,
+                     .couriers = SP_SIM_COURIERS_MAX + 1};
+    err e;
+    assert_null(sp_sim_start(&o, &e));
+    assert_non_null(strstr(e.msg, "couriers"));
+    o.couriers = 4;
+    sp_sim *sim = sp_sim_start(&o, &e);
+    assert_non_null(sim);
+    pthread_mutex_lock(&rx.lock);
+    rx.delay_ms = 40;
+    pthread_mutex_unlock(&rx.lock);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(sim));
+    sp_client_opts co = {.api_url = url, .company_id = COMPANY, .api_key = KEY};
+    sp_client *c = sp_client_new(&co, &e);
+    sp_queue_add rq = {.file_id = "0123abcd", .amount = 6};
+    int64_t id = 0;
+    assert_int_equal(sp_queue_add_item(c, &rq, &id, NULL, &e), 0);
+    assert_int_equal(sp_sim_wait_idle(sim, 10000), 0);
+    assert_int_equal(rx_settled(), 12);
+    pthread_mutex_lock(&rx.lock);
+    int overlap = rx.max_inflight;
+    pthread_mutex_unlock(&rx.lock);
+    assert_true(overlap >= 2); /* one courier would make it 1; the receiver has 2 threads */
+    for (int i = 0; i < 12; i++) {
+        received r = rx_get(i);
+        assert_int_equal(r.parse_rc, 0);
+        if (strcmp(r.ev.event, "job.done") != 0)
+            continue;
+        int started_at = -1;
+        for (int k = 0; k < 12; k++)
+            if (rx_get(k).ev.job_id == r.ev.job_id &&
+                strcmp(rx_get(k).ev.event, "job.started") == 0)
+                started_at = k;
+        if (started_at < 0 || started_at > i)
+            fail_msg("job %lld: job.done arrived before job.started", (long long)r.ev.job_id);
+    }
+    sp_client_free(c);
+    sp_sim_stop(sim);
+}
+
 static void test_cli_refuses_bad_flags(void **state)
 {
     (void)state;
@@ -647,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup(test_api_faults_over_http, test_setup),
         cmocka_unit_test_setup(test_webhook_management, test_setup),
         cmocka_unit_test_setup(test_in_process_options, test_setup),
+        cmocka_unit_test_setup(test_in_process_couriers, test_setup),
         cmocka_unit_test(test_cli_refuses_bad_flags),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
