@@ -396,8 +396,11 @@ static void test_report_before_submission_recorded(void **state)
              (long long)item, order);
     f3test_bus_exec(env.tb.d, sql);
     assert_int_equal(wait_jobs(order, "COMPLETED", 1), 1);
-    wait_webhooks_handled();
+    /* The farm prints the real item now; its reports land here, not in the next test. */
     assert_int_equal(sp_sim_pause(env.sim, 0, false), 0);
+    assert_int_equal(sp_sim_wait_idle(env.sim, WAIT_MS), 0);
+    wait_webhooks_handled();
+    assert_int_equal(jobs_of(order, "COMPLETED"), 1);
 }
 
 static void test_webhook_secret_refused(void **state)
