@@ -129,6 +129,7 @@ static const cli_verb cli_verbs[] = {
      "                         [--provider-faults P] [--duplicate-rate P] [--drop-rate P]\n"
      "                         [--kills N] [--timeout S] [--seed N]\n"
      "                         [--data-dir DIR] [--port P] [--database-url URL]\n"
+     "                         [--summary-json FILE]\n"
      "\n"
      "Starts the platform (on PORT, default 3000) wired to simulators of Shopify, SimplyPrint,\n"
      "Sendcloud and an SMTP sink, creates a demo catalog and a demo user, and places demo\n"
@@ -146,7 +147,9 @@ static const cli_verb cli_verbs[] = {
      "--until-done --orders N it places N orders, waits until each has settled, checks the\n"
      "invariants (every order in its right final state, one fulfilment per fulfilled order, no\n"
      "print job or shipment twice, nothing queued or stuck, the event log complete), prints a\n"
-     "summary and exits 0 only when every invariant holds (1 otherwise; --timeout S, 600).\n"},
+     "summary and exits 0 only when every invariant holds (1 otherwise; --timeout S, 600).\n"
+     "The summary includes fulfilled orders per second (first placed to last fulfilled) and\n"
+     "the platform's peak RSS; --summary-json FILE also writes it as one JSON line.\n"},
     {"shopify", cmd_shopify, "import Shopify orders missed while f3connect was down",
      "usage: f3connect shopify backfill --since DATE [--env-file PATH] [--KEY-NAME VALUE ...]\n"
      "\n"

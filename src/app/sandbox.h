@@ -79,6 +79,11 @@ typedef struct sandbox_report {
     int64_t *latency;       /* those times, one per fulfilled order */
     size_t nlatency, latency_cap;
     buf problems; /* one line per violation */
+    /* Filled by the sandbox, not by the checker (0 = not measured): */
+    int64_t window_ms;    /* first order placed to the last fulfilment */
+    double orders_per_s;  /* fulfilled orders / window_ms */
+    long platform_rss_kb; /* the platform's peak RSS over all its starts */
+    long sandbox_rss_kb;  /* the sandbox's own (simulators, generator, checker) */
 } sandbox_report;
 
 void sandbox_report_init(sandbox_report *r);
@@ -106,8 +111,8 @@ typedef struct sandbox_sims {
 int sandbox_check(db *d, const char *tenant_id, const sandbox_sims *sims,
                   const sandbox_order *orders, size_t n, sandbox_report *r, err *e);
 
-/* Prints the report: orders per final state, print jobs, shipments, p50/p99, and every
- * violation. */
+/* Prints the report: orders per final state, print jobs, shipments, p50/p99, the
+ * throughput and peak memory when measured, and every violation. */
 void sandbox_report_print(const sandbox_report *r, FILE *out);
 
 #endif

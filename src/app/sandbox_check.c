@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void sandbox_report_init(sandbox_report *r)
 {
@@ -355,6 +356,14 @@ void sandbox_report_print(const sandbox_report *r, FILE *out)
             "placed to fulfilled: p50 %lld ms, p99 %lld ms\n",
             r->orders, r->fulfilled, r->cancelled, r->waiting_mapping, r->other, r->print_jobs,
             r->shipments, (long long)r->p50_ms, (long long)r->p99_ms);
+    if (r->window_ms > 0)
+        fprintf(out,
+                "throughput: %.2f fulfilled orders/s (%d in %.3f s, first placed to last"
+                " fulfilled)\n",
+                r->orders_per_s, r->fulfilled, (double)r->window_ms / 1000.0);
+    if (r->platform_rss_kb > 0 || r->sandbox_rss_kb > 0)
+        fprintf(out, "peak RSS: platform %.1f MB, sandbox and simulators %.1f MB\n",
+                (double)r->platform_rss_kb / 1024.0, (double)r->sandbox_rss_kb / 1024.0);
     if (r->violations == 0) {
         fputs("invariants: all hold\n", out);
         return;

@@ -6,6 +6,8 @@
  *
  * The platform runs in a process of its own so that killing it is a real crash: the
  * simulators, the order generator and the checker (in the sandbox process) live on.
+ * Every reap goes through wait4 so that the platform's peak memory over all its starts
+ * can be reported (bench/loop). Nothing here talks to the platform beyond /health/ready.
  */
 #include "app/sandbox_internal.h"
 
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,12 +76,23 @@ int sandbox_child_start(sandbox_child *ch, const sandbox_env *env, err *e)
     return 0;
 }
 
+/* waitpid that also keeps the largest ru_maxrss (kB on Linux) of the reaped runs. */
+static pid_t reap(sandbox_child *ch, int *status, int options)
+{
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    pid_t r = wait4(ch->pid, status, options, &ru);
+    if (r == ch->pid && ru.ru_maxrss > ch->peak_rss_kb)
+        ch->peak_rss_kb = ru.ru_maxrss;
+    return r;
+}
+
 /* True once the child exited (reaped, pid cleared). */
 static bool child_exited(sandbox_child *ch, int *status)
 {
     if (ch->pid <= 0)
         return true;
-    pid_t r = waitpid(ch->pid, status, WNOHANG);
+    pid_t r = reap(ch, status, WNOHANG);
     if (r == ch->pid || (r < 0 && errno == ECHILD)) {
         ch->pid = 0;
         return true;
@@ -111,7 +125,9 @@ void sandbox_child_kill(sandbox_child *ch)
     if (ch->pid <= 0)
         return;
     kill(ch->pid, SIGKILL);
-    waitpid(ch->pid, NULL, 0);
+    int status = 0;
+    while (reap(ch, &status, 0) < 0 && errno == EINTR) {
+    }
     ch->pid = 0;
     ch->kills++;
 }
@@ -133,4 +149,28 @@ int sandbox_child_stop(sandbox_child *ch, int timeout_ms)
         nanosleep(&nap, NULL);
     }
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : F3_EIO;
+}
+
+/* VmHWM of a running process in kB, from /proc/<pid>/status; 0 when it cannot be read. */
+static long running_peak_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb > 0 ? kb : 0;
+}
+
+long sandbox_child_peak_rss_kb(const sandbox_child *ch)
+{
+    long now = ch->pid > 0 ? running_peak_kb(ch->pid) : 0;
+    return now > ch->peak_rss_kb ? now : ch->peak_rss_kb;
 }

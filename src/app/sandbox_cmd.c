@@ -17,6 +17,7 @@ typedef struct sandbox_flags {
     const char *orders, *rate, *print_ms, *print_fail, *cancel_rate, *unmapped_rate, *faults;
     const char *duplicate_rate, *drop_rate;
     const char *kills, *data_dir, *database_url, *timeout, *seed;
+    const char *summary_json;
     bool until_done;
 } sandbox_flags;
 
@@ -87,6 +88,11 @@ static int args_of(const sandbox_flags *f, const config *c, sandbox_args *a)
     a->seed = (uint64_t)seed;
     a->data_dir = f->data_dir ? f->data_dir : "sandbox-data";
     a->database_url = f->database_url;
+    a->summary_json = f->summary_json;
+    if (a->summary_json && !f->until_done) {
+        fputs("f3connect sandbox: --summary-json needs --until-done\n", stderr);
+        return -1;
+    }
     return 0;
 }
 
@@ -108,6 +114,7 @@ int cmd_sandbox(int argc, char **argv)
         {"data-dir", &f.data_dir},
         {"timeout", &f.timeout},
         {"seed", &f.seed},
+        {"summary-json", &f.summary_json},
         {NULL, NULL},
     };
     int code;

@@ -33,6 +33,7 @@ typedef struct sandbox_args {
     const char *database_url; /* NULL = SQLite in data_dir */
     long timeout_s;           /* --until-done gives up after this */
     uint64_t seed;            /* of the order generator */
+    const char *summary_json; /* --until-done also writes its summary as JSON here; NULL = no */
 } sandbox_args;
 
 /* Runs the sandbox until Ctrl-C, or with until_done until every order settled; the
@@ -61,6 +62,7 @@ typedef struct sandbox_child {
     pid_t pid;               /* 0 when not running */
     int starts;
     int kills;
+    long peak_rss_kb; /* largest ru_maxrss of the runs already reaped */
 } sandbox_child;
 
 /* Starts `binary serve` with the process environment overridden by env. */
@@ -74,5 +76,9 @@ void sandbox_child_kill(sandbox_child *ch);
 
 /* SIGTERM, then waits up to timeout_ms (SIGKILL after). 0 when it exited 0. */
 int sandbox_child_stop(sandbox_child *ch, int timeout_ms);
+
+/* The platform's peak resident set in kB over every start so far: the runs already
+ * reaped (their ru_maxrss) and the one running now (its VmHWM). 0 when unknown. */
+long sandbox_child_peak_rss_kb(const sandbox_child *ch);
 
 #endif

@@ -356,6 +356,53 @@ static void test_failed_print(void **state)
                      1);
 }
 
+/* A printer may report a queue item before the submission that created it has recorded
+ * its id (an instant printer, submit_one still between its two steps): the report is
+ * retried rather than dropped, and completes the job once the id is recorded. */
+static void test_report_before_submission_recorded(void **state)
+{
+    (void)state;
+    char order[32];
+    new_order(order, 1);
+    assert_int_equal(sp_sim_pause(env.sim, 0, true), 0);
+    requeue(order, 1);
+    int64_t item = count("SELECT CAST(simplyprint_queue_item_id AS BIGINT) FROM print_jobs"
+                         " WHERE order_id = $1",
+                         order);
+    assert_true(item > 0);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "UPDATE print_jobs SET simplyprint_queue_item_id = NULL WHERE order_id = '%s'", order);
+    f3test_bus_exec(env.tb.d, sql);
+    char body[600];
+    snprintf(body, sizeof body,
+             "{\"webhook_id\":1,\"event\":\"job.done\",\"timestamp\":1773484800,\"data\":"
+             "{\"job\":{\"id\":777001,\"uid\":\"u-777001\",\"printer_id\":1,\"state\":"
+             "\"completed\",\"file\":\"duck.gcode\",\"percentage\":100,\"started\":"
+             "1773484790,\"ended\":1773484800,\"printer\":{\"id\":1,\"name\":\"P1\"},"
+             "\"queue_item_id\":%lld}}}",
+             (long long)item);
+    assert_int_equal(post("/api/v1/webhooks/simplyprint?tenant=" TENANT,
+                          "X-SP-Secret: " SECRET "\r\n", body, NULL),
+                     200);
+    /* The first attempt finds no job with that queue item and asks for a retry. */
+    assert_int_equal(wait_count("SELECT COUNT(*) FROM bus_jobs WHERE queue = $1 AND"
+                                " attempts_made >= 1 AND state = 'waiting'",
+                                PRINT_WEBHOOK_QUEUE, 1),
+                     1);
+    assert_int_equal(jobs_of(order, "QUEUED"), 1);
+    snprintf(sql, sizeof sql,
+             "UPDATE print_jobs SET simplyprint_queue_item_id = '%lld' WHERE order_id = '%s'",
+             (long long)item, order);
+    f3test_bus_exec(env.tb.d, sql);
+    assert_int_equal(wait_jobs(order, "COMPLETED", 1), 1);
+    /* The farm prints the real item now; its reports land here, not in the next test. */
+    assert_int_equal(sp_sim_pause(env.sim, 0, false), 0);
+    assert_int_equal(sp_sim_wait_idle(env.sim, WAIT_MS), 0);
+    wait_webhooks_handled();
+    assert_int_equal(jobs_of(order, "COMPLETED"), 1);
+}
+
 static void test_webhook_secret_refused(void **state)
 {
     (void)state;
@@ -418,6 +465,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_duplicate_and_reordered_webhooks, reset),
         cmocka_unit_test_setup(test_dropped_webhooks_healed_by_poller, reset),
         cmocka_unit_test_setup(test_failed_print, reset),
+        cmocka_unit_test_setup(test_report_before_submission_recorded, reset),
         cmocka_unit_test_setup(test_webhook_secret_refused, reset),
         cmocka_unit_test_setup(test_credentials_checked_and_changed, reset),
     };

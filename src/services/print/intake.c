@@ -326,6 +326,14 @@ int print_webhook_job(bus_delivery *dl, void *ctx, err *e)
     int found = rc == 0 && relevant ? resolve_report(s, tenant, &r, job_id, e) : F3_ENOTFOUND;
     if (rc == 0 && found != 0 && found != F3_ENOTFOUND)
         rc = found; /* SimplyPrint or the database could not say: retried */
+    /* A printer can start a queue item before the submission that created it has recorded
+     * its id (submit_one calls SimplyPrint outside any transaction): a report about a queue
+     * item we do not know yet is retried with the queue's backoff, and only the last attempt
+     * ignores it as someone else's print. */
+    if (rc == 0 && found == F3_ENOTFOUND && relevant && r.queue_item_id > 0 &&
+        job->attempts_made + 1 < job->max_attempts)
+        rc = err_set(e, F3_ETRANSIENT, "queue item %lld is not recorded on any print job yet",
+                     (long long)r.queue_item_id);
     if (rc)
         goto out;
     db_conn *tx = bus_delivery_tx(dl, e);
