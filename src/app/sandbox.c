@@ -208,6 +208,7 @@ static int platform_env(sandbox *sb)
     rc |= sandbox_env_set(v, "RATE_LIMIT_IP_PER_MINUTE", "0");
     rc |= sandbox_env_set(v, "RATE_LIMIT_USER_PER_MINUTE", "0");
     rc |= sandbox_env_set(v, "ADMIN_EMAIL", "admin@sandbox.f3connect.local");
+    rc |= sandbox_env_set(v, "NOTIFICATIONS_ENABLED", "true");
     rc |= sandbox_env_set(v, "OPERATOR_EMAIL", "operator@sandbox.f3connect.local");
     rc |= sandbox_env_set(v, "SHOPIFY_SHOP_DOMAIN", "f3connect-sim.myshopify.com");
     rc |= sandbox_env_set(v, "SHOPIFY_API_SECRET", "%s", k->shopify_secret);

@@ -217,8 +217,8 @@ static int sign_in(e2e_world *w, err *e)
     snprintf(url, sizeof url, "%s/api/v1/auth/login", w->base);
     http_client_request rq = {.method = "POST",
                               .url = url,
-                              .body = "{\"email\":\"" ADMIN_EMAIL "\",\"password\":\"" ADMIN_PASS
-                                      "\"}",
+                              .body =
+                                  "{\"email\":\"" ADMIN_EMAIL "\",\"password\":\"" ADMIN_PASS "\"}",
                               .content_type = "application/json"};
     rq.body_len = strlen(rq.body);
     http_client_response rs;
@@ -436,8 +436,7 @@ size_t e2e_jobs_in(e2e_world *w, const char *order_id, const char *status)
     return n;
 }
 
-void e2e_wait_jobs(e2e_world *w, const char *order_id, const char *status, size_t n,
-                   int timeout_ms)
+void e2e_wait_jobs(e2e_world *w, const char *order_id, const char *status, size_t n, int timeout_ms)
 {
     int64_t end = clock_mono_ms() + timeout_ms;
     size_t have;
@@ -522,8 +521,8 @@ size_t e2e_events_of(e2e_world *w, const char *order_id, const char *event_type)
 
 /* ---- f3connect sandbox -------------------------------------------------------------- */
 
-int e2e_sandbox(const char *backend, const char *orders, const char *const *extra,
-                int timeout_ms, char **out)
+int e2e_sandbox(const char *backend, const char *orders, const char *const *extra, int timeout_ms,
+                char **out)
 {
     char *dir = f3test_tmpdir();
     char *url = strcmp(backend, "postgres") == 0 ? f3test_db_url(backend) : NULL;
@@ -531,8 +530,8 @@ int e2e_sandbox(const char *backend, const char *orders, const char *const *extr
     snprintf(port, sizeof port, "%d", f3test_free_port());
     snprintf(data_dir, sizeof data_dir, "%s/sandbox", dir);
     snprintf(timeout, sizeof timeout, "%d", timeout_ms / 1000 - 15);
-    const char *argv[48] = {"sandbox", "--until-done", "--orders", orders, "--port", port,
-                            "--data-dir", data_dir, "--timeout", timeout};
+    const char *argv[48] = {"sandbox", "--until-done", "--orders", orders,      "--port",
+                            port,      "--data-dir",   data_dir,   "--timeout", timeout};
     size_t n = 10;
     if (url) {
         argv[n++] = "--database-url";
@@ -565,4 +564,39 @@ int e2e_sandbox(const char *backend, const char *orders, const char *const *extr
     f3test_rmtree(dir);
     free(dir);
     return status;
+}
+
+static int summary_int(const char *text, const char *label)
+{
+    const char *at = strstr(text, label);
+    return at ? atoi(at + strlen(label)) : -1;
+}
+
+void e2e_sandbox_passes(const char *backend, const char *orders, const char *const *extra,
+                        int timeout_ms, e2e_summary *s)
+{
+    char *out = NULL;
+    int status = e2e_sandbox(backend, orders, extra, timeout_ms, &out);
+    e2e_summary sum = {
+        .orders = summary_int(out, "orders: "),
+        .fulfilled = summary_int(out, "fulfilled: "),
+        .cancelled = summary_int(out, "cancelled: "),
+        .waiting = summary_int(out, "waiting for a mapping: "),
+        .other = summary_int(out, "other: "),
+        .print_jobs = summary_int(out, "print jobs: "),
+        .shipments = summary_int(out, "shipments: "),
+        .starts = summary_int(out, "platform starts: "),
+        .kills = summary_int(out, "kills: "),
+        .all_hold = strstr(out, "invariants: all hold") != NULL,
+    };
+    fprintf(stderr, "%s", out);
+    free(out);
+    assert_int_equal(status, 0);
+    assert_true(sum.all_hold);
+    assert_int_equal(sum.orders, atoi(orders));
+    assert_int_equal(sum.other, 0);
+    assert_int_equal(sum.fulfilled + sum.cancelled + sum.waiting, sum.orders);
+    assert_true(sum.fulfilled > 0);
+    if (s)
+        *s = sum;
 }

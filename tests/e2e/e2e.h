@@ -113,8 +113,7 @@ json_t *e2e_wait_order_field(e2e_world *w, const char *order_id, const char *fie
 int64_t e2e_count(e2e_world *w, const char *sql, const char *param);
 
 /* Waits until e2e_count(sql, param) == want; fails the test otherwise. */
-void e2e_wait_count(e2e_world *w, const char *sql, const char *param, int64_t want,
-                    int timeout_ms);
+void e2e_wait_count(e2e_world *w, const char *sql, const char *param, int64_t want, int timeout_ms);
 
 /* The print jobs of the order through GET /api/v1/print-jobs?orderId= (the "data" array;
  * caller frees). */
@@ -149,7 +148,20 @@ size_t e2e_events_of(e2e_world *w, const char *order_id, const char *event_type)
  * PostgreSQL database passed as --database-url. Returns the exit status; *out (caller
  * frees) gets its standard output. Prints its output and the platform log when it did not
  * exit 0. */
-int e2e_sandbox(const char *backend, const char *orders, const char *const *extra,
-                int timeout_ms, char **out);
+int e2e_sandbox(const char *backend, const char *orders, const char *const *extra, int timeout_ms,
+                char **out);
+
+/* What a sandbox run's summary says (parsed from its standard output). */
+typedef struct e2e_summary {
+    int orders, fulfilled, cancelled, waiting, other;
+    int print_jobs, shipments;
+    int starts, kills;
+    bool all_hold; /* "invariants: all hold" */
+} e2e_summary;
+
+/* Runs the sandbox as e2e_sandbox does and asserts that it exited 0 with every invariant
+ * holding and every order accounted for; the summary into *s (may be NULL). */
+void e2e_sandbox_passes(const char *backend, const char *orders, const char *const *extra,
+                        int timeout_ms, e2e_summary *s);
 
 #endif
