@@ -448,6 +448,12 @@ void e2e_wait_jobs(e2e_world *w, const char *order_id, const char *status, size_
             fprintf(stderr, "print jobs of %s:\n%s\n", order_id, text ? text : "");
             free(text);
             json_decref(jobs);
+            json_t *st = sp_sim_state(w->sp);
+            json_object_del(st, "done_items");
+            text = json_dumps(st, JSON_COMPACT);
+            fprintf(stderr, "SimplyPrint simulator:\n%s\n", text ? text : "");
+            free(text);
+            json_decref(st);
             fail_msg("order %s: %zu print jobs %s, want %zu", order_id, have, status, n);
         }
         f3test_sleep_ms(100);
@@ -468,6 +474,26 @@ size_t e2e_sp_ongoing(e2e_world *w, int64_t *ids, size_t max)
         n++;
     }
     json_decref(state);
+    return n;
+}
+
+size_t e2e_end_prints(e2e_world *w, const char *order_id, sp_job_state how)
+{
+    json_t *jobs = e2e_print_jobs(w, order_id);
+    size_t i, n = 0;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+    {
+        const char *sp_id = json_string_value(json_object_get(j, "simplyPrintJobId"));
+        if (!field_is(j, "status", "PRINTING") || !sp_id)
+            continue;
+        err e;
+        err_clear(&e);
+        if (sp_sim_end_job(w->sp, strtoll(sp_id, NULL, 10), how, NULL, &e) != 0)
+            fail_msg("ending SimplyPrint job %s: %s", sp_id, e.msg);
+        n++;
+    }
+    json_decref(jobs);
     return n;
 }
 

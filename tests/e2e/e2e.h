@@ -129,6 +129,10 @@ void e2e_wait_jobs(e2e_world *w, const char *order_id, const char *status, size_
 /* SimplyPrint simulator: ids of the ongoing print jobs (up to max) into ids; their count. */
 size_t e2e_sp_ongoing(e2e_world *w, int64_t *ids, size_t max);
 
+/* Ends, in the SimplyPrint simulator, every print of the order that is printing now (as
+ * the API's simplyPrintJobId names them) as `how`; how many. */
+size_t e2e_end_prints(e2e_world *w, const char *order_id, sp_job_state how);
+
 /* SimplyPrint simulator: items still in its print queue. */
 size_t e2e_sp_queued(e2e_world *w);
 
