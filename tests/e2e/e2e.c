@@ -531,6 +531,35 @@ size_t e2e_mails_with(e2e_world *w, const char *needle)
     return n;
 }
 
+void e2e_dump_mail(e2e_world *w)
+{
+    size_t total = smtp_sink_count(w->smtp);
+    fprintf(stderr, "SMTP sink: %zu messages\n", total);
+    for (size_t i = 0; i < total; i++) {
+        smtp_sink_msg m;
+        if (smtp_sink_get(w->smtp, i, &m) != 0)
+            continue;
+        const char *subject = m.data ? strstr(m.data, "Subject: ") : NULL;
+        fprintf(stderr, "  %.*s\n", subject ? (int)strcspn(subject, "\r\n") : 0,
+                subject ? subject : "");
+        smtp_sink_msg_free(&m);
+    }
+    err e;
+    err_clear(&e);
+    db_conn *c = db_acquire(w->d, &e);
+    db_stmt *s = c ? db_prepare(c,
+                                "SELECT status, attempts, COALESCE(last_error, ''), payload FROM"
+                                " retry_queue WHERE job_type = 'NOTIFICATION'",
+                                &e)
+                   : NULL;
+    while (s && db_step(s, &e) == DB_ROW)
+        fprintf(stderr, "  retry entry %s attempts %lld error '%s': %.200s\n", db_col_text(s, 0),
+                (long long)db_col_int64(s, 1), db_col_text(s, 2), db_col_text(s, 3));
+    db_finalize(s);
+    if (c)
+        db_release(c);
+}
+
 size_t e2e_events_of(e2e_world *w, const char *order_id, const char *event_type)
 {
     char path[256];

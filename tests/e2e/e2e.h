@@ -142,6 +142,10 @@ json_t *e2e_fulfillments(e2e_world *w, const char *shopify_id);
 /* SMTP sink: messages whose raw text contains `needle`. */
 size_t e2e_mails_with(e2e_world *w, const char *needle);
 
+/* Prints the operator-alert mail state to stderr: the messages in the SMTP sink (their
+ * subjects) and the NOTIFICATION retry entries, for a failure message. */
+void e2e_dump_mail(e2e_world *w);
+
 /* Event-log entries of the order of one type (API view through GET /api/v1/events). */
 size_t e2e_events_of(e2e_world *w, const char *order_id, const char *event_type);
 

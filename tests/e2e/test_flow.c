@@ -15,6 +15,7 @@
  */
 #include "e2e.h"
 
+#include "support/f3test_bus.h"
 #include "support/f3test_db.h"
 
 #include <stdio.h>
