@@ -172,37 +172,22 @@ static int start_serve(e2e_world *w)
     snprintf(sc_url, sizeof sc_url, "SENDCLOUD_API_URL=%s", w->sc_url);
     snprintf(smtp, sizeof smtp, "SMTP_PORT=%d", smtp_sink_port(w->smtp));
     const char *argv[] = {"serve", NULL};
-    const char *envp[] = {port,
-                          db_url,
-                          app_url,
-                          shop_url,
-                          sp_url,
-                          sc_url,
-                          smtp,
-                          "HOST=127.0.0.1",
-                          "DATA_DIR=./data",
-                          "LOG_LEVEL=info",
-                          "SHUTDOWN_TIMEOUT=5s",
-                          "ENCRYPTION_KEY=" KEY_HEX,
-                          "INTERNAL_API_KEY=" INTERNAL_KEY,
-                          "RATE_LIMIT_IP_PER_MINUTE=0",
-                          "RATE_LIMIT_USER_PER_MINUTE=0",
-                          "NOTIFICATIONS_ENABLED=true",
-                          "OPERATOR_EMAIL=operator@e2e.example.com",
-                          "ADMIN_EMAIL=admin@e2e.example.com",
-                          "SMTP_HOST=127.0.0.1",
-                          "SMTP_FROM=f3connect@e2e.example.com",
-                          "SHOPIFY_SHOP_DOMAIN=f3connect-sim.myshopify.com",
-                          "SHOPIFY_API_SECRET=" SHOP_SECRET,
-                          "SHOPIFY_ACCESS_TOKEN=" SHOP_TOKEN,
-                          "SHOPIFY_API_VERSION=" API_VERSION,
-                          "SIMPLYPRINT_COMPANY_ID=" SP_COMPANY,
-                          "SIMPLYPRINT_API_KEY=" SP_KEY,
-                          "SIMPLYPRINT_WEBHOOK_SECRET=" SP_HOOK,
-                          "SENDCLOUD_PUBLIC_KEY=" SC_PUBLIC,
-                          "SENDCLOUD_SECRET_KEY=" SC_SECRET,
-                          "SENDCLOUD_RETRY_BASE=200ms",
-                          NULL};
+    const char *envp[] = {
+        port, db_url, app_url, shop_url, sp_url, sc_url, smtp, "HOST=127.0.0.1", "DATA_DIR=./data",
+        "LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=5s", "ENCRYPTION_KEY=" KEY_HEX,
+        "INTERNAL_API_KEY=" INTERNAL_KEY, "RATE_LIMIT_IP_PER_MINUTE=0",
+        "RATE_LIMIT_USER_PER_MINUTE=0", "NOTIFICATIONS_ENABLED=true",
+        "OPERATOR_EMAIL=operator@e2e.example.com", "ADMIN_EMAIL=admin@e2e.example.com",
+        "SMTP_HOST=127.0.0.1", "SMTP_FROM=f3connect@e2e.example.com",
+        "SHOPIFY_SHOP_DOMAIN=f3connect-sim.myshopify.com", "SHOPIFY_API_SECRET=" SHOP_SECRET,
+        "SHOPIFY_ACCESS_TOKEN=" SHOP_TOKEN, "SHOPIFY_API_VERSION=" API_VERSION,
+        "SIMPLYPRINT_COMPANY_ID=" SP_COMPANY, "SIMPLYPRINT_API_KEY=" SP_KEY,
+        "SIMPLYPRINT_WEBHOOK_SECRET=" SP_HOOK, "SENDCLOUD_PUBLIC_KEY=" SC_PUBLIC,
+        "SENDCLOUD_SECRET_KEY=" SC_SECRET, "SENDCLOUD_RETRY_BASE=200ms",
+        /* As in the sandbox: reconciliation heals a status report the
+         * platform missed, such as a job.started webhook that arrived
+         * before the submission of its job was recorded. */
+        "SIMPLYPRINT_RECONCILE_INTERVAL=10s", "SENDCLOUD_RECONCILE_INTERVAL=10s", NULL};
     if (f3test_proc_start(&w->serve, w->dir, argv, envp))
         return -1;
     return f3test_wait_http_ok(w->port, "/health/ready", &w->serve, READY_WAIT_MS);
