@@ -78,6 +78,7 @@ typedef struct sandbox_report {
     int in_flight;          /* queued jobs / retry entries held under a live lease when
                                checked (e.g. by a killed process until its lease ends) */
     int violations;         /* invariants broken; the messages are in `problems` */
+    bool incomplete;        /* the check stopped on an error: nothing is proven */
     int64_t p50_ms, p99_ms; /* order placed in Shopify (its webhook follows within
                                milliseconds) to its fulfilment, over fulfilled orders */
     int64_t *latency;       /* those times, one per fulfilled order */

@@ -600,6 +600,7 @@ int sandbox_check(db *d, const char *tenant_id, const sandbox_sims *sims,
     rc = rc || !sims->sendcloud_url ? rc : check_sendcloud(c, tenant_id, sims, r, e);
     if (rc == 0)
         percentiles(r);
+    r->incomplete = rc != 0;
     db_release(c);
     return rc;
 }
@@ -618,6 +619,11 @@ void sandbox_report_print(const sandbox_report *r, FILE *out)
     if (r->in_flight)
         fprintf(out, "held under a live lease when checked (poller ticks, retry entries): %d\n",
                 r->in_flight);
+    if (r->incomplete) {
+        fprintf(out, "invariants: not all checked (the check stopped on an error)%s%s",
+                r->violations ? "; violated so far:\n" : "\n", buf_cstr(&r->problems));
+        return;
+    }
     if (r->violations == 0) {
         fputs("invariants: all hold\n", out);
         return;
