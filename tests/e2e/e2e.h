@@ -162,6 +162,7 @@ int e2e_sandbox(const char *backend, const char *orders, const char *const *extr
 /* What a sandbox run's summary says (parsed from its standard output). */
 typedef struct e2e_summary {
     int orders, fulfilled, cancelled, waiting, other;
+    int review; /* meant to be cancelled, cancelled after completion: flagged for review */
     int print_jobs, shipments;
     int starts, kills;
     bool all_hold; /* "invariants: all hold" */
