@@ -210,6 +210,7 @@ static int platform_env(sandbox *sb)
     rc |= sandbox_env_set(v, "RATE_LIMIT_IP_PER_MINUTE", "0");
     rc |= sandbox_env_set(v, "RATE_LIMIT_USER_PER_MINUTE", "0");
     rc |= sandbox_env_set(v, "ADMIN_EMAIL", "admin@sandbox.f3connect.local");
+    rc |= sandbox_env_set(v, "NOTIFICATIONS_ENABLED", "true");
     rc |= sandbox_env_set(v, "OPERATOR_EMAIL", "operator@sandbox.f3connect.local");
     rc |= sandbox_env_set(v, "SHOPIFY_SHOP_DOMAIN", "f3connect-sim.myshopify.com");
     rc |= sandbox_env_set(v, "SHOPIFY_API_SECRET", "%s", k->shopify_secret);
@@ -415,14 +416,24 @@ static void *generator(void *arg)
 /* Provider faults: each second, with probability a.faults, one provider answers its next
  * one to three calls with 429 (Retry-After 1 s) or a 5xx; and with probability
  * a.drop_rate Sendcloud drops its next webhook (Shopify and SimplyPrint drop theirs as
- * they are told at start). */
+ * they are told at start). The storm lasts while orders are placed and FAULTS_AFTER_MS
+ * beyond: an injected fault waits for the provider's next call, so a storm that never
+ * ends would starve the reconciliation pollers' calls forever, which says nothing about
+ * healing. */
+#define FAULTS_AFTER_MS 10000
+
 static void *faults(void *arg)
 {
     sandbox *sb = arg;
     uint64_t rng = (sb->a.seed ? sb->a.seed : 7) ^ 0xFA17ULL;
     static const int statuses[] = {429, 500, 502, 503};
+    int64_t calm_at = 0;
     while (!atomic_load(&sb->stop)) {
         nap_ms(1000);
+        if (atomic_load(&sb->placing_done) && calm_at == 0)
+            calm_at = clock_now_ms() + FAULTS_AFTER_MS;
+        if (calm_at && clock_now_ms() >= calm_at)
+            continue;
         if (sandbox_random(&rng) < sb->a.drop_rate) {
             char url[128];
             snprintf(url, sizeof url, "%s/_sim/config", sb->sc_url);

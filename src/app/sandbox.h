@@ -70,10 +70,15 @@ typedef struct sandbox_report {
     int fulfilled;          /* COMPLETED with a Shopify fulfilment */
     int cancelled;          /* CANCELLED */
     int waiting_mapping;    /* PENDING with unmapped line items */
+    int review;             /* cancelled in Shopify after it was COMPLETED: not fulfilled,
+                               flagged for review with an operator alert */
     int other;              /* any other end state (each one is also a violation) */
     int print_jobs;         /* print jobs in all */
     int shipments;          /* shipments in all */
+    int in_flight;          /* queued jobs / retry entries held under a live lease when
+                               checked (e.g. by a killed process until its lease ends) */
     int violations;         /* invariants broken; the messages are in `problems` */
+    bool incomplete;        /* the check stopped on an error: nothing is proven */
     int64_t p50_ms, p99_ms; /* order placed in Shopify (its webhook follows within
                                milliseconds) to its fulfilment, over fulfilled orders */
     int64_t *latency;       /* those times, one per fulfilled order */
@@ -103,10 +108,14 @@ typedef struct sandbox_sims {
  * Checks the invariants over `orders` (n of them) of tenant_id, after the platform has
  * gone quiet: every order reached the final state its intent calls for; exactly one
  * Shopify fulfilment per fulfilled order and none for the others; no print job or
- * shipment twice (in the database and at the providers); every queued event handled
- * (no job waiting, active or dead-lettered) and no retry entry left pending; the event
- * log holds each order's story. Fills *r (violations > 0 means broken). 0, or an error
- * when the database or a simulator could not be read (then *r is incomplete).
+ * shipment twice, in the database and at the providers (no SimplyPrint queue item
+ * without its print job, none still queued for a cancelled order; no Sendcloud parcel
+ * twice or without its shipment); every cross-service event handled (no job waiting or
+ * dead-lettered, none active on an event queue, none whose lease ran out unrecovered) and
+ * no retry entry left pending or abandoned; the event log tells each order's story once
+ * (created, each print job created, shipment created, fulfilled / cancelled / needing a
+ * mapping). Fills *r (violations > 0 means broken). 0, or an error when the database or
+ * a simulator could not be read (then *r is incomplete).
  */
 int sandbox_check(db *d, const char *tenant_id, const sandbox_sims *sims,
                   const sandbox_order *orders, size_t n, sandbox_report *r, err *e);

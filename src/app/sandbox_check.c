@@ -9,15 +9,23 @@
  */
 #include "app/sandbox.h"
 
+#include "bus/catalog.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "http/client.h"
+#include "services/common/notify.h"
+#include "services/common/retry.h"
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* An active job whose lease ran out this long ago should have been recovered by the
+ * stalled-job check (every few seconds) of a living instance. */
+#define STUCK_GRACE_MS 30000
 
 void sandbox_report_init(sandbox_report *r)
 {
@@ -126,8 +134,9 @@ static int jobs_in(db_conn *c, const char *tenant, const char *order_id, const c
     return count(c, sql, p, 2, out, e);
 }
 
-/* Fulfilments Shopify (the simulator) holds for the order, read from its control API: the
- * Admin API may be answering injected faults. */
+/* Fulfilments Shopify (the simulator) holds for the order; -1 when it cannot say. Read
+ * through the simulator's control endpoint, which neither the rate limit nor injected
+ * faults touch: the checker must see the truth while the platform is being tested. */
 static int shopify_fulfilments(const sandbox_sims *sims, const char *shopify_id, int *out, err *e)
 {
     char url[512];
@@ -183,54 +192,123 @@ static int check_shipment(db_conn *c, const char *tenant, const sandbox_order *s
     return 0;
 }
 
+/* Where an order ended, as the checker classifies it. */
+typedef struct order_end {
+    bool fulfilled; /* COMPLETED with a Shopify fulfilment */
+    bool cancelled; /* CANCELLED */
+    bool waiting;   /* PENDING with unmapped line items */
+    bool review;    /* meant to be cancelled, but the cancellation came after the order
+                       was COMPLETED: not fulfilled, flagged for review */
+} order_end;
+
+static order_end end_of(const sandbox_order *so, const order_row *o)
+{
+    order_end x;
+    x.fulfilled = strcmp(o->status, "COMPLETED") == 0 && o->fulfillment_id[0];
+    x.cancelled = strcmp(o->status, "CANCELLED") == 0;
+    x.waiting = strcmp(o->status, "PENDING") == 0 && o->unmapped > 0;
+    x.review = so->intent == SANDBOX_CANCEL && strcmp(o->status, "COMPLETED") == 0 &&
+               !o->fulfillment_id[0] && o->review[0];
+    return x;
+}
+
 /* The final state this order should be in, given its intent. */
 static void check_state(const sandbox_order *so, const order_row *o, int fulfilments,
                         sandbox_report *r)
 {
-    bool fulfilled = strcmp(o->status, "COMPLETED") == 0 && o->fulfillment_id[0];
-    bool cancelled = strcmp(o->status, "CANCELLED") == 0;
-    bool waiting = strcmp(o->status, "PENDING") == 0 && o->unmapped > 0;
-    r->fulfilled += fulfilled;
-    r->cancelled += cancelled;
-    r->waiting_mapping += waiting;
-    r->other += !fulfilled && !cancelled && !waiting;
+    order_end x = end_of(so, o);
+    r->fulfilled += x.fulfilled;
+    r->cancelled += x.cancelled;
+    r->waiting_mapping += x.waiting;
+    r->review += x.review;
+    r->other += !x.fulfilled && !x.cancelled && !x.waiting && !x.review;
     if (fulfilments > 1)
         violation(r, "order %s: %d fulfilments in Shopify", so->shopify_id, fulfilments);
-    if (fulfilled && fulfilments == 0)
+    if (x.fulfilled && fulfilments == 0)
         violation(r, "order %s: marked fulfilled but Shopify has no fulfilment", so->shopify_id);
-    if (!fulfilled && fulfilments > 0)
+    if (!x.fulfilled && fulfilments > 0)
         violation(r, "order %s: %s in f3connect but fulfilled in Shopify", so->shopify_id,
                   o->status);
     switch (so->intent) {
     case SANDBOX_FULFIL:
-        if (!fulfilled)
+        if (!x.fulfilled)
             violation(r, "order %s: should be fulfilled, is %s", so->shopify_id, o->status);
         break;
     case SANDBOX_UNMAPPED:
-        if (!waiting)
+        if (!x.waiting)
             violation(r, "order %s: should wait for a mapping, is %s", so->shopify_id, o->status);
         break;
     case SANDBOX_CANCEL:
-        /* A cancellation that arrives after the order was fulfilled cannot undo it. */
-        if (!cancelled && !fulfilled)
+        /* A cancellation that arrives after the order was fulfilled cannot undo it; one
+         * that arrives after it was completed stops the fulfilment and asks for review. */
+        if (!x.cancelled && !x.fulfilled && !x.review)
             violation(r, "order %s: should be cancelled, is %s", so->shopify_id, o->status);
         break;
     }
 }
 
+/* Entries of one type in the order's event log. */
+static int logged(db_conn *c, const char *tenant, const char *order_id, const char *type,
+                  int64_t *out, err *e)
+{
+    const char *p[] = {tenant, order_id, type};
+    return count(c,
+                 "SELECT COUNT(*) FROM event_log WHERE tenant_id = $1 AND order_id = $2"
+                 " AND event_type = $3",
+                 p, 3, out, e);
+}
+
+/* The event log tells the order's story, each step once: received; every print job
+ * created; its shipment created; then fulfilled, cancelled, waiting for a mapping or
+ * flagged for review, as the order ended. */
 static int check_eventlog(db_conn *c, const char *tenant, const sandbox_order *so,
                           const order_row *o, sandbox_report *r, err *e)
 {
+    order_end x = end_of(so, o);
     const char *p[] = {tenant, o->id};
-    int64_t n = 0;
-    int rc = count(c,
-                   "SELECT COUNT(*) FROM event_log WHERE tenant_id = $1 AND order_id = $2"
-                   " AND event_type = 'order.created'",
-                   p, 2, &n, e);
-    if (rc == 0 && n != 1)
+    int64_t created = 0, jobs = 0, jobs_logged = 0, ships = 0, ships_logged = 0;
+    int64_t fulfilled = 0, ready = 0, cancelled = 0, mapping = 0, alerts = 0;
+    int rc = logged(c, tenant, o->id, BUS_EV_ORDER_CREATED, &created, e);
+    rc = rc ? rc : jobs_in(c, tenant, o->id, NULL, &jobs, e);
+    rc = rc ? rc : logged(c, tenant, o->id, BUS_IEV_PRINTJOB_CREATED, &jobs_logged, e);
+    rc = rc ? rc
+            : count(c, "SELECT COUNT(*) FROM shipments WHERE tenant_id = $1 AND order_id = $2", p,
+                    2, &ships, e);
+    rc = rc ? rc : logged(c, tenant, o->id, BUS_EV_SHIPMENT_CREATED, &ships_logged, e);
+    rc = rc ? rc : logged(c, tenant, o->id, BUS_IEV_ORDER_FULFILLED, &fulfilled, e);
+    rc = rc ? rc : logged(c, tenant, o->id, BUS_EV_ORDER_READY_FOR_FULFILLMENT, &ready, e);
+    rc = rc ? rc : logged(c, tenant, o->id, BUS_EV_ORDER_CANCELLED, &cancelled, e);
+    rc = rc ? rc : logged(c, tenant, o->id, "order.needs-mapping", &mapping, e);
+    rc = rc ? rc : logged(c, tenant, o->id, NOTIFY_ALERT_EVENT, &alerts, e);
+    if (rc)
+        return rc;
+    if (created != 1)
         violation(r, "order %s: %lld order.created entries in the event log", so->shopify_id,
-                  (long long)n);
-    return rc;
+                  (long long)created);
+    if (jobs_logged != jobs)
+        violation(r, "order %s: %lld print jobs but %lld printjob.created entries in the event log",
+                  so->shopify_id, (long long)jobs, (long long)jobs_logged);
+    if (ships_logged != ships)
+        violation(r, "order %s: %lld shipments but %lld shipment.created entries in the event log",
+                  so->shopify_id, (long long)ships, (long long)ships_logged);
+    if (fulfilled != (x.fulfilled ? 1 : 0))
+        violation(r, "order %s: %s with %lld order.fulfilled entries in the event log",
+                  so->shopify_id, x.fulfilled ? "fulfilled" : o->status, (long long)fulfilled);
+    if (x.fulfilled && ready == 0)
+        violation(r, "order %s: fulfilled without order.ready-for-fulfillment in the event log",
+                  so->shopify_id);
+    /* An order whose orders/create was lost arrives with the cancellation already made
+     * (its order.created entry says so); one that was live before is logged cancelled. */
+    if (x.cancelled && (cancelled > 1 || (cancelled == 0 && jobs > 0)))
+        violation(r, "order %s: cancelled with %lld order.cancelled entries in the event log",
+                  so->shopify_id, (long long)cancelled);
+    if (x.waiting && mapping == 0)
+        violation(r, "order %s: waits for a mapping without order.needs-mapping in the event log",
+                  so->shopify_id);
+    if (x.review && alerts == 0)
+        violation(r, "order %s: cancelled after completion without an operator alert",
+                  so->shopify_id);
+    return 0;
 }
 
 static int check_order(db_conn *c, const char *tenant, const sandbox_sims *sims,
@@ -255,12 +333,79 @@ static int check_order(db_conn *c, const char *tenant, const sandbox_sims *sims,
 
 /* ---- the platform as a whole ------------------------------------------------------------ */
 
+/* Active jobs: one whose lease ran out long ago was never recovered (stuck); one under a
+ * live lease is in flight. In flight is fine only for the ticks of repeatable jobs (the
+ * pollers: their next tick runs regardless); work on any other queue - an event, a
+ * webhook, a shipment, a fulfilment - is not finished yet. */
+static int check_active(db_conn *c, sandbox_report *r, err *e)
+{
+    char stale[24];
+    db_ms_text(clock_now_ms() - STUCK_GRACE_MS, stale);
+    const char *p[] = {stale};
+    int64_t stuck = 0, busy = 0, ticks = 0;
+    int rc = count(c,
+                   "SELECT COUNT(*) FROM bus_jobs WHERE state = 'active'"
+                   " AND lock_until < CAST($1 AS BIGINT)",
+                   p, 1, &stuck, e);
+    rc = rc ? rc
+            : count(c,
+                    "SELECT COUNT(*) FROM bus_jobs j WHERE j.state = 'active'"
+                    " AND (j.lock_until IS NULL OR j.lock_until >= CAST($1 AS BIGINT))"
+                    " AND NOT EXISTS (SELECT 1 FROM bus_repeatables r WHERE r.queue = j.queue)",
+                    p, 1, &busy, e);
+    rc = rc ? rc
+            : count(c,
+                    "SELECT COUNT(*) FROM bus_jobs j WHERE j.state = 'active'"
+                    " AND (j.lock_until IS NULL OR j.lock_until >= CAST($1 AS BIGINT))"
+                    " AND EXISTS (SELECT 1 FROM bus_repeatables r WHERE r.queue = j.queue)",
+                    p, 1, &ticks, e);
+    if (rc)
+        return rc;
+    if (stuck)
+        violation(r, "%lld queued jobs stuck active (lease ran out, never recovered)",
+                  (long long)stuck);
+    if (busy)
+        violation(r, "%lld queued jobs still being handled", (long long)busy);
+    r->in_flight += (int)ticks;
+    return 0;
+}
+
+/* Retry entries: pending ones are work not done; a PROCESSING one is held by a handler
+ * until its lease (RETRY_DEFAULT_LEASE_MS) ends, after which another claim takes it. */
+static int check_retries(db_conn *c, sandbox_report *r, err *e)
+{
+    char stale[24];
+    db_ms_text(clock_now_ms() - RETRY_DEFAULT_LEASE_MS - STUCK_GRACE_MS, stale);
+    const char *p[] = {stale};
+    int64_t pending = 0, abandoned = 0, held = 0;
+    int rc =
+        count(c, "SELECT COUNT(*) FROM retry_queue WHERE status = 'PENDING'", NULL, 0, &pending, e);
+    rc = rc ? rc
+            : count(c,
+                    "SELECT COUNT(*) FROM retry_queue WHERE status = 'PROCESSING'"
+                    " AND updated_at < CAST($1 AS BIGINT)",
+                    p, 1, &abandoned, e);
+    rc = rc ? rc
+            : count(c,
+                    "SELECT COUNT(*) FROM retry_queue WHERE status = 'PROCESSING'"
+                    " AND updated_at >= CAST($1 AS BIGINT)",
+                    p, 1, &held, e);
+    if (rc)
+        return rc;
+    if (pending)
+        violation(r, "%lld retry-queue entries not finished", (long long)pending);
+    if (abandoned)
+        violation(r, "%lld retry-queue entries abandoned in PROCESSING", (long long)abandoned);
+    r->in_flight += (int)held;
+    return 0;
+}
+
 static int check_queues(db_conn *c, sandbox_report *r, err *e)
 {
     char now[24];
     db_ms_text(clock_now_ms(), now);
     const char *p[] = {now};
-    int64_t due = 0, active = 0, dead = 0, retries = 0;
+    int64_t due = 0, dead = 0;
     /* Event queues are named <eventType>@<service>; internal ones (pollers) too, but their
      * repeatable jobs wait in the future, so only jobs already due count. */
     int rc = count(c,
@@ -268,25 +413,137 @@ static int check_queues(db_conn *c, sandbox_report *r, err *e)
                    " AND run_at <= CAST($1 AS BIGINT)",
                    p, 1, &due, e);
     rc = rc ? rc
-            : count(c, "SELECT COUNT(*) FROM bus_jobs WHERE state = 'active'", NULL, 0, &active, e);
-    rc = rc ? rc
             : count(c, "SELECT COUNT(*) FROM bus_jobs WHERE state = 'failed'", NULL, 0, &dead, e);
-    rc = rc ? rc
-            : count(c,
-                    "SELECT COUNT(*) FROM retry_queue WHERE status IN"
-                    " ('PENDING', 'PROCESSING')",
-                    NULL, 0, &retries, e);
     if (rc)
         return rc;
     if (due)
         violation(r, "%lld queued jobs still waiting", (long long)due);
-    if (active)
-        violation(r, "%lld queued jobs stuck active", (long long)active);
     if (dead)
         violation(r, "%lld queued jobs dead-lettered", (long long)dead);
-    if (retries)
-        violation(r, "%lld retry-queue entries not finished", (long long)retries);
-    return 0;
+    rc = check_active(c, r, e);
+    return rc ? rc : check_retries(c, r, e);
+}
+
+/* ---- the providers ------------------------------------------------------------------ */
+
+static int sim_get(const char *base, const char *path, json_t **out, err *e)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    http_client_response rs;
+    int rc = http_client_json("GET", url, NULL, NULL, 10000, out, &rs, e);
+    http_client_response_free(&rs);
+    return rc;
+}
+
+/* The print job (its status into status) that holds this SimplyPrint queue item: 0, or
+ * F3_ENOTFOUND; *holders says how many do. */
+static int item_holder(db_conn *c, const char *tenant, const char *item, char status[32],
+                       int64_t *holders, err *e)
+{
+    const char *p[] = {tenant, item};
+    db_stmt *s = db_prepare_texts(c,
+                                  "SELECT status FROM print_jobs WHERE tenant_id = $1"
+                                  " AND simplyprint_queue_item_id = $2",
+                                  p, 2, e);
+    if (!s)
+        return db_err_code(e);
+    int rc;
+    *holders = 0;
+    status[0] = '\0';
+    while ((rc = db_step(s, e)) == DB_ROW) {
+        if ((*holders)++ == 0)
+            db_col_copy(s, 0, status, 32);
+    }
+    db_finalize(s);
+    return rc < 0 ? rc : *holders ? 0 : F3_ENOTFOUND;
+}
+
+/* SimplyPrint holds no print twice: every queue item belongs to one print job (items left
+ * behind by a reprint aside: a reprint queues the copy again), and nothing is still queued
+ * for a cancelled print job or for no print job at all (it would be printed for nobody). */
+static int check_simplyprint(db_conn *c, const char *tenant, const sandbox_sims *sims,
+                             sandbox_report *r, err *e)
+{
+    json_t *state = NULL;
+    int rc = sim_get(sims->simplyprint_url, "/_sim/state", &state, e);
+    int64_t reprints = 0, orphans = 0;
+    const char *p[] = {tenant};
+    rc = rc ? rc
+            : count(c, "SELECT COALESCE(SUM(retry_count), 0) FROM print_jobs WHERE tenant_id = $1",
+                    p, 1, &reprints, e);
+    static const char *const lists[] = {"queue", "done_items"};
+    for (size_t l = 0; rc == 0 && l < 2; l++) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(state, lists[l]), i, item)
+        {
+            char id[32], status[32];
+            snprintf(id, sizeof id, "%lld",
+                     (long long)json_integer_value(json_object_get(item, "id")));
+            int64_t holders = 0;
+            int hr = item_holder(c, tenant, id, status, &holders, e);
+            if (hr && hr != F3_ENOTFOUND) {
+                rc = hr;
+                break;
+            }
+            if (holders > 1)
+                violation(r, "SimplyPrint queue item %s belongs to %lld print jobs", id,
+                          (long long)holders);
+            if (l == 0 && hr == F3_ENOTFOUND)
+                violation(r, "SimplyPrint queue item %s is queued for no print job", id);
+            else if (l == 0 && strcmp(status, "CANCELLED") == 0)
+                violation(r, "SimplyPrint queue item %s is still queued for a cancelled job", id);
+            orphans += hr == F3_ENOTFOUND;
+        }
+    }
+    if (rc == 0 && orphans > reprints)
+        violation(r,
+                  "%lld SimplyPrint queue items belong to no print job, %lld reprints explain"
+                  " only some (submitted twice)",
+                  (long long)orphans, (long long)reprints);
+    json_decref(state);
+    return rc;
+}
+
+/* Sendcloud holds one parcel per order (its external reference is our order id) and
+ * none for an order without a shipment here. */
+static int check_sendcloud(db_conn *c, const char *tenant, const sandbox_sims *sims,
+                           sandbox_report *r, err *e)
+{
+    json_t *doc = NULL;
+    int rc = sim_get(sims->sendcloud_url, "/_sim/parcels", &doc, e);
+    json_t *parcels = json_object_get(doc, "parcels");
+    size_t i;
+    json_t *row;
+    json_array_foreach(parcels, i, row)
+    {
+        if (rc)
+            break;
+        const char *ref = json_string_value(
+            json_object_get(json_object_get(row, "parcel"), "external_reference"));
+        if (!ref || !*ref) {
+            violation(r, "a Sendcloud parcel without an external reference");
+            continue;
+        }
+        const char *p[] = {tenant, ref};
+        int64_t known = 0;
+        rc = count(c, "SELECT COUNT(*) FROM shipments WHERE tenant_id = $1 AND order_id = $2", p, 2,
+                   &known, e);
+        if (rc == 0 && known == 0)
+            violation(r, "Sendcloud parcel for order %s, which has no shipment in f3connect", ref);
+        /* Reported once, at the second parcel of the order. */
+        size_t before = 0;
+        for (size_t k = 0; k < i; k++) {
+            const char *o = json_string_value(json_object_get(
+                json_object_get(json_array_get(parcels, k), "parcel"), "external_reference"));
+            before += o && strcmp(o, ref) == 0;
+        }
+        if (before == 1)
+            violation(r, "order %s: more than one parcel at Sendcloud", ref);
+    }
+    json_decref(doc);
+    return rc;
 }
 
 static int cmp_ms(const void *a, const void *b)
@@ -304,7 +561,7 @@ static int note_latency(db_conn *c, const char *tenant, const sandbox_order *so,
     int64_t at = 0;
     int rc = count(c,
                    "SELECT MIN(created_at) FROM event_log WHERE tenant_id = $1 AND order_id = $2"
-                   " AND event_type = 'order.fulfilled'",
+                   " AND event_type = '" BUS_IEV_ORDER_FULFILLED "'",
                    p, 2, &at, e);
     if (rc || at <= 0)
         return rc;
@@ -342,8 +599,11 @@ int sandbox_check(db *d, const char *tenant_id, const sandbox_sims *sims,
         rc = check_order(c, tenant_id, sims, &orders[i], r, e);
     }
     rc = rc ? rc : check_queues(c, r, e);
+    rc = rc || !sims->simplyprint_url ? rc : check_simplyprint(c, tenant_id, sims, r, e);
+    rc = rc || !sims->sendcloud_url ? rc : check_sendcloud(c, tenant_id, sims, r, e);
     if (rc == 0)
         percentiles(r);
+    r->incomplete = rc != 0;
     db_release(c);
     return rc;
 }
@@ -364,6 +624,17 @@ void sandbox_report_print(const sandbox_report *r, FILE *out)
     if (r->platform_rss_kb > 0 || r->sandbox_rss_kb > 0)
         fprintf(out, "peak RSS: platform %.1f MB, sandbox and simulators %.1f MB\n",
                 (double)r->platform_rss_kb / 1024.0, (double)r->sandbox_rss_kb / 1024.0);
+    if (r->review)
+        fprintf(out, "cancelled after completion (not fulfilled, flagged for review): %d\n",
+                r->review);
+    if (r->in_flight)
+        fprintf(out, "held under a live lease when checked (poller ticks, retry entries): %d\n",
+                r->in_flight);
+    if (r->incomplete) {
+        fprintf(out, "invariants: not all checked (the check stopped on an error)%s%s",
+                r->violations ? "; violated so far:\n" : "\n", buf_cstr(&r->problems));
+        return;
+    }
     if (r->violations == 0) {
         fputs("invariants: all hold\n", out);
         return;
