@@ -609,7 +609,7 @@ int e2e_sandbox(const char *backend, const char *orders, const char *const *extr
 static int summary_int(const char *text, const char *label)
 {
     const char *at = strstr(text, label);
-    return at ? atoi(at + strlen(label)) : -1;
+    return at ? (int)strtol(at + strlen(label), NULL, 10) : -1;
 }
 
 void e2e_sandbox_passes(const char *backend, const char *orders, const char *const *extra,
@@ -636,7 +636,7 @@ void e2e_sandbox_passes(const char *backend, const char *orders, const char *con
     free(out);
     assert_int_equal(status, 0);
     assert_true(sum.all_hold);
-    assert_int_equal(sum.orders, atoi(orders));
+    assert_int_equal(sum.orders, strtol(orders, NULL, 10));
     assert_int_equal(sum.other, 0);
     assert_int_equal(sum.fulfilled + sum.cancelled + sum.waiting + sum.review, sum.orders);
     assert_true(sum.fulfilled > 0);
