@@ -7,6 +7,7 @@
 #   make lint   clang-format check, clang-tidy, cppcheck
 #   make bench  the event bus benchmark against graphile-worker (bench/README.md);
 #               BENCH_ARGS="--pg-events 5000" passes options to bench/bus/run.sh
+SHELL := /bin/bash
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all build deps run sandbox test lint format clean bench
@@ -30,7 +31,8 @@ test:
 	@scripts/install-deps.sh test
 	@cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build build-debug -j $(JOBS)
-	@cd build-debug && ctest --output-on-failure -j $(JOBS)
+	@cd build-debug && set -o pipefail && ctest --output-on-failure -j $(JOBS) 2>&1 | tee ctest.log; \
+	  rc=$$?; grep -E "tests passed, [0-9]+ tests? failed" ctest.log | tail -1; exit $$rc
 
 lint:
 	@scripts/install-deps.sh lint test
