@@ -403,6 +403,28 @@ int sp_queue_get_item(sp_client *c, int64_t id, sp_queue_item *out, sp_call *cal
     return rc;
 }
 
+int sp_queue_list(sp_client *c, sp_queue_item **out, size_t *n, sp_call *call, err *e)
+{
+    static const char *const item_keys[] = {"queue", "item", NULL};
+    sp_call local = {.status = 0};
+    call = call ? call : &local;
+    *out = NULL;
+    *n = 0;
+    json_t *doc = NULL;
+    int rc = api_call(c, "GET", "queue/GetItems", NULL, &doc, call, e);
+    json_t *items = rc == 0 ? json_object_get(jfirst(doc, item_keys), "items") : NULL;
+    if (rc == 0 && !json_is_array(items))
+        rc = err_set(e, F3_EPERMANENT, "SimplyPrint queue/GetItems: no items in the answer");
+    size_t count = rc == 0 ? json_array_size(items) : 0;
+    if (rc == 0 && !(*out = calloc(count ? count : 1, sizeof **out)))
+        rc = err_set(e, F3_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        if (json_is_object(json_array_get(items, i)))
+            queue_item_from_json(json_array_get(items, i), &(*out)[(*n)++]);
+    json_decref(doc);
+    return rc;
+}
+
 int sp_queue_delete_item(sp_client *c, int64_t id, sp_call *call, err *e)
 {
     sp_call local = {.status = 0};
