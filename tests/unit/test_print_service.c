@@ -173,15 +173,18 @@ static int f_job(void *client, const char *uid, sp_job *out, sp_call *call, err 
     return err_set(e, F3_ENOTFOUND, "no job %s", uid);
 }
 
-static int f_queue(void *client, sp_queue_item **out, size_t *n, sp_call *call, err *e)
+static int f_queue(void *client, bool include_done, sp_queue_item **out, size_t *n, sp_call *call,
+                   err *e)
 {
     (void)client;
+    (void)include_done;
     if (fake.get != OK)
         return fail_call(fake.get, call, e);
     *out = calloc(fake.nitems + 1, sizeof **out);
     for (size_t i = 0; i < fake.nitems; i++) {
         (*out)[i].id = fake.items[i].id;
         (*out)[i].left = fake.items[i].left;
+        (*out)[i].printed = fake.items[i].printed;
         snprintf((*out)[i].filesystem_id, sizeof(*out)[i].filesystem_id, "%s", fake.items[i].file);
     }
     *n = fake.nitems;
@@ -418,16 +421,27 @@ static void test_interrupted_submission_adopted_by_poller(void **state)
     fx *f = *state;
     requeue(f, NULL, 0);
     assert_int_equal(fake.adds, 6);
+    char foot[65];
+    job_id(f, "ap-foot", 1, 1, foot);
+    int64_t printed = load(f, foot).queue_item_id;
     crash_after_add(f, "ap-foot"); /* 4 jobs: 2 units x 2 feet */
     assert_int_equal(jobs_in(f, "PENDING"), 4);
+    /* One of the lost items was printed already before anyone looked. */
+    for (size_t i = 0; i < fake.nitems; i++)
+        if (fake.items[i].id == printed) {
+            fake.items[i].left = 0;
+            fake.items[i].printed = 1;
+        }
 
     int applied = 0;
     err e = {0};
     assert_int_equal(print_service_reconcile(f->s, &applied, &e), 0);
-    /* No second AddItem: each job got one of the items its lost submission left. */
+    /* No second AddItem: each job got one of the items its lost submission left, and the
+     * poller saw the printed one through. */
     assert_int_equal(fake.adds, 6);
     assert_int_equal(fake.nitems, 6);
-    assert_int_equal(jobs_in(f, "QUEUED"), 6);
+    assert_int_equal(jobs_in(f, "QUEUED"), 5);
+    assert_int_equal(jobs_in(f, "COMPLETED"), 1);
     assert_items_held_once(f);
     assert_int_equal(
         count(f, "SELECT COUNT(*) FROM print_jobs WHERE submit_lease_until IS NULL", NULL), 6);
@@ -439,7 +453,7 @@ static void test_interrupted_submission_adopted_by_poller(void **state)
     crash_after_add(f, "ap-body");
     assert_int_equal(print_service_reconcile(f->s, &applied, &e), 0);
     assert_int_equal(fake.adds, 7); /* one new item, for the one that had none */
-    assert_int_equal(jobs_in(f, "QUEUED"), 6);
+    assert_int_equal(jobs_in(f, "QUEUED"), 5);
     assert_items_held_once(f);
 }
 

@@ -403,7 +403,24 @@ int sp_queue_get_item(sp_client *c, int64_t id, sp_queue_item *out, sp_call *cal
     return rc;
 }
 
-int sp_queue_list(sp_client *c, sp_queue_item **out, size_t *n, sp_call *call, err *e)
+/* Appends the objects of array a to *out (*n of them so far). */
+static int queue_items_append(const json_t *a, sp_queue_item **out, size_t *n, err *e)
+{
+    size_t more = json_array_size(a);
+    if (more == 0)
+        return 0;
+    sp_queue_item *all = realloc(*out, (*n + more) * sizeof *all);
+    if (!all)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    *out = all;
+    for (size_t i = 0; i < more; i++)
+        if (json_is_object(json_array_get(a, i)))
+            queue_item_from_json(json_array_get(a, i), &all[(*n)++]);
+    return 0;
+}
+
+int sp_queue_list(sp_client *c, bool include_done, sp_queue_item **out, size_t *n, sp_call *call,
+                  err *e)
 {
     static const char *const item_keys[] = {"queue", "item", NULL};
     sp_call local = {.status = 0};
@@ -411,16 +428,21 @@ int sp_queue_list(sp_client *c, sp_queue_item **out, size_t *n, sp_call *call, e
     *out = NULL;
     *n = 0;
     json_t *doc = NULL;
-    int rc = api_call(c, "GET", "queue/GetItems", NULL, &doc, call, e);
-    json_t *items = rc == 0 ? json_object_get(jfirst(doc, item_keys), "items") : NULL;
+    int rc = api_call(c, "GET", include_done ? "queue/GetItems?include_done=1" : "queue/GetItems",
+                      NULL, &doc, call, e);
+    json_t *q = rc == 0 ? jfirst(doc, item_keys) : NULL;
+    json_t *items = json_object_get(q, "items");
     if (rc == 0 && !json_is_array(items))
         rc = err_set(e, F3_EPERMANENT, "SimplyPrint queue/GetItems: no items in the answer");
-    size_t count = rc == 0 ? json_array_size(items) : 0;
-    if (rc == 0 && !(*out = calloc(count ? count : 1, sizeof **out)))
-        rc = err_set(e, F3_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < count; i++)
-        if (json_is_object(json_array_get(items, i)))
-            queue_item_from_json(json_array_get(items, i), &(*out)[(*n)++]);
+    if (rc == 0)
+        rc = queue_items_append(items, out, n, e);
+    if (rc == 0 && include_done)
+        rc = queue_items_append(json_object_get(q, "done_items"), out, n, e);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
     json_decref(doc);
     return rc;
 }

@@ -100,6 +100,24 @@ static int adopt_body(db_conn *c, void *ctx, err *e)
                             e);
 }
 
+/* Done queue item qid as SimplyPrint still lists it; F3_ENOTFOUND when it does not. */
+static int done_item(print_service *s, void *client, int64_t qid, sp_queue_item *out, err *e)
+{
+    sp_queue_item *items = NULL;
+    size_t n = 0;
+    sp_call call;
+    memset(&call, 0, sizeof call);
+    int rc = s->provider->queue_list(client, true, &items, &n, &call, e);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (items[i].id == qid) {
+            *out = items[i];
+            free(items);
+            return 0;
+        }
+    free(items);
+    return rc ? rc : err_set(e, F3_ENOTFOUND, "queue item %lld is not listed", (long long)qid);
+}
+
 /* A report about queue item qid that no job holds: the item of a submission interrupted
  * before it recorded it (a crash between queue/AddItem and its transaction). Asks
  * SimplyPrint for the item's file and gives the item to the oldest interrupted submission
@@ -115,6 +133,8 @@ static int adopt_reported_item(print_service *s, const char *tenant_id, int64_t 
     memset(&item, 0, sizeof item);
     if (rc == 0)
         rc = s->provider->queue_get_item(client, qid, &item, &call, e);
+    if (rc == F3_ENOTFOUND && s->provider->queue_list)
+        rc = done_item(s, client, qid, &item, e); /* printed before the report came in */
     if (rc == 0 && !item.filesystem_id[0])
         rc = err_set(e, F3_ENOTFOUND, "queue item %lld names no file", (long long)qid);
     if (rc)

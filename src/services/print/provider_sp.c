@@ -34,9 +34,10 @@ static int sp_delete(void *client, int64_t id, sp_call *call, err *e)
     return sp_queue_delete_item(client, id, call, e);
 }
 
-static int sp_queue(void *client, sp_queue_item **out, size_t *n, sp_call *call, err *e)
+static int sp_queue(void *client, bool include_done, sp_queue_item **out, size_t *n, sp_call *call,
+                    err *e)
 {
-    return sp_queue_list(client, out, n, call, e);
+    return sp_queue_list(client, include_done, out, n, call, e);
 }
 
 static int sp_list(void *client, const sp_jobs_query *q, sp_job **out, size_t *n, int *pages,

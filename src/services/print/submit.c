@@ -140,21 +140,23 @@ static int defer_job(print_service *s, const char *tenant_id, const print_job_ro
     return rc;
 }
 
-/* The first waiting queue item of job's file that no job of ours holds: the item of its
- * interrupted submission (or one interchangeable with it). *qid = 0 when none. */
+/* The first queue item of job's file that no job of ours holds: the item of its
+ * interrupted submission (or one interchangeable with it), waiting or - when it was
+ * printed before we looked - done with a printed copy. *qid = 0 when none. */
 static int find_unrecorded_item(print_service *s, void *client, const char *tenant_id,
                                 const print_job_row *job, int64_t *qid, sp_call *call, err *e)
 {
     *qid = 0;
     sp_queue_item *items = NULL;
     size_t n = 0;
-    int rc = s->provider->queue_list(client, &items, &n, call, e);
+    int rc = s->provider->queue_list(client, true, &items, &n, call, e);
     db_conn *c = rc == 0 ? db_acquire(s->db, e) : NULL;
     if (rc == 0 && !c)
         rc = db_err_code(e);
     for (size_t i = 0; rc == 0 && i < n && *qid == 0; i++) {
         bool held = true;
-        if (items[i].id > 0 && str_eq(items[i].filesystem_id, job->file_id))
+        bool waiting_or_printed = items[i].left > 0 || items[i].printed > 0;
+        if (items[i].id > 0 && waiting_or_printed && str_eq(items[i].filesystem_id, job->file_id))
             rc = print_jobs_queue_item_held(c, tenant_id, items[i].id, NULL, &held, e);
         if (rc == 0 && !held)
             *qid = items[i].id;
@@ -170,8 +172,10 @@ static int obtain_queue_item(print_service *s, void *client, const char *tenant_
                              const print_job_row *job, int64_t *qid, sp_call *call, err *e)
 {
     *qid = 0;
-    /* The job was read before we took the lease: a lease set then (and expired, or we
-     * would not hold it now) is a submission that never recorded its outcome. */
+    /* The job was read before we took the lease: a lease set then is (almost always) an
+     * expired one, a submission that never recorded its outcome. If it was a live one that
+     * ended meanwhile, looking costs one call: an item we take that another submission
+     * added is recorded on one job only (change_body), the other job is submitted again. */
     if (job->submit_lease_until > 0 && s->provider->queue_list) {
         int rc = find_unrecorded_item(s, client, tenant_id, job, qid, call, e);
         if (rc == 0 && *qid > 0) {
