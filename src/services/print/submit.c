@@ -5,6 +5,10 @@
  * SimplyPrint is called outside any transaction; each outcome is then recorded in a short
  * transaction of its own with its event-log entry and events (jobs.c). A submission first
  * takes a lease on the job (submit_lease_until) so two workers never queue one job twice.
+ * The lease stays set when the process dies before the outcome is recorded: such a job's
+ * queue item may exist unrecorded, so its next submission (after the lease expired,
+ * PRINT_SUBMIT_LEASE_MS) first lists the SimplyPrint queue and adopts that item instead of
+ * adding another; a report about the item adopts it earlier (intake.c, print_jobs_adopt).
  * Transient failures leave the job PENDING and hand its order to the retry queue (one
  * PRINT_JOB_CREATION entry per order, see service.h); permanent ones fail the job. A queue
  * item whose removal fails on cancel gets a CANCELLATION entry (the handlers: retries.c).
