@@ -17,6 +17,7 @@
 #include <string.h>
 
 /* More copies than this for one line item is a data error, not an order to print. */
+#define PRINT_QUEUE_ITEM_LOCK        "1886547572" /* advisory lock class of queue items ("prnt") */
 #define PRINT_JOBS_PER_LINE_ITEM_MAX 2000
 
 const char print_jobs_columns[] =
@@ -81,9 +82,32 @@ int print_jobs_by_queue_item(db_conn *c, const char *tenant_id, int64_t qid, pri
     return load_where(c, "simplyprint_queue_item_id = $2", tenant_id, key, out, e);
 }
 
+/* Serialises the transactions that may record queue item qid on a job: PostgreSQL
+ * (READ COMMITTED) would let two of them each see it unheld; this transaction-scoped
+ * advisory lock makes the second wait and then read the first's row. SQLite runs one
+ * writing transaction at a time (BEGIN IMMEDIATE) already. Outside a transaction it is
+ * released at once, harmlessly. */
+static int lock_queue_item(db_conn *c, int64_t qid, err *e)
+{
+    if (strcmp(db_backend(db_conn_db(c)), "postgres") != 0)
+        return 0;
+    char key[24];
+    snprintf(key, sizeof key, "%" PRId64, qid % 2147483647);
+    const char *p[] = {key};
+    db_stmt *st = db_prepare_texts(
+        c, "SELECT pg_advisory_xact_lock(" PRINT_QUEUE_ITEM_LOCK ", CAST($1 AS INTEGER))", p, 1, e);
+    int rc = st ? db_step(st, e) : db_err_code(e);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
 int print_jobs_queue_item_held(db_conn *c, const char *tenant_id, int64_t qid,
                                const char *except_job_id, bool *held, err *e)
 {
+    *held = false;
+    int lrc = lock_queue_item(c, qid, e);
+    if (lrc)
+        return lrc;
     char key[24];
     snprintf(key, sizeof key, "%" PRId64, qid);
     const char *p[] = {tenant_id, key, except_job_id ? except_job_id : ""};

@@ -65,7 +65,8 @@ int print_jobs_by_queue_item(db_conn *c, const char *tenant_id, int64_t qid, pri
                              err *e);
 
 /* In *held, whether a job of tenant_id other than except_job_id (NULL = none) holds
- * SimplyPrint queue item qid. */
+ * SimplyPrint queue item qid. Inside a transaction it first takes qid's lock until the
+ * transaction ends, so of two transactions recording qid the second sees the first's. */
 int print_jobs_queue_item_held(db_conn *c, const char *tenant_id, int64_t qid,
                                const char *except_job_id, bool *held, err *e);
 
