@@ -46,6 +46,7 @@ static struct fake {
     struct {
         int64_t id;
         int left, printed;
+        char file[32];
     } items[FAKE_ITEMS];
     size_t nitems;
     sp_job history[16];
@@ -93,7 +94,6 @@ static int f_test(void *client, sp_call *call, err *e)
 static int f_add(void *client, const sp_queue_add *rq, int64_t *id, sp_call *call, err *e)
 {
     (void)client;
-    (void)rq;
     if (fake.on_add)
         fake.on_add();
     pthread_mutex_lock(&fake.lock);
@@ -104,6 +104,8 @@ static int f_add(void *client, const sp_queue_add *rq, int64_t *id, sp_call *cal
         *id = ++fake.next_id;
         fake.items[fake.nitems].id = *id;
         fake.items[fake.nitems].left = 1;
+        snprintf(fake.items[fake.nitems].file, sizeof fake.items[0].file, "%s",
+                 rq->filesystem_id ? rq->filesystem_id : "");
         fake.items[fake.nitems++].printed = 0;
         fake.adds++;
     }
@@ -122,6 +124,7 @@ static int f_get(void *client, int64_t id, sp_queue_item *out, sp_call *call, er
             out->id = id;
             out->left = fake.items[i].left;
             out->printed = fake.items[i].printed;
+            snprintf(out->filesystem_id, sizeof out->filesystem_id, "%s", fake.items[i].file);
             return 0;
         }
     return err_set(e, F3_ENOTFOUND, "queue item %lld not found", (long long)id);
@@ -170,8 +173,26 @@ static int f_job(void *client, const char *uid, sp_job *out, sp_call *call, err 
     return err_set(e, F3_ENOTFOUND, "no job %s", uid);
 }
 
-static const print_provider fake_provider = {f_new, f_free, f_test, f_add,
-                                             f_get, f_del,  f_list, f_job};
+static int f_queue(void *client, bool include_done, sp_queue_item **out, size_t *n, sp_call *call,
+                   err *e)
+{
+    (void)client;
+    (void)include_done;
+    if (fake.get != OK)
+        return fail_call(fake.get, call, e);
+    *out = calloc(fake.nitems + 1, sizeof **out);
+    for (size_t i = 0; i < fake.nitems; i++) {
+        (*out)[i].id = fake.items[i].id;
+        (*out)[i].left = fake.items[i].left;
+        (*out)[i].printed = fake.items[i].printed;
+        snprintf((*out)[i].filesystem_id, sizeof(*out)[i].filesystem_id, "%s", fake.items[i].file);
+    }
+    *n = fake.nitems;
+    return 0;
+}
+
+static const print_provider fake_provider = {f_new, f_free, f_test, f_add,  f_get,
+                                             f_del, f_list, f_job,  f_queue};
 
 static void fake_reset(void)
 {
@@ -367,6 +388,122 @@ static print_change_outcome report(fx *f, int64_t queue_item, print_job_status s
     if (rc != want_rc)
         fail_msg("apply_report: %d (%s), want %d", rc, e.msg, want_rc);
     return oc;
+}
+
+/* ---- a crash between queue/AddItem and its record ------------------------------------- */
+
+/* The state a SIGKILL leaves after SimplyPrint created the queue item of part's jobs but
+ * before the QUEUED record committed: PENDING, no queue item, the lease taken (expired). */
+static void crash_after_add(fx *f, const char *part)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "UPDATE print_jobs SET status = 'PENDING', simplyprint_queue_item_id = NULL,"
+             " submit_lease_until = 1 WHERE part_key = '%s'",
+             part);
+    exec(f, sql);
+}
+
+/* Every item in the fake queue is held by exactly one job. */
+static void assert_items_held_once(fx *f)
+{
+    for (size_t i = 0; i < fake.nitems; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)fake.items[i].id);
+        assert_int_equal(
+            count(f, "SELECT COUNT(*) FROM print_jobs WHERE simplyprint_queue_item_id = $1", id),
+            1);
+    }
+}
+
+static void test_interrupted_submission_adopted_by_poller(void **state)
+{
+    fx *f = *state;
+    requeue(f, NULL, 0);
+    assert_int_equal(fake.adds, 6);
+    char foot[65];
+    job_id(f, "ap-foot", 1, 1, foot);
+    int64_t printed = load(f, foot).queue_item_id;
+    crash_after_add(f, "ap-foot"); /* 4 jobs: 2 units x 2 feet */
+    assert_int_equal(jobs_in(f, "PENDING"), 4);
+    /* One of the lost items was printed already before anyone looked. */
+    for (size_t i = 0; i < fake.nitems; i++)
+        if (fake.items[i].id == printed) {
+            fake.items[i].left = 0;
+            fake.items[i].printed = 1;
+        }
+
+    int applied = 0;
+    err e = {0};
+    assert_int_equal(print_service_reconcile(f->s, &applied, &e), 0);
+    /* No second AddItem: each job got one of the items its lost submission left, and the
+     * poller saw the printed one through. */
+    assert_int_equal(fake.adds, 6);
+    assert_int_equal(fake.nitems, 6);
+    assert_int_equal(jobs_in(f, "QUEUED"), 5);
+    assert_int_equal(jobs_in(f, "COMPLETED"), 1);
+    assert_items_held_once(f);
+    assert_int_equal(
+        count(f, "SELECT COUNT(*) FROM print_jobs WHERE submit_lease_until IS NULL", NULL), 6);
+
+    /* A job whose submission never reached SimplyPrint finds no item and adds one. */
+    char id[65];
+    job_id(f, "ap-body", 0, 0, id);
+    fake_remove_item(load(f, id).queue_item_id);
+    crash_after_add(f, "ap-body");
+    assert_int_equal(print_service_reconcile(f->s, &applied, &e), 0);
+    assert_int_equal(fake.adds, 7); /* one new item, for the one that had none */
+    assert_int_equal(jobs_in(f, "QUEUED"), 5);
+    assert_items_held_once(f);
+}
+
+static void test_interrupted_submission_adopted_by_report(void **state)
+{
+    fx *f = *state;
+    requeue(f, NULL, 0);
+    char first[65], second[65];
+    job_id(f, "ap-body", 0, 0, first);
+    job_id(f, "ap-body", 1, 0, second);
+    int64_t q1 = load(f, first).queue_item_id, q2 = load(f, second).queue_item_id;
+    crash_after_add(f, "ap-body");
+
+    /* The printer starts one of the unrecorded items: the report adopts it for the oldest
+     * interrupted submission of that file and applies. */
+    assert_int_equal(report(f, q2, PRINT_JOB_PRINTING, 100, 0), PRINT_CHANGED);
+    assert_int_equal(jobs_in(f, "PRINTING"), 1);
+    assert_int_equal(jobs_in(f, "PENDING"), 1);
+    char q[24];
+    snprintf(q, sizeof q, "%lld", (long long)q2);
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM print_jobs WHERE simplyprint_queue_item_id = $1"
+                           " AND status = 'PRINTING'",
+                           q),
+                     1);
+
+    /* The other one is submitted again: it takes the remaining item, adds none. */
+    print_run_counts n;
+    err e = {0};
+    assert_int_equal(print_service_submit_pending(f->s, TENANT, NULL, &n, &e), 0);
+    assert_int_equal(n.submitted, 1);
+    assert_int_equal(fake.adds, 6);
+    snprintf(q, sizeof q, "%lld", (long long)q1);
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM print_jobs WHERE simplyprint_queue_item_id = $1"
+                           " AND status = 'QUEUED'",
+                           q),
+                     1);
+    assert_items_held_once(f);
+
+    /* An item of a file no interrupted job has stays nobody's. */
+    report(f, 99999, PRINT_JOB_PRINTING, 200, F3_ENOTFOUND);
+    assert_int_equal(jobs_in(f, "PRINTING"), 1);
+
+    /* SimplyPrint cannot list its queue now: the interrupted job waits, nothing is added. */
+    crash_after_add(f, "ap-foot");
+    fake.get = TRANSIENT;
+    assert_int_equal(print_service_submit_pending(f->s, TENANT, NULL, &n, &e), F3_ETRANSIENT);
+    assert_int_equal(fake.adds, 6);
+    assert_int_equal(jobs_in(f, "PENDING"), 4);
 }
 
 /* ---- creation --------------------------------------------------------------------------- */
@@ -954,6 +1091,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_two_instances_submit_each_job_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_at_runtime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interrupted_submission_adopted_by_poller, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_interrupted_submission_adopted_by_report, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -403,6 +403,50 @@ int sp_queue_get_item(sp_client *c, int64_t id, sp_queue_item *out, sp_call *cal
     return rc;
 }
 
+/* Appends the objects of array a to *out (*n of them so far). */
+static int queue_items_append(const json_t *a, sp_queue_item **out, size_t *n, err *e)
+{
+    size_t more = json_array_size(a);
+    if (more == 0)
+        return 0;
+    sp_queue_item *all = realloc(*out, (*n + more) * sizeof *all);
+    if (!all)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    *out = all;
+    for (size_t i = 0; i < more; i++)
+        if (json_is_object(json_array_get(a, i)))
+            queue_item_from_json(json_array_get(a, i), &all[(*n)++]);
+    return 0;
+}
+
+int sp_queue_list(sp_client *c, bool include_done, sp_queue_item **out, size_t *n, sp_call *call,
+                  err *e)
+{
+    static const char *const item_keys[] = {"queue", "item", NULL};
+    sp_call local = {.status = 0};
+    call = call ? call : &local;
+    *out = NULL;
+    *n = 0;
+    json_t *doc = NULL;
+    int rc = api_call(c, "GET", include_done ? "queue/GetItems?include_done=1" : "queue/GetItems",
+                      NULL, &doc, call, e);
+    json_t *q = rc == 0 ? jfirst(doc, item_keys) : NULL;
+    json_t *items = json_object_get(q, "items");
+    if (rc == 0 && !json_is_array(items))
+        rc = err_set(e, F3_EPERMANENT, "SimplyPrint queue/GetItems: no items in the answer");
+    if (rc == 0)
+        rc = queue_items_append(items, out, n, e);
+    if (rc == 0 && include_done)
+        rc = queue_items_append(json_object_get(q, "done_items"), out, n, e);
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int sp_queue_delete_item(sp_client *c, int64_t id, sp_call *call, err *e)
 {
     sp_call local = {.status = 0};

@@ -90,6 +90,11 @@ typedef struct sp_queue_item {
  * (404, or "status": false saying so), else the call's codes. */
 int sp_queue_get_item(sp_client *c, int64_t id, sp_queue_item *out, sp_call *call, err *e);
 
+/* GET queue/GetItems: the items waiting in the queue, and with include_done the done ones
+ * SimplyPrint still lists (left = 0). Caller frees *out with free(). */
+int sp_queue_list(sp_client *c, bool include_done, sp_queue_item **out, size_t *n, sp_call *call,
+                  err *e);
+
 /* queue/DeleteItem?job=: 0 also when the item was already gone (F3_ENOTFOUND is never
  * returned: removing is idempotent). */
 int sp_queue_delete_item(sp_client *c, int64_t id, sp_call *call, err *e);

@@ -84,6 +84,70 @@ static int find_by_sp_job(db_conn *c, const char *tenant_id, const char *sp_job_
     return rc == DB_ROW ? 0 : rc == DB_DONE ? F3_ENOTFOUND : rc;
 }
 
+typedef struct adopt_tx {
+    print_service *s;
+    const char *tenant_id;
+    int64_t qid;
+    const char *file_id;
+    char job_id[PRINT_JOB_ID_MAX + 1];
+    bool adopted;
+} adopt_tx;
+
+static int adopt_body(db_conn *c, void *ctx, err *e)
+{
+    adopt_tx *t = ctx;
+    return print_jobs_adopt(c, t->s->bus, t->tenant_id, t->qid, t->file_id, t->job_id, &t->adopted,
+                            e);
+}
+
+/* Done queue item qid as SimplyPrint still lists it; F3_ENOTFOUND when it does not. */
+static int done_item(print_service *s, void *client, int64_t qid, sp_queue_item *out, err *e)
+{
+    sp_queue_item *items = NULL;
+    size_t n = 0;
+    sp_call call;
+    memset(&call, 0, sizeof call);
+    int rc = s->provider->queue_list(client, true, &items, &n, &call, e);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (items[i].id == qid) {
+            *out = items[i];
+            free(items);
+            return 0;
+        }
+    free(items);
+    return rc ? rc : err_set(e, F3_ENOTFOUND, "queue item %lld is not listed", (long long)qid);
+}
+
+/* A report about queue item qid that no job holds: the item of a submission interrupted
+ * before it recorded it (a crash between queue/AddItem and its transaction). Asks
+ * SimplyPrint for the item's file and gives the item to the oldest interrupted submission
+ * of that file. F3_ENOTFOUND when the item is gone or no job fits. */
+static int adopt_reported_item(print_service *s, const char *tenant_id, int64_t qid,
+                               char job_id[PRINT_JOB_ID_MAX + 1], err *e)
+{
+    void *client = NULL;
+    int rc = print_service_client(s, tenant_id, &client, e);
+    sp_queue_item item;
+    sp_call call;
+    memset(&call, 0, sizeof call);
+    memset(&item, 0, sizeof item);
+    if (rc == 0)
+        rc = s->provider->queue_get_item(client, qid, &item, &call, e);
+    if (rc == F3_ENOTFOUND && s->provider->queue_list)
+        rc = done_item(s, client, qid, &item, e); /* printed before the report came in */
+    if (rc == 0 && !item.filesystem_id[0])
+        rc = err_set(e, F3_ENOTFOUND, "queue item %lld names no file", (long long)qid);
+    if (rc)
+        return rc == F3_ENOTFOUND || rc == F3_EPERMANENT ? F3_ENOTFOUND : F3_ETRANSIENT;
+    adopt_tx t = {.s = s, .tenant_id = tenant_id, .qid = qid, .file_id = item.filesystem_id};
+    rc = print_in_tx(s, adopt_body, &t, e);
+    if (rc == 0 && !t.adopted)
+        return F3_ENOTFOUND;
+    if (rc == 0)
+        snprintf(job_id, PRINT_JOB_ID_MAX + 1, "%s", t.job_id);
+    return rc;
+}
+
 /* Which of our jobs a report is about; may ask SimplyPrint (no transaction open). */
 static int resolve_report(print_service *s, const char *tenant_id, print_sp_report *r,
                           char job_id[PRINT_JOB_ID_MAX + 1], err *e)
@@ -100,6 +164,8 @@ static int resolve_report(print_service *s, const char *tenant_id, print_sp_repo
     if (rc == F3_ENOTFOUND && r->sp_job_id[0])
         rc = find_by_sp_job(c, tenant_id, r->sp_job_id, job_id, e);
     db_release(c);
+    if (rc == F3_ENOTFOUND && r->queue_item_id > 0)
+        rc = adopt_reported_item(s, tenant_id, r->queue_item_id, job_id, e);
     if (rc != F3_ENOTFOUND || !r->sp_job_uid[0] || r->queue_item_id > 0)
         return rc == F3_ENOTFOUND ? err_set(e, rc, "the report names no print job of ours") : rc;
     /* Webhook job objects may not name the queue item: ask SimplyPrint which it was. */

@@ -17,12 +17,13 @@
 #include <string.h>
 
 /* More copies than this for one line item is a data error, not an order to print. */
+#define PRINT_QUEUE_ITEM_LOCK        "1886547572" /* advisory lock class of queue items ("prnt") */
 #define PRINT_JOBS_PER_LINE_ITEM_MAX 2000
 
 const char print_jobs_columns[] =
     "id, order_id, line_item_id, status, error_message, retry_count, updated_at,"
     " simplyprint_queue_item_id, simplyprint_job_id, file_id, file_name, queue_group_id,"
-    " printer_name, provider_reported_at, created_at";
+    " printer_name, provider_reported_at, created_at, submit_lease_until";
 
 void print_jobs_read_row(db_stmt *s, print_job_row *out)
 {
@@ -44,6 +45,7 @@ void print_jobs_read_row(db_stmt *s, print_job_row *out)
     db_col_copy(s, 12, out->printer_name, sizeof out->printer_name);
     out->provider_reported_at = db_col_int64(s, 13);
     out->created_at = db_col_int64(s, 14);
+    out->submit_lease_until = db_col_int64(s, 15);
 }
 
 static int load_where(db_conn *c, const char *where, const char *tenant_id, const char *key,
@@ -78,6 +80,98 @@ int print_jobs_by_queue_item(db_conn *c, const char *tenant_id, int64_t qid, pri
     char key[24];
     snprintf(key, sizeof key, "%" PRId64, qid);
     return load_where(c, "simplyprint_queue_item_id = $2", tenant_id, key, out, e);
+}
+
+/* Serialises the transactions that may record queue item qid on a job: PostgreSQL
+ * (READ COMMITTED) would let two of them each see it unheld; this transaction-scoped
+ * advisory lock makes the second wait and then read the first's row. SQLite runs one
+ * writing transaction at a time (BEGIN IMMEDIATE) already. Outside a transaction it is
+ * released at once, harmlessly. */
+static int lock_queue_item(db_conn *c, int64_t qid, err *e)
+{
+    if (strcmp(db_backend(db_conn_db(c)), "postgres") != 0)
+        return 0;
+    char key[24];
+    snprintf(key, sizeof key, "%" PRId64, qid % 2147483647);
+    const char *p[] = {key};
+    db_stmt *st = db_prepare_texts(
+        c, "SELECT pg_advisory_xact_lock(" PRINT_QUEUE_ITEM_LOCK ", CAST($1 AS INTEGER))", p, 1, e);
+    int rc = st ? db_step(st, e) : db_err_code(e);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+int print_jobs_queue_item_held(db_conn *c, const char *tenant_id, int64_t qid,
+                               const char *except_job_id, bool *held, err *e)
+{
+    *held = false;
+    int lrc = lock_queue_item(c, qid, e);
+    if (lrc)
+        return lrc;
+    char key[24];
+    snprintf(key, sizeof key, "%" PRId64, qid);
+    const char *p[] = {tenant_id, key, except_job_id ? except_job_id : ""};
+    db_stmt *st = db_prepare_texts(c,
+                                   "SELECT id FROM print_jobs WHERE tenant_id = $1 AND"
+                                   " simplyprint_queue_item_id = $2 AND id <> $3 LIMIT 1",
+                                   p, 3, e);
+    if (!st)
+        return db_err_code(e);
+    int rc = db_step(st, e);
+    db_finalize(st);
+    *held = rc == DB_ROW;
+    return rc < 0 ? rc : 0;
+}
+
+/* The oldest interrupted submission of file_id into job_id ("" when none). */
+static int interrupted_of_file(db_conn *tx, const char *tenant_id, const char *file_id,
+                               char job_id[PRINT_JOB_ID_MAX + 1], err *e)
+{
+    job_id[0] = '\0';
+    const char *p[] = {tenant_id, file_id};
+    db_stmt *st = db_prepare_texts(tx,
+                                   "SELECT id FROM print_jobs WHERE tenant_id = $1 AND"
+                                   " status = 'PENDING' AND simplyprint_queue_item_id IS NULL AND"
+                                   " submit_lease_until IS NOT NULL AND file_id = $2"
+                                   " ORDER BY submit_lease_until, created_at, id LIMIT 1",
+                                   p, 2, e);
+    if (!st)
+        return db_err_code(e);
+    int rc = db_step(st, e);
+    if (rc == DB_ROW)
+        db_col_copy(st, 0, job_id, PRINT_JOB_ID_MAX + 1);
+    db_finalize(st);
+    return rc < 0 ? rc : 0;
+}
+
+int print_jobs_adopt(db_conn *tx, bus *b, const char *tenant_id, int64_t qid, const char *file_id,
+                     char job_id[PRINT_JOB_ID_MAX + 1], bool *adopted, err *e)
+{
+    *adopted = false;
+    job_id[0] = '\0';
+    bool held = false;
+    int rc = qid > 0 && file_id && *file_id
+                 ? print_jobs_queue_item_held(tx, tenant_id, qid, NULL, &held, e)
+                 : err_set(e, F3_EINVAL, "adopting needs a queue item id and a file id");
+    if (rc == 0 && !held)
+        rc = interrupted_of_file(tx, tenant_id, file_id, job_id, e);
+    if (rc || held || !job_id[0]) {
+        job_id[0] = '\0';
+        return rc;
+    }
+    print_change ch = {.to = PRINT_JOB_QUEUED, .cause = PRINT_CAUSE_SUBMIT, .queue_item_id = qid};
+    print_change_outcome oc = PRINT_NOT_ALLOWED;
+    rc = print_jobs_change(tx, b, tenant_id, job_id, &ch, &oc, NULL, e);
+    *adopted = rc == 0 && oc == PRINT_CHANGED;
+    if (rc == 0 && *adopted) {
+        char q[24];
+        snprintf(q, sizeof q, "%" PRId64, qid);
+        log_info("queue item of an interrupted submission adopted", "printJobId", job_id,
+                 "queueItemId", q);
+    } else {
+        job_id[0] = '\0';
+    }
+    return rc;
 }
 
 /* ---- creation --------------------------------------------------------------------------- */

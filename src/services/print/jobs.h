@@ -44,6 +44,10 @@ typedef struct print_job_row {
     char printer_name[128];
     int64_t provider_reported_at; /* epoch ms of the last applied report; 0 = none */
     int64_t created_at;
+    /* A submission's lease (epoch ms); 0 = none running. Taken before queue/AddItem and
+     * cleared by whatever records its outcome, so a PENDING job whose lease is set (and
+     * expired) had a submission interrupted: its queue item may exist unrecorded. */
+    int64_t submit_lease_until;
 } print_job_row;
 
 /* The columns print_jobs_read_row reads, to SELECT from print_jobs. */
@@ -59,6 +63,20 @@ int print_jobs_load(db_conn *c, const char *tenant_id, const char *job_id, print
 /* The job holding SimplyPrint queue item qid. F3_ENOTFOUND when there is none. */
 int print_jobs_by_queue_item(db_conn *c, const char *tenant_id, int64_t qid, print_job_row *out,
                              err *e);
+
+/* In *held, whether a job of tenant_id other than except_job_id (NULL = none) holds
+ * SimplyPrint queue item qid. Inside a transaction it first takes qid's lock until the
+ * transaction ends, so of two transactions recording qid the second sees the first's. */
+int print_jobs_queue_item_held(db_conn *c, const char *tenant_id, int64_t qid,
+                               const char *except_job_id, bool *held, err *e);
+
+/* Adopts queue item qid, which no job of tenant_id holds, for the job whose submission of
+ * file_id was interrupted before it recorded its item: the oldest started submission
+ * (PENDING, no queue item, lease set) of that file. That job moves to QUEUED with the item,
+ * through print_jobs_change, in tx. job_id receives its id ("" and *adopted = false when
+ * there is none or qid is held already). */
+int print_jobs_adopt(db_conn *tx, bus *b, const char *tenant_id, int64_t qid, const char *file_id,
+                     char job_id[PRINT_JOB_ID_MAX + 1], bool *adopted, err *e);
 
 /* What one creation run did. */
 typedef struct print_jobs_created {

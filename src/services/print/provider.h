@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "integrations/simplyprint/client.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,11 @@ typedef struct print_provider {
     int (*jobs_list)(void *client, const sp_jobs_query *q, sp_job **out, size_t *n,
                      int *page_amount, sp_call *call, err *e);
     int (*job_get)(void *client, const char *uid, sp_job *out, sp_call *call, err *e);
+    /* The queue items, waiting and (include_done) done; may be NULL (a test provider
+     * without a queue listing): then an interrupted submission is only adopted from
+     * reports. */
+    int (*queue_list)(void *client, bool include_done, sp_queue_item **out, size_t *n,
+                      sp_call *call, err *e);
 } print_provider;
 
 /* The real SimplyPrint API (integrations/simplyprint/client.h). */

@@ -34,6 +34,12 @@ static int sp_delete(void *client, int64_t id, sp_call *call, err *e)
     return sp_queue_delete_item(client, id, call, e);
 }
 
+static int sp_queue(void *client, bool include_done, sp_queue_item **out, size_t *n, sp_call *call,
+                    err *e)
+{
+    return sp_queue_list(client, include_done, out, n, call, e);
+}
+
 static int sp_list(void *client, const sp_jobs_query *q, sp_job **out, size_t *n, int *pages,
                    sp_call *call, err *e)
 {
@@ -52,6 +58,7 @@ const print_provider print_provider_simplyprint = {
     .queue_add_item = sp_add,
     .queue_get_item = sp_get,
     .queue_delete_item = sp_delete,
+    .queue_list = sp_queue,
     .jobs_list = sp_list,
     .job_get = sp_get_job,
 };

@@ -53,7 +53,12 @@
 #define PRINT_RECONCILE_REPEAT_ID "simplyprint-reconcile"
 #define PRINT_RECONCILE_JOB       "simplyprint.reconcile"
 #define PRINT_WEBHOOK_PROVIDER    "simplyprint"
-/* How long a submission holds a PENDING job before another worker may try it. */
+/* How long a submission holds a PENDING job before another worker may try it: far longer
+ * than one queue/AddItem call plus its recording transaction. The lease is cleared by
+ * whatever records the outcome, so a lease left set marks a submission interrupted by a
+ * crash; its job is submitted again only once the lease expired, and that submission
+ * adopts the queue item the interrupted one created (submit.c). A SimplyPrint report
+ * about that item adopts it at once, lease expired or not (intake.c). */
 #define PRINT_SUBMIT_LEASE_MS (2 * 60 * 1000LL)
 /* Job-history pages the poller reads per tenant and run, newest first. */
 #define PRINT_RECONCILE_HISTORY_PAGES 5

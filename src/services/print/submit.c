@@ -5,6 +5,10 @@
  * SimplyPrint is called outside any transaction; each outcome is then recorded in a short
  * transaction of its own with its event-log entry and events (jobs.c). A submission first
  * takes a lease on the job (submit_lease_until) so two workers never queue one job twice.
+ * The lease stays set when the process dies before the outcome is recorded: such a job's
+ * queue item may exist unrecorded, so its next submission (after the lease expired,
+ * PRINT_SUBMIT_LEASE_MS) first lists the SimplyPrint queue and adopts that item instead of
+ * adding another; a report about the item adopts it earlier (intake.c, print_jobs_adopt).
  * Transient failures leave the job PENDING and hand its order to the retry queue (one
  * PRINT_JOB_CREATION entry per order, see service.h); permanent ones fail the job. A queue
  * item whose removal fails on cancel gets a CANCELLATION entry (the handlers: retries.c).
@@ -33,12 +37,22 @@ typedef struct change_tx {
     int64_t removal_retry; /* > 0: a CANCELLATION entry for this queue item once changed */
     print_change_outcome outcome;
     print_job_row before;
+    bool held_elsewhere; /* ch's queue item is another job's: nothing changed */
 } change_tx;
 
 static int change_body(db_conn *c, void *ctx, err *e)
 {
     change_tx *t = ctx;
-    int rc =
+    t->outcome = PRINT_NOT_ALLOWED;
+    memset(&t->before, 0, sizeof t->before);
+    /* One queue item is one job's: an interrupted submission may have adopted it. */
+    int rc = t->ch->queue_item_id > 0
+                 ? print_jobs_queue_item_held(c, t->tenant_id, t->ch->queue_item_id, t->job_id,
+                                              &t->held_elsewhere, e)
+                 : 0;
+    if (rc || t->held_elsewhere)
+        return rc;
+    rc =
         print_jobs_change(c, t->s->bus, t->tenant_id, t->job_id, t->ch, &t->outcome, &t->before, e);
     if (rc == 0 && t->outcome == PRINT_CHANGED && t->removal_retry > 0)
         rc = print_enqueue_removal(c, t->tenant_id, t->job_id, t->removal_retry, e);
@@ -130,8 +144,107 @@ static int defer_job(print_service *s, const char *tenant_id, const print_job_ro
     return rc;
 }
 
+/* The first queue item of job's file that no job of ours holds: the item of its
+ * interrupted submission (or one interchangeable with it), waiting or - when it was
+ * printed before we looked - done with a printed copy. *qid = 0 when none. */
+static int find_unrecorded_item(print_service *s, void *client, const char *tenant_id,
+                                const print_job_row *job, int64_t *qid, sp_call *call, err *e)
+{
+    *qid = 0;
+    sp_queue_item *items = NULL;
+    size_t n = 0;
+    int rc = s->provider->queue_list(client, true, &items, &n, call, e);
+    db_conn *c = rc == 0 ? db_acquire(s->db, e) : NULL;
+    if (rc == 0 && !c)
+        rc = db_err_code(e);
+    for (size_t i = 0; rc == 0 && i < n && *qid == 0; i++) {
+        bool held = true;
+        bool waiting_or_printed = items[i].left > 0 || items[i].printed > 0;
+        if (items[i].id > 0 && waiting_or_printed && str_eq(items[i].filesystem_id, job->file_id))
+            rc = print_jobs_queue_item_held(c, tenant_id, items[i].id, NULL, &held, e);
+        if (rc == 0 && !held)
+            *qid = items[i].id;
+    }
+    db_release(c);
+    free(items);
+    return rc;
+}
+
+/* The queue item for job: one SimplyPrint holds already for its interrupted submission
+ * (adopted), else a new one from queue/AddItem. Returns the provider call's code. */
+static int obtain_queue_item(print_service *s, void *client, const char *tenant_id,
+                             const print_job_row *job, int64_t *qid, sp_call *call, err *e)
+{
+    *qid = 0;
+    /* The job was read before we took the lease: a lease set then is (almost always) an
+     * expired one, a submission that never recorded its outcome. If it was a live one that
+     * ended meanwhile, looking costs one call: an item we take that another submission
+     * added is recorded on one job only (change_body), the other job is submitted again. */
+    if (job->submit_lease_until > 0 && s->provider->queue_list) {
+        int rc = find_unrecorded_item(s, client, tenant_id, job, qid, call, e);
+        if (rc == 0 && *qid > 0) {
+            char q[24];
+            snprintf(q, sizeof q, "%" PRId64, *qid);
+            log_info("queue item of an interrupted submission found, adopting it", "printJobId",
+                     job->info.id, "queueItemId", q);
+            return 0;
+        }
+        bool transient =
+            rc && rc != F3_EPERMANENT && rc != F3_EINVAL && call->failure != HTTP_PERMANENT;
+        if (transient)
+            return rc; /* without knowing the queue we must not add a second item */
+        if (rc)
+            log_warn("SimplyPrint queue not readable; submitting the interrupted job anew",
+                     "printJobId", job->info.id, "reason",
+                     call->message[0] ? call->message : e->msg);
+        memset(call, 0, sizeof *call);
+        err_clear(e);
+    }
+    sp_queue_add rq = {.filesystem_id = job->file_id,
+                       .amount = 1,
+                       .group = job->queue_group_id[0] ? strtoll(job->queue_group_id, NULL, 10) : 0,
+                       .custom_field_id = s->order_field_id,
+                       .custom_field_value = s->order_field_id ? job->info.order_id : NULL};
+    int rc = s->provider->queue_add_item(client, &rq, qid, call, e);
+    if (rc == 0 && *qid <= 0)
+        rc = err_set(e, F3_EPERMANENT, "SimplyPrint answered without a queue item id");
+    return rc;
+}
+
+/* After a recorded outcome did not change the job: what to do with its queue item. */
+static int settle_unrecorded(print_service *s, void *client, const char *tenant_id,
+                             const print_job_row *job, const change_tx *t, int64_t created,
+                             print_submit_mode mode, print_run_counts *out, err *e)
+{
+    if (t->held_elsewhere) {
+        /* Another job's interrupted submission adopted this item meanwhile: it is that job's
+         * now, and this one is submitted again later. */
+        out->deferred++;
+        return defer_job(s, tenant_id, job, mode, out, e);
+    }
+    if (t->before.queue_item_id == created) {
+        out->submitted++; /* a report adopted it for this very job first */
+        return 0;
+    }
+    /* Cancelled while we were submitting: the queue item belongs to nothing. */
+    sp_call dc;
+    memset(&dc, 0, sizeof dc);
+    err de;
+    err_clear(&de);
+    if (s->provider->queue_delete_item(client, created, &dc, &de) != 0)
+        log_warn("orphaned SimplyPrint queue item not removed", "printJobId", job->info.id,
+                 "reason", dc.message[0] ? dc.message : de.msg);
+    out->deferred++;
+    return 0;
+}
+
 /* Submits one PENDING job with the tenant's client. Counts go to *out; F3_ETRANSIENT when
- * it stays PENDING because SimplyPrint could not take it now. */
+ * it stays PENDING because SimplyPrint could not take it now.
+ *
+ * A crash (SIGKILL) between SimplyPrint's answer and the recording transaction leaves the
+ * job PENDING with its lease set and a queue item nobody records. That item is adopted,
+ * never duplicated: a report about it (intake.c) gives it to the job, and so does the next
+ * submission, which lists the queue before adding anything (obtain_queue_item). */
 static int submit_one(print_service *s, void *client, const char *tenant_id,
                       const print_job_row *job, print_submit_mode mode, print_run_counts *out,
                       err *e)
@@ -142,19 +255,12 @@ static int submit_one(print_service *s, void *client, const char *tenant_id,
         out->deferred++;
         return rc;
     }
-    sp_queue_add rq = {.filesystem_id = job->file_id,
-                       .amount = 1,
-                       .group = job->queue_group_id[0] ? strtoll(job->queue_group_id, NULL, 10) : 0,
-                       .custom_field_id = s->order_field_id,
-                       .custom_field_value = s->order_field_id ? job->info.order_id : NULL};
     sp_call call;
     memset(&call, 0, sizeof call);
     int64_t created = 0;
     err pe;
     err_clear(&pe);
-    int prc = s->provider->queue_add_item(client, &rq, &created, &call, &pe);
-    if (prc == 0 && created <= 0)
-        prc = err_set(&pe, F3_EPERMANENT, "SimplyPrint answered without a queue item id");
+    int prc = obtain_queue_item(s, client, tenant_id, job, &created, &call, &pe);
     bool permanent =
         prc == F3_EPERMANENT || prc == F3_EINVAL || (prc && call.failure == HTTP_PERMANENT);
     if (prc && !permanent) {
@@ -175,25 +281,15 @@ static int submit_one(print_service *s, void *client, const char *tenant_id,
                        .cause = PRINT_CAUSE_SUBMIT,
                        .message = prc ? msg : NULL,
                        .queue_item_id = prc ? 0 : created};
-    print_change_outcome oc;
-    rc = change_own(s, tenant_id, job->info.id, &ch, 0, &oc, e);
+    change_tx t = {.s = s, .tenant_id = tenant_id, .job_id = job->info.id, .ch = &ch};
+    rc = print_in_tx(s, change_body, &t, e);
     if (rc) {
         log_error("print job submitted but not recorded", "printJobId", job->info.id, "reason",
                   e->msg);
         return rc;
     }
-    if (prc == 0 && oc != PRINT_CHANGED) {
-        /* Cancelled while we were submitting: the new queue item belongs to nothing. */
-        sp_call dc;
-        memset(&dc, 0, sizeof dc);
-        err de;
-        err_clear(&de);
-        if (s->provider->queue_delete_item(client, created, &dc, &de) != 0)
-            log_warn("orphaned SimplyPrint queue item not removed", "printJobId", job->info.id,
-                     "reason", dc.message[0] ? dc.message : de.msg);
-        out->deferred++;
-        return 0;
-    }
+    if (prc == 0 && t.outcome != PRINT_CHANGED)
+        return settle_unrecorded(s, client, tenant_id, job, &t, created, mode, out, e);
     if (prc)
         out->failed++;
     else
