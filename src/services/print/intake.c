@@ -547,27 +547,9 @@ static int active_jobs(print_service *s, const char *tenant_id, print_job_row **
     db_conn *c = db_acquire(s->db, e);
     if (!c)
         return db_err_code(e);
-    db_stmt *st = db_prepare_texts(c, sql, p, 1, e);
-    int rc = st ? 0 : db_err_code(e);
-    while (rc == 0 && (rc = db_step(st, e)) == DB_ROW) {
-        rc = 0;
-        print_job_row *r = realloc(*rows, (*n + 1) * sizeof *r);
-        if (!r) {
-            rc = err_set(e, F3_ENOMEM, "out of memory");
-            break;
-        }
-        *rows = r;
-        print_jobs_read_row(st, &(*rows)[(*n)++]);
-    }
-    db_finalize(st);
+    int rc = print_jobs_select(c, sql, p, 1, rows, n, e);
     db_release(c);
-    if (rc < 0) {
-        free(*rows);
-        *rows = NULL;
-        *n = 0;
-        return rc;
-    }
-    return 0;
+    return rc;
 }
 
 static int reconcile_tenant(print_service *s, const char *tenant_id, int *applied, err *e)

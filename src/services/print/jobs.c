@@ -25,6 +25,38 @@ const char print_jobs_columns[] =
     " simplyprint_queue_item_id, simplyprint_job_id, file_id, file_name, queue_group_id,"
     " printer_name, provider_reported_at, created_at, submit_lease_until";
 
+int print_jobs_select(db_conn *c, const char *sql, const char *const *texts, int n,
+                      print_job_row **rows, size_t *count, err *e)
+{
+    *rows = NULL;
+    *count = 0;
+    db_stmt *st = db_prepare_texts(c, sql, texts, n, e);
+    int rc = st ? 0 : db_err_code(e);
+    size_t cap = 0;
+    while (rc == 0 && (rc = db_step(st, e)) == DB_ROW) {
+        rc = 0;
+        if (*count == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            print_job_row *r = realloc(*rows, ncap * sizeof *r);
+            if (!r) {
+                rc = err_set(e, F3_ENOMEM, "out of memory");
+                break;
+            }
+            *rows = r;
+            cap = ncap;
+        }
+        print_jobs_read_row(st, &(*rows)[(*count)++]);
+    }
+    db_finalize(st);
+    if (rc < 0) {
+        free(*rows);
+        *rows = NULL;
+        *count = 0;
+        return rc;
+    }
+    return 0;
+}
+
 void print_jobs_read_row(db_stmt *s, print_job_row *out)
 {
     memset(out, 0, sizeof *out);

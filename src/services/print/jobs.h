@@ -56,6 +56,12 @@ extern const char print_jobs_columns[];
 /* Reads the current row of a statement selecting print_jobs_columns first. */
 void print_jobs_read_row(db_stmt *s, print_job_row *out);
 
+/* Runs sql (a SELECT of print_jobs_columns first) with texts[0..n-1] bound to $1..$n on c and
+ * reads every row. 0 with *rows (caller frees with free()) and *count set, or a db error with
+ * *rows NULL and *count 0. */
+int print_jobs_select(db_conn *c, const char *sql, const char *const *texts, int n,
+                      print_job_row **rows, size_t *count, err *e);
+
 /* job_id of tenant_id. F3_ENOTFOUND when there is none. */
 int print_jobs_load(db_conn *c, const char *tenant_id, const char *job_id, print_job_row *out,
                     err *e);

@@ -312,27 +312,9 @@ static int pending_jobs(print_service *s, const char *tenant_id, const char *ord
     db_conn *c = db_acquire(s->db, e);
     if (!c)
         return db_err_code(e);
-    db_stmt *st = db_prepare_texts(c, sql, p, order_id ? 2 : 1, e);
-    int rc = st ? 0 : db_err_code(e);
-    while (rc == 0 && (rc = db_step(st, e)) == DB_ROW) {
-        rc = 0;
-        print_job_row *r = realloc(*rows, (*n + 1) * sizeof *r);
-        if (!r) {
-            rc = err_set(e, F3_ENOMEM, "out of memory");
-            break;
-        }
-        *rows = r;
-        print_jobs_read_row(st, &(*rows)[(*n)++]);
-    }
-    db_finalize(st);
+    int rc = print_jobs_select(c, sql, p, order_id ? 2 : 1, rows, n, e);
     db_release(c);
-    if (rc < 0) {
-        free(*rows);
-        *rows = NULL;
-        *n = 0;
-        return rc;
-    }
-    return 0;
+    return rc;
 }
 
 /* The sweep leaves an order to the retry queue while it has a PRINT_JOB_CREATION entry
@@ -679,27 +661,9 @@ static int order_jobs(print_service *s, db_conn *c, const char *tenant_id, const
     db_conn *own = c ? NULL : db_acquire(s->db, e);
     if (!c && !own)
         return db_err_code(e);
-    db_stmt *st = db_prepare_texts(c ? c : own, sql, p, 2, e);
-    int rc = st ? 0 : db_err_code(e);
-    while (rc == 0 && (rc = db_step(st, e)) == DB_ROW) {
-        rc = 0;
-        print_job_row *r = realloc(*rows, (*n + 1) * sizeof *r);
-        if (!r) {
-            rc = err_set(e, F3_ENOMEM, "out of memory");
-            break;
-        }
-        *rows = r;
-        print_jobs_read_row(st, &(*rows)[(*n)++]);
-    }
-    db_finalize(st);
+    int rc = print_jobs_select(c ? c : own, sql, p, 2, rows, n, e);
     db_release(own);
-    if (rc < 0) {
-        free(*rows);
-        *rows = NULL;
-        *n = 0;
-        return rc;
-    }
-    return 0;
+    return rc;
 }
 
 static bool cancellable_on_order_cancel(print_job_status st)
