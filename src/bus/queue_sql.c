@@ -982,24 +982,33 @@ static int inbox_insert_many(db_conn *c, bus_completion **items, size_t n, int64
     return rc < 0 ? rc : 0;
 }
 
+/* Appends the UPDATE that completes `rows` active jobs of one queue, each held with its
+ * token: finished_at is $at, the queue $queue, job k's id $(first + stride*k) and its token
+ * the parameter after it. The redundant "id IN (...)" lets both backends find the rows
+ * through the primary key; the row-value test then checks each job's own token. */
+static void put_complete_update(buf *b, int at, int queue, size_t rows, size_t first, size_t stride)
+{
+    buf_printf(b,
+               "UPDATE bus_jobs SET state = 'completed', finished_at = $%d,"
+               " attempts_made = attempts_made + 1, return_value = NULL, lock_token = NULL,"
+               " lock_until = NULL WHERE queue = $%d AND state = 'active' AND id IN (",
+               at, queue);
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(b, "%s$%zu", k ? ", " : "", first + stride * k);
+    buf_puts(b, ") AND (id, lock_token) IN (VALUES ");
+    for (size_t k = 0; k < rows; k++)
+        buf_printf(b, "%s($%zu, $%zu)", k ? ", " : "", first + stride * k, first + stride * k + 1);
+    buf_puts(b, ") RETURNING id");
+}
+
 /* Completes items[0..n-1] (one queue, distinct ids, no return values) in one UPDATE; the
- * ids it returns were held with their tokens, the others are gone. The redundant
- * "id IN (...)" lets both backends find the rows through the primary key; the row-value
- * test then checks each job's own token. */
+ * ids it returns were held with their tokens, the others are gone. */
 static int complete_chunk(db_conn *c, bus_completion **items, size_t n, int64_t now, err *e)
 {
     size_t rows = pad_pow2(n);
     buf sql;
     buf_init(&sql, 0);
-    buf_puts(&sql, "UPDATE bus_jobs SET state = 'completed', finished_at = $1,"
-                   " attempts_made = attempts_made + 1, return_value = NULL, lock_token = NULL,"
-                   " lock_until = NULL WHERE queue = $2 AND state = 'active' AND id IN (");
-    for (size_t k = 0; k < rows; k++)
-        buf_printf(&sql, "%s$%zu", k ? ", " : "", 3 + 2 * k);
-    buf_puts(&sql, ") AND (id, lock_token) IN (VALUES ");
-    for (size_t k = 0; k < rows; k++)
-        buf_printf(&sql, "%s($%zu, $%zu)", k ? ", " : "", 3 + 2 * k, 4 + 2 * k);
-    buf_puts(&sql, ") RETURNING id");
+    put_complete_update(&sql, 1, 2, rows, 3, 2);
     db_stmt *st = db_prepare(c, buf_cstr(&sql), e);
     buf_free(&sql);
     if (!st)
@@ -1165,15 +1174,9 @@ static char *cc_sql(const bus_store *s, size_t rows, bool inbox)
 {
     buf b;
     buf_init(&b, 0);
-    buf_puts(&b, "WITH done AS (UPDATE bus_jobs SET state = 'completed', finished_at = $5,"
-                 " attempts_made = attempts_made + 1, return_value = NULL, lock_token = NULL,"
-                 " lock_until = NULL WHERE queue = $7 AND state = 'active' AND id IN (");
-    for (size_t k = 0; k < rows; k++)
-        buf_printf(&b, "%s$%zu", k ? ", " : "", 8 + 4 * k);
-    buf_puts(&b, ") AND (id, lock_token) IN (VALUES ");
-    for (size_t k = 0; k < rows; k++)
-        buf_printf(&b, "%s($%zu, $%zu)", k ? ", " : "", 8 + 4 * k, 9 + 4 * k);
-    buf_puts(&b, ") RETURNING id), ins AS (INSERT INTO bus_inbox (consumer, event_id, handled_at)"
+    buf_puts(&b, "WITH done AS (");
+    put_complete_update(&b, 5, 7, rows, 8, 4);
+    buf_puts(&b, "), ins AS (INSERT INTO bus_inbox (consumer, event_id, handled_at)"
                  " SELECT v.c, v.e, CAST($5 AS BIGINT) FROM (VALUES ");
     for (size_t k = 0; k < rows; k++)
         buf_printf(&b, "%s($%zu, $%zu, $%zu)", k ? ", " : "", 10 + 4 * k, 11 + 4 * k, 8 + 4 * k);
