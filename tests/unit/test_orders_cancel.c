@@ -135,6 +135,12 @@ static void test_jobs_in_every_state(void **state)
                            " AND order_id = $1 AND metadata LIKE '%CANCELLATION_NEEDS_REVIEW%'",
                            "o1"),
                      1);
+    /* Its mail names the order by its Shopify number. */
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM retry_queue WHERE job_type = 'NOTIFICATION' AND"
+                           " payload LIKE $1",
+                           "%\"orderNumber\":\"#o1\"%"),
+                     1);
     assert_int_equal(count(f,
                            "SELECT COUNT(*) FROM event_log WHERE event_type = 'order.cancelled'"
                            " AND user_id = $1",

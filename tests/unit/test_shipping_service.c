@@ -19,6 +19,7 @@
 #include "http/server.h"
 #include "integrations/sendcloud/client.h"
 #include "services/access/user_context.h"
+#include "services/common/notify.h"
 #include "services/shipping/shipping.h"
 #include "sim/sendcloud/sim.h"
 
@@ -461,6 +462,37 @@ static void test_transient_failures_heal(void **state)
     assert_int_equal(log_count(f, "shipment.failed"), 0);
 }
 
+/* The mail of the tenant's one queued operator alert: its fields must name the order by its
+ * Shopify order number (want), and so must the rendered subject and body. */
+static void expect_alert_names_order(fx *f, const char *kind, const char *want)
+{
+    err e = {0};
+    db_conn *c = db_acquire(f->tbp->d, &e);
+    assert_non_null(c);
+    db_stmt *st = db_prepare(c,
+                             "SELECT payload FROM retry_queue WHERE tenant_id = $1 AND"
+                             " job_type = 'NOTIFICATION'",
+                             &e);
+    assert_non_null(st);
+    db_bind_text(st, 1, tenant);
+    assert_int_equal(db_step(st, &e), DB_ROW);
+    json_error_t je;
+    json_t *payload = json_loads(db_col_text(st, 0), 0, &je);
+    assert_int_equal(db_step(st, &e), DB_DONE);
+    db_finalize(st);
+    db_release(c);
+    assert_non_null(payload);
+    assert_string_equal(json_string_value(json_object_get(payload, "kind")), kind);
+    const json_t *fields = json_object_get(payload, "fields");
+    assert_string_equal(json_string_value(json_object_get(fields, "orderNumber")), want);
+    notify_rendered mail;
+    assert_int_equal(notify_render_alert(notify_kind_parse(kind), fields, NULL, 0, &mail, &e), 0);
+    if (!strstr(mail.subject, want) || !strstr(mail.text, want))
+        fail_msg("alert mail does not name order %s: %s", want, mail.subject);
+    notify_rendered_free(&mail);
+    json_decref(payload);
+}
+
 static void test_permanent_failure_is_not_retried(void **state)
 {
     fx *f = *state;
@@ -480,6 +512,7 @@ static void test_permanent_failure_is_not_retried(void **state)
                             "shipment.failed", tenant),
                      1);
     assert_int_equal(log_count(f, "operator.alert"), 1);
+    expect_alert_names_order(f, "SHIPMENT_FAILED", "#o-bad");
     assert_int_equal(jobs(f, CREATED_Q), 0);
 }
 

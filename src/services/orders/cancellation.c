@@ -189,7 +189,15 @@ static int announce(db_conn *tx, bus *b, const char *tenant_id, const char *orde
     snprintf(msg, sizeof msg,
              "Order %s cancelled but %d print job(s) are already printing: review needed",
              o->number, flagged);
-    return orders_alert(tx, tenant_id, order_id, "CANCELLATION_NEEDS_REVIEW", false, msg, jobs, e);
+    /* The alert names the order by its Shopify number, as every order alert does. */
+    json_t *alert = jobs ? json_deep_copy(jobs) : json_object();
+    if (!alert || json_object_set_new(alert, "orderNumber", json_string(o->number))) {
+        json_decref(alert);
+        return err_set(e, F3_ENOMEM, "out of memory");
+    }
+    rc = orders_alert(tx, tenant_id, order_id, "CANCELLATION_NEEDS_REVIEW", false, msg, alert, e);
+    json_decref(alert);
+    return rc;
 }
 
 int orders_cancel_in_tx(db_conn *tx, bus *b, const char *tenant_id, const char *order_id,
