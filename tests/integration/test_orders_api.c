@@ -679,7 +679,9 @@ static void test_order_detail(void **state)
                 "('pj-2', 't1', 'o-00', 'li-00', 1, 'QUEUED', 'vase.gcode', 2, 2)");
     exec_sql(f, "INSERT INTO shipments (id, tenant_id, order_id, status, carrier, "
                 "tracking_number, created_at, updated_at) VALUES "
-                "('sp-1', 't1', 'o-00', 'ANNOUNCED', 'postnl', '3STEST', 5, 5)");
+                "('sp-1', 't1', 'o-00', 'READY_TO_SEND', 'postnl', '3STEST', 5, 5)");
+    /* o-02 has no shipment row (its shipment lives elsewhere): the status the order kept. */
+    exec_sql(f, "UPDATE orders SET shipment_status = 'DELIVERED' WHERE id = 'o-02'");
     exec_sql(f, "UPDATE orders SET shopify_fulfillment_id = 'ful-1', tracking_number = '3STEST', "
                 "shipping_address = '{\"city\":\"Gent\"}' WHERE id = 'o-00'");
     exec_sql(f, "INSERT INTO event_log (id, tenant_id, order_id, event_type, severity, message, "
@@ -700,6 +702,9 @@ static void test_order_detail(void **state)
     assert_int_equal(json_array_size(jobs), 2);
     assert_string_equal(str_of(json_array_get(jobs, 0), "status"), "PRINTING");
     assert_string_equal(str_of(json_object_get(o, "shipment"), "carrier"), "postnl");
+    /* The shipment's status shows from the moment the shipment exists (no status change
+     * has reached the order yet). */
+    assert_string_equal(str_of(o, "shipmentStatus"), "READY_TO_SEND");
     json_t *events = json_object_get(o, "events");
     assert_int_equal(json_array_size(events), 1);
     assert_string_equal(str_of(json_array_get(events, 0), "message"), "Order created");
@@ -707,8 +712,20 @@ static void test_order_detail(void **state)
 
     o = call(f, "t1", "GET", "/api/v1/orders/o-01", NULL, 200);
     assert_true(json_is_null(json_object_get(o, "shipment")));
+    assert_true(json_is_null(json_object_get(o, "shipmentStatus")));
     assert_int_equal(json_array_size(json_object_get(o, "printJobs")), 0);
     json_decref(o);
+    o = call(f, "t1", "GET", "/api/v1/orders/o-02", NULL, 200);
+    assert_string_equal(str_of(o, "shipmentStatus"), "DELIVERED");
+    json_decref(o);
+    /* The list shows it too. */
+    json_t *list = call(f, "t1", "GET", "/api/v1/orders?limit=100&order=asc", NULL, 200);
+    json_t *first = json_array_get(json_object_get(list, "data"), 0);
+    assert_string_equal(str_of(first, "id"), "o-00");
+    assert_string_equal(str_of(first, "shipmentStatus"), "READY_TO_SEND");
+    assert_true(json_is_null(
+        json_object_get(json_array_get(json_object_get(list, "data"), 1), "shipmentStatus")));
+    json_decref(list);
 
     /* Another tenant's order is not found, exactly like a missing one. */
     expect_error(f, "t2", "GET", "/api/v1/orders/o-00", NULL, 404, "Order not found: o-00");

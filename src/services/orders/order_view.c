@@ -9,11 +9,17 @@
 
 #include <string.h>
 
+/* shipmentStatus is the order's shipment's own status as soon as the shipping service
+ * made one (an order has at most one): shipment.status-changed only follows changes after
+ * the shipment was created, so orders.shipment_status alone stays NULL while the shipment
+ * is READY_TO_SEND, and lags behind the shipment while the event is on its way. */
 const char orders_api_order_columns[] =
     "o.id, o.shopify_order_id, o.shopify_order_number, o.status, o.customer_name, "
     "o.customer_email, o.total_minor, o.currency, o.financial_status, "
     "o.shopify_fulfillment_id, o.tracking_number, o.tracking_url, o.tracking_carrier, "
-    "o.shipment_status, o.review_reason, o.cancelled_at, o.completed_at, o.created_at, "
+    "COALESCE((SELECT sh.status FROM shipments sh WHERE sh.tenant_id = o.tenant_id AND "
+    "sh.order_id = o.id), o.shipment_status), o.review_reason, o.cancelled_at, o.completed_at, "
+    "o.created_at, "
     "o.updated_at, o.shipping_address, "
     "(SELECT COUNT(*) FROM line_items li WHERE li.tenant_id = o.tenant_id AND "
     "li.order_id = o.id), "
