@@ -1064,12 +1064,26 @@ static void test_credentials_at_runtime(void **state)
                            NULL),
                      0);
 
+    /* A restart keeps the key set through the API: the settings (still GOOD) only seed a
+     * tenant without a connection. */
+    print_service *restarted = start(f, true);
+    assert_int_equal(queued(f, INTEG_Q), 2);
+    void *c4 = NULL;
+    assert_int_equal(print_service_client(restarted, TENANT, &c4, &e), 0);
+    assert_string_equal(((fake_client *)c4)->key, "sp-good-2");
+    print_service_free(restarted);
+
     /* Disconnected: no client, jobs wait. */
     assert_int_equal(print_service_disconnect(again, TENANT, "u-1", &e), 0);
     assert_int_equal(queued(f, INTEG_Q), 3);
     assert_int_equal(print_service_client(f->s, TENANT, &c3, &e), F3_ENOTFOUND);
     assert_int_equal(print_service_disconnect(f->s, TENANT, NULL, &e), F3_ENOTFOUND);
     print_service_free(again);
+    /* ... and stays so across a restart. */
+    restarted = start(f, true);
+    assert_int_equal(queued(f, INTEG_Q), 3);
+    assert_int_equal(print_service_client(restarted, TENANT, &c3, &e), F3_ENOTFOUND);
+    print_service_free(restarted);
 }
 
 int main(int argc, char **argv)

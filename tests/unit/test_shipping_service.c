@@ -693,6 +693,22 @@ static void test_v2_and_internal_api(void **state)
     assert_int_equal(sim_stat(f, "v2.cancel"), 1);
 }
 
+/* What a restart does with the settings: another instance of the service starts (and
+ * bootstraps from f's settings, still pub / sec) and stops again. */
+static void restart_instance(fx *f)
+{
+    err e = {0};
+    bus *b = bus_new(f->tbp->d, f->tbp->s, BUS_SVC_SHIPPING, &e);
+    assert_non_null(b);
+    shipping_service *svc = NULL;
+    shipping_deps d = {
+        .db = f->tbp->d, .bus = b, .store = f->tbp->s, .config = f->cfg, .tenant_id = TENANT};
+    if (shipping_service_start(&svc, &d, NULL, &e))
+        fail_msg("restart: %s", e.msg);
+    shipping_service_free(svc);
+    bus_free(b);
+}
+
 static void test_credentials_changed_at_runtime(void **state)
 {
     fx *f = *state;
@@ -721,6 +737,13 @@ static void test_credentials_changed_at_runtime(void **state)
     assert_non_null(strstr(buf_cstr(&out), "postnl:standard"));
     assert_null(strstr(buf_cstr(&out), "sec2"));
 
+    /* A restart keeps what the API set: the settings only seed a tenant without one. */
+    restart_instance(f);
+    assert_int_equal(jobs(f, CHANGED_Q), 2);
+    buf_reset(&out);
+    assert_int_equal(call(f, "GET", "/api/v1/integrations/sendcloud", NULL, NULL, &out), 200);
+    assert_non_null(strstr(buf_cstr(&out), "postnl:standard"));
+
     /* The new keys are used at once, and sign the webhooks. */
     add_order(f, "o-new");
     publish(f, BUS_EV_ORDER_READY_FOR_FULFILLMENT, "o-new");
@@ -732,6 +755,12 @@ static void test_credentials_changed_at_runtime(void **state)
     assert_int_equal(call(f, "DELETE", "/api/v1/integrations/sendcloud", NULL, NULL, &out), 200);
     assert_non_null(strstr(buf_cstr(&out), "\"connected\":false"));
     assert_int_equal(jobs(f, CHANGED_Q), 3);
+    /* Disconnected through the API: a restart does not connect it again. */
+    restart_instance(f);
+    assert_int_equal(jobs(f, CHANGED_Q), 3);
+    buf_reset(&out);
+    assert_int_equal(call(f, "GET", "/api/v1/integrations/sendcloud", NULL, NULL, &out), 200);
+    assert_non_null(strstr(buf_cstr(&out), "\"connected\":false"));
     buf_free(&out);
     add_order(f, "o-after");
     publish(f, BUS_EV_ORDER_READY_FOR_FULFILLMENT, "o-after");

@@ -485,6 +485,9 @@ int print_service_disconnect(print_service *s, const char *tenant_id, const char
     return rc;
 }
 
+/* Settings seed a tenant's connection only when it has none: once stored, the connection
+ * is the operator's (changed or disconnected through the API) and a restart must not put
+ * the settings back over it. */
 int print_conn_bootstrap(print_service *s, const config *c, const char *tenant_id, err *e)
 {
     print_connect_rq rq = {.company_id = config_get(c, "SIMPLYPRINT_COMPANY_ID"),
@@ -498,17 +501,24 @@ int print_conn_bootstrap(print_service *s, const config *c, const char *tenant_i
     int rc = conn_read_own(s, tenant_id, true, &old, e);
     if (rc)
         return rc;
-    bool same = old.connected && str_eq(old.company_id, rq.company_id) && old.api_key &&
+    bool found = old.found, connected = old.connected;
+    bool same = str_eq(old.company_id, rq.company_id) && old.api_key &&
                 str_eq(old.api_key, rq.api_key) &&
                 str_eq(old.api_url, rq.api_url ? rq.api_url : "") &&
                 (!rq.webhook_secret ||
                  (old.webhook_secret && str_eq(old.webhook_secret, rq.webhook_secret)));
     conn_row_clear(&old);
-    if (same)
+    if (found) {
+        log_info("SimplyPrint connection kept: the tenant has one, SIMPLYPRINT_* settings not "
+                 "applied (change it through the API)",
+                 "tenantId", tenant_id, "status", connected ? "CONNECTED" : "DISCONNECTED",
+                 "settingsDiffer", same ? "false" : "true");
         return 0;
+    }
     rc = print_service_connect(s, tenant_id, &rq, NULL, e);
     if (rc == 0)
-        log_info("SimplyPrint connection configured from settings", "tenantId", tenant_id);
+        log_info("SimplyPrint connection seeded from SIMPLYPRINT_* settings", "tenantId",
+                 tenant_id);
     return rc;
 }
 

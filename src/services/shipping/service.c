@@ -17,12 +17,35 @@ typedef struct bootstrap_ctx {
     shipping_service *s;
     const shipping_conn *conn;
     bool was_connected;
+    bool kept;    /* the tenant had a connection: left as it is */
+    bool differs; /* ... and the settings differ from it (or its keys do not open) */
 } bootstrap_ctx;
 
+static bool same_text(const char *a, const char *b)
+{
+    return str_eq(a ? a : "", b ? b : "");
+}
+
+/* Settings seed a tenant's connection only when it has none: once stored, the connection
+ * is the operator's (changed or disconnected through the API), and a restart must not put
+ * the settings back over it. */
 static int bootstrap_tx(db_conn *c, void *ctx, err *e)
 {
     bootstrap_ctx *b = ctx;
-    int rc = shipping_conn_save(b->s, c, b->conn, &b->was_connected, e);
+    shipping_conn old;
+    int rc = shipping_conn_load(b->s, c, b->conn->tenant_id, &old, e);
+    if (rc == 0 || rc == F3_EINVAL) {
+        b->kept = true;
+        b->differs =
+            rc != 0 || !same_text(old.public_key, b->conn->public_key) ||
+            !same_text(old.secret_key, b->conn->secret_key) ||
+            (b->conn->webhook_secret && !same_text(old.webhook_secret, b->conn->webhook_secret));
+        shipping_conn_clear(&old);
+        return 0;
+    }
+    if (rc != F3_ENOTFOUND)
+        return rc;
+    rc = shipping_conn_save(b->s, c, b->conn, &b->was_connected, e);
     if (rc || b->was_connected)
         return rc;
     json_t *fields = json_pack("{s:s}", "action", "connected");
@@ -59,9 +82,13 @@ static int bootstrap(shipping_service *s, const config *c, const char *tenant_id
     db_conn *dc = db_acquire(s->db, e);
     int rc = dc ? db_tx(dc, bootstrap_tx, &b, e) : db_err_code(e);
     db_release(dc);
-    if (rc == 0)
-        log_info("Sendcloud connection configured", "tenantId", tenant_id, "apiVersion",
-                 conn.api_version);
+    if (rc == 0 && b.kept)
+        log_info("Sendcloud connection kept: the tenant has one, SENDCLOUD_* settings not "
+                 "applied (change it through the API)",
+                 "tenantId", tenant_id, "settingsDiffer", b.differs ? "true" : "false");
+    else if (rc == 0)
+        log_info("Sendcloud connection seeded from SENDCLOUD_* settings", "tenantId", tenant_id,
+                 "apiVersion", conn.api_version);
     return rc;
 }
 
