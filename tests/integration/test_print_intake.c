@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "integrations/simplyprint/client.h"
 #include "services/print/service.h"
 #include "sim/simplyprint/sim.h"
 
@@ -340,6 +341,49 @@ static void test_dropped_webhooks_healed_by_poller(void **state)
     sp_sim_delivery_faults(env.sim, 0, 0, 0, 0);
 }
 
+/* Prints `amount` copies of a file that is none of ours, straight through the API (as
+ * another shop using the same farm would). */
+static void print_others(int amount)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", sp_sim_port(env.sim));
+    sp_client_opts o = {.api_url = url, .company_id = SP_SIM_DEFAULT_COMPANY, .api_key = API_KEY};
+    err e = {0};
+    sp_client *c = sp_client_new(&o, &e);
+    assert_non_null(c);
+    sp_queue_add rq = {.file_id = "fedcba9876543210", .amount = amount};
+    int64_t id = 0;
+    sp_call call;
+    if (sp_queue_add_item(c, &rq, &id, &call, &e))
+        fail_msg("queue/AddItem: %s", e.msg);
+    sp_client_free(c);
+}
+
+/* The poller pages through the job history: a print whose webhooks were lost and that
+ * ended more than 500 prints ago (farther back than the newest pages) is still found. */
+static void test_poller_pages_through_history(void **state)
+{
+    (void)state;
+    char order[32];
+    new_order(order, 2);
+    sp_sim_set_farm(env.sim, 0, -1, -1);
+    sp_sim_delivery_faults(env.sim, 1.0, 0, 0, 0); /* every webhook lost */
+    requeue(order, 2);
+    assert_int_equal(sp_sim_wait_idle(env.sim, WAIT_MS), 0);
+    print_others(700);
+    assert_int_equal(sp_sim_wait_idle(env.sim, WAIT_MS), 0);
+    json_t *st = sp_sim_state(env.sim);
+    assert_true(json_array_size(json_object_get(st, "jobs")) >= 702);
+    json_decref(st);
+    assert_int_equal(jobs_of(order, "QUEUED"), 2);
+    int applied = 0;
+    err e = {0};
+    assert_int_equal(print_service_reconcile(env.ps, &applied, &e), 0);
+    assert_int_equal(applied, 2);
+    assert_int_equal(jobs_of(order, "COMPLETED"), 2);
+    sp_sim_delivery_faults(env.sim, 0, 0, 0, 0);
+}
+
 static void test_failed_print(void **state)
 {
     (void)state;
@@ -464,6 +508,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_printed_and_completed_by_webhooks, reset),
         cmocka_unit_test_setup(test_duplicate_and_reordered_webhooks, reset),
         cmocka_unit_test_setup(test_dropped_webhooks_healed_by_poller, reset),
+        cmocka_unit_test_setup(test_poller_pages_through_history, reset),
         cmocka_unit_test_setup(test_failed_print, reset),
         cmocka_unit_test_setup(test_report_before_submission_recorded, reset),
         cmocka_unit_test_setup(test_webhook_secret_refused, reset),

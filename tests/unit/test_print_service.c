@@ -10,6 +10,7 @@
 #include "support/f3test_bus.h"
 
 #include "bus/bus.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -51,6 +52,10 @@ static struct fake {
     size_t nitems;
     sp_job history[16];
     size_t nhistory;
+    /* A long history instead: `history_pages` pages of one print each (none of ours),
+     * started at history_started_s; jobs_list calls counted. */
+    int history_pages, history_calls;
+    int64_t history_started_s;
     void (*on_add)(void); /* runs inside AddItem, before it answers */
 } fake = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -151,9 +156,19 @@ static int f_list(void *client, const sp_jobs_query *q, sp_job **out, size_t *n,
                   sp_call *call, err *e)
 {
     (void)client;
-    (void)q;
     (void)call;
     (void)e;
+    fake.history_calls++;
+    if (fake.history_pages > 0) {
+        *out = calloc(1, sizeof **out);
+        (*out)->id = 100000 + q->page;
+        (*out)->queue_item_id = 1;
+        (*out)->state = SP_JOB_DONE;
+        (*out)->started_s = fake.history_started_s;
+        *n = 1;
+        *pages = fake.history_pages;
+        return 0;
+    }
     *out = calloc(fake.nhistory + 1, sizeof **out);
     memcpy(*out, fake.history, fake.nhistory * sizeof **out);
     *n = fake.nhistory;
@@ -200,6 +215,8 @@ static void fake_reset(void)
     fake.next_id = 1000;
     fake.adds = fake.deletes = fake.clients_made = 0;
     fake.nitems = fake.nhistory = 0;
+    fake.history_pages = fake.history_calls = 0;
+    fake.history_started_s = 0;
     fake.on_add = NULL;
 }
 
@@ -851,6 +868,33 @@ static void test_poller_heals_dropped_webhooks(void **state)
     assert_int_equal(load(f, waiting_id).info.status, PRINT_JOB_QUEUED);
 }
 
+/* A job the history does not show: the poller reads older pages only while the history is
+ * not older than the jobs it waits for, and never more than its bound. */
+static void test_poller_history_paging_is_bounded(void **state)
+{
+    fx *f = *state;
+    requeue(f, NULL, 0);
+    char id[65];
+    job_id(f, "ap-body", 0, 0, id);
+    fake_remove_item(load(f, id).queue_item_id); /* gone, and no history of it */
+    int applied = 0;
+    err e = {0};
+    /* Prints of the last hours, page after page: read on, but not for ever. */
+    fake.history_pages = 100000;
+    fake.history_started_s = clock_now_ms() / 1000;
+    assert_int_equal(print_service_reconcile(f->s, &applied, &e), 0);
+    assert_int_equal(applied, 0);
+    assert_true(fake.history_calls > 5);
+    assert_true(fake.history_calls < 1000);
+    assert_int_equal(load(f, id).info.status, PRINT_JOB_QUEUED);
+    /* History a day older than every job we wait for: one page says enough. */
+    fake.history_calls = 0;
+    fake.history_started_s = clock_now_ms() / 1000 - 24 * 3600;
+    assert_int_equal(print_service_reconcile(f->s, &applied, &e), 0);
+    assert_int_equal(fake.history_calls, 1);
+    assert_int_equal(load(f, id).info.status, PRINT_JOB_QUEUED);
+}
+
 /* ---- cancellation --------------------------------------------------------------------------- */
 
 static void test_cancel_in_every_state(void **state)
@@ -1100,6 +1144,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_webhook_uid_resolved_through_provider, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_poller_heals_dropped_webhooks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poller_history_paging_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_every_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_during_submission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_instances_submit_each_job_once, setup, teardown),

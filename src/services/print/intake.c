@@ -22,7 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECONCILE_JOBS_MAX   500
+#define RECONCILE_JOBS_MAX 500
+/* Job-history pages (SP_PAGE_SIZE_MAX jobs each) one reconciliation run reads at most per
+ * tenant: it reads on only while a job it waits for is not found and the history read is
+ * not older than that job. */
+#define HISTORY_PAGES_MAX 50
+/* How far SimplyPrint's clock may be behind ours when the history's start times are
+ * compared with our jobs' creation times. */
+#define HISTORY_CLOCK_SKEW_S (15 * 60)
 #define PRINT_WEBHOOK_SOURCE "simplyprint"
 
 /* ---- reports from webhook bodies ------------------------------------------------------- */
@@ -423,44 +430,47 @@ out:
 
 /* ---- reconciliation ----------------------------------------------------------------------- */
 
+/* The job history as far as one reconciliation run of one tenant has read it, newest
+ * first: a page is read only when a job we wait for is not in the part read so far. */
 typedef struct history {
-    bool loaded;
     sp_job *jobs;
     size_t n;
+    int pages_read;
+    bool exhausted;   /* the last page was read, or HISTORY_PAGES_MAX were */
+    int64_t oldest_s; /* the earliest start among the rows read; 0 = none known */
 } history;
 
-static int load_history(print_service *s, void *client, history *h, err *e)
+/* Reads the next page of the history into h. */
+static int history_read_page(print_service *s, void *client, history *h, err *e)
 {
-    if (h->loaded)
-        return 0;
-    for (int page = 1; page <= PRINT_RECONCILE_HISTORY_PAGES; page++) {
-        sp_jobs_query q = {.page = page, .page_size = SP_PAGE_SIZE_MAX};
-        sp_job *rows = NULL;
-        size_t n = 0;
-        int pages = 0;
-        sp_call call;
-        memset(&call, 0, sizeof call);
-        int rc = s->provider->jobs_list(client, &q, &rows, &n, &pages, &call, e);
-        if (rc)
-            return rc;
-        sp_job *all = realloc(h->jobs, (h->n + n + 1) * sizeof *all);
-        if (!all) {
-            free(rows);
-            return err_set(e, F3_ENOMEM, "out of memory");
-        }
-        h->jobs = all;
-        if (n)
-            memcpy(h->jobs + h->n, rows, n * sizeof *rows);
-        h->n += n;
+    sp_jobs_query q = {.page = h->pages_read + 1, .page_size = SP_PAGE_SIZE_MAX};
+    sp_job *rows = NULL;
+    size_t n = 0;
+    int pages = 0;
+    sp_call call;
+    memset(&call, 0, sizeof call);
+    int rc = s->provider->jobs_list(client, &q, &rows, &n, &pages, &call, e);
+    if (rc)
+        return rc;
+    sp_job *all = realloc(h->jobs, (h->n + n + 1) * sizeof *all);
+    if (!all) {
         free(rows);
-        if (page >= pages || n == 0)
-            break;
+        return err_set(e, F3_ENOMEM, "out of memory");
     }
-    h->loaded = true;
+    h->jobs = all;
+    for (size_t i = 0; i < n; i++) {
+        h->jobs[h->n++] = rows[i];
+        if (rows[i].started_s > 0 && (h->oldest_s == 0 || rows[i].started_s < h->oldest_s))
+            h->oldest_s = rows[i].started_s;
+    }
+    free(rows);
+    h->pages_read++;
+    if (h->pages_read >= pages || n == 0 || h->pages_read >= HISTORY_PAGES_MAX)
+        h->exhausted = true;
     return 0;
 }
 
-/* The newest history entry of queue item qid; NULL when the history does not show it. */
+/* The newest history entry of queue item qid among the rows read; NULL when none. */
 static const sp_job *history_find(const history *h, int64_t qid)
 {
     const sp_job *best = NULL;
@@ -468,6 +478,25 @@ static const sp_job *history_find(const history *h, int64_t qid)
         if (h->jobs[i].queue_item_id == qid && (!best || h->jobs[i].id > best->id))
             best = &h->jobs[i];
     return best;
+}
+
+/* The history entry of job's queue item into *out (NULL when the history does not show it),
+ * reading older pages while it is not found, the history read so far is not older than
+ * the job (no print of it can have started before it was made, give or take the clocks'
+ * skew) and HISTORY_PAGES_MAX allows. A newer entry of the item would be on a page read
+ * before, so the first found is the newest. */
+static int history_lookup(print_service *s, void *client, history *h, const print_job_row *job,
+                          const sp_job **out, err *e)
+{
+    int64_t since_s = job->created_at / 1000 - HISTORY_CLOCK_SKEW_S;
+    *out = history_find(h, job->queue_item_id);
+    while (!*out && !h->exhausted && !(h->oldest_s > 0 && h->oldest_s < since_s)) {
+        int rc = history_read_page(s, client, h, e);
+        if (rc)
+            return rc;
+        *out = history_find(h, job->queue_item_id);
+    }
+    return 0;
 }
 
 static bool report_from_history(const sp_job *j, print_sp_report *r)
@@ -520,15 +549,15 @@ static int ask_about(print_service *s, void *client, const print_job_row *job, h
     }
     /* Still waiting in the queue, or gone from it: the history says whether a printer has it
      * (ongoing) or what became of it (done, failed, cancelled). */
-    int hrc = load_history(s, client, h, e);
+    const sp_job *j = NULL;
+    int hrc = history_lookup(s, client, h, job, &j, e);
     if (hrc)
         return hrc;
-    const sp_job *j = history_find(h, job->queue_item_id);
     if (j && (rc == F3_ENOTFOUND || j->state == SP_JOB_ONGOING))
         *has = report_from_history(j, r);
     else if (rc == F3_ENOTFOUND)
-        log_warn("print job's queue item vanished and is not in the recent job history",
-                 "printJobId", job->info.id);
+        log_warn("print job's queue item vanished and is not in the job history read", "printJobId",
+                 job->info.id);
     return 0;
 }
 
