@@ -897,6 +897,35 @@ int bus_store_extend(bus_store *s, const char *queue, const char *id, const char
     return on_conn(s, NULL, extend_lease, &a, e);
 }
 
+/* run_at and order_key stay, so the job keeps its place in the queue. */
+static int release_job(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    held_args *a = ctx;
+    int64_t changes = 0;
+    int rc = run(c, &changes, e,
+                 "UPDATE bus_jobs SET state = 'waiting', lock_token = NULL, lock_until = NULL,"
+                 " processed_at = NULL, attempts_started = attempts_started - 1"
+                 " WHERE queue = $1 AND id = $2 AND state = 'active' AND lock_token = $3"
+                 " AND attempts_started > 0",
+                 "ttt", a->queue, a->id, a->token);
+    if (rc == 0 && changes == 0)
+        return err_set(e, F3_ENOTFOUND, "job %s of queue %s is no longer held with this lock",
+                       a->id, a->queue);
+    return rc ? rc : made_claimable(s, c, e);
+}
+
+int bus_store_release(bus_store *s, const char *queue, const char *id, const char *token, err *e)
+{
+    ERR_LOCAL(e);
+    int rc;
+    if ((rc = check_queue(queue, e)) || (rc = check_id(id, e)))
+        return rc;
+    if (!token)
+        return err_set(e, F3_EINVAL, "release: a lock token is needed");
+    held_args a = {.queue = queue, .id = id, .token = token};
+    return in_tx(s, NULL, release_job, &a, e);
+}
+
 static int complete_job(bus_store *s, db_conn *c, void *ctx, err *e)
 {
     (void)s;

@@ -81,6 +81,8 @@ typedef int (*bus_prepare_fn)(bus_delivery *dl, void *ctx, err *e);
 #define BUS_WORKER_MAX_CONCURRENCY 1000
 #define BUS_WORKER_MIN_LEASE_MS    50
 #define BUS_WORKER_MAX_THREADS     256
+#define BUS_WORKER_MAX_PREFETCH    1000
+#define BUS_WORKER_PREFETCH_SQLITE 64
 
 /* Options of one registered queue. Zero-initialised means the defaults. */
 typedef struct bus_queue_opts {
@@ -102,6 +104,10 @@ typedef struct bus_worker_opts {
     int trim_interval_ms;    /* bus_store_trim of each queue, inbox pruning; 0 = 60000 */
     int64_t inbox_keep_ms;   /* inbox entries kept this long; 0 = 7 days */
     int batch_max;           /* outcomes committed in one transaction; 0 = 512 */
+    int prefetch;            /* jobs a queue claims beyond its concurrency, to run next;
+                                0 = BUS_WORKER_PREFETCH_SQLITE on SQLite (one process has
+                                the file: fewer claim commits), none on PostgreSQL (the
+                                instances share the jobs); < 0 = none */
 } bus_worker_opts;
 
 /* A worker over store s, whose database is d (the same one the store was opened on).
@@ -118,9 +124,9 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
 /* Starts the threads. F3_EINVAL if no queue is registered or already started. */
 int bus_worker_start(bus_worker *w, err *e);
 
-/* Stops claiming, lets the handlers of jobs already claimed finish (including claimed
- * ones still waiting for a thread: they are this instance's to run) and their outcomes
- * commit, then stops the threads. 0 when all that happened within timeout_ms; F3_EBUSY if the
+/* Stops claiming, gives the claimed jobs no handler has started back to their queues
+ * (bus_store_release), lets the running handlers finish and their outcomes commit, then
+ * stops the threads. 0 when all that happened within timeout_ms; F3_EBUSY if the
  * bound was hit: handlers are still running (their leases still renewed), and
  * bus_worker_free will wait for them. 0 at once for a worker never started. */
 int bus_worker_drain(bus_worker *w, int timeout_ms);

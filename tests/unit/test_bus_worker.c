@@ -2,7 +2,8 @@
  * test_bus_worker.c - the worker runtime (src/bus/worker.c) on SQLite and PostgreSQL
  * (argv[1]): retries and dead-lettering through real handlers, failure classification,
  * handler transactions and the inbox (redelivery, concurrent duplicates), drain, lease
- * renewal, lock tokens, misuse. Several workers at once: test_bus_worker_multi.c.
+ * renewal, lock tokens, prefetch (order, concurrency, given back on drain), misuse. Several workers
+ * at once: test_bus_worker_multi.c.
  */
 #include "support/f3test_bus.h"
 
@@ -531,6 +532,116 @@ static int noop_handler(bus_delivery *dl, void *ctx, err *e)
     return 0;
 }
 
+/* ---- prefetch ------------------------------------------------------------------------------ */
+
+#define PF_JOBS 24
+
+/* Records the order jobs ran in and the most handlers of the queue at once. */
+typedef struct pfctx {
+    pthread_mutex_t mu;
+    char order[PF_JOBS][16];
+    int n;
+    atomic_int now, most;
+} pfctx;
+
+static int prefetch_handler(bus_delivery *dl, void *ctx, err *e)
+{
+    (void)e;
+    pfctx *p = ctx;
+    int at = atomic_fetch_add(&p->now, 1) + 1;
+    int most = atomic_load(&p->most);
+    while (at > most && !atomic_compare_exchange_weak(&p->most, &most, at))
+        ;
+    f3test_sleep_ms(2);
+    pthread_mutex_lock(&p->mu);
+    if (p->n < PF_JOBS)
+        snprintf(p->order[p->n++], sizeof p->order[0], "%s", bus_delivery_job(dl)->id);
+    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_sub(&p->now, 1);
+    return 0;
+}
+
+/* Jobs claimed ahead of a free handler still run one at a time at concurrency 1, in the
+ * order they were added, and every one completes. */
+static void test_prefetched_jobs_run_in_order_within_concurrency(void **state)
+{
+    f3test_bus *f = *state;
+    pfctx p = {0};
+    pthread_mutex_init(&p.mu, NULL);
+    char id[PF_JOBS][16];
+    for (int i = 0; i < PF_JOBS; i++) {
+        snprintf(id[i], sizeof id[i], "job-%02d", i);
+        f3test_bus_add(f->s, Q, id[i], NULL, NULL);
+    }
+    bus_worker_opts wo = FAST_OPT;
+    wo.prefetch = 8;
+    bus_queue_opts qo = {.concurrency = 1};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, prefetch_handler, &p, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, id[PF_JOBS - 1], BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(p.n, PF_JOBS);
+    assert_int_equal(atomic_load(&p.most), 1);
+    for (int i = 0; i < PF_JOBS; i++) {
+        assert_string_equal(p.order[i], id[i]);
+        bus_job *j = f3test_bus_get(f->s, Q, id[i]);
+        assert_int_equal(j->state, BUS_STATE_COMPLETED);
+        assert_int_equal(j->attempts_started, 1);
+        bus_job_free(j);
+    }
+    pthread_mutex_destroy(&p.mu);
+}
+
+/* A drain gives the prefetched jobs no handler started back to their queue, unstarted,
+ * instead of running them: only the running handler finishes. */
+static void test_drain_gives_prefetched_jobs_back(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.gate = true;
+    const char *ids[] = {"p1", "p2", "p3", "p4"};
+    for (size_t i = 0; i < 4; i++)
+        f3test_bus_add(f->s, Q, ids[i], NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    wo.prefetch = 8;
+    bus_queue_opts qo = {.concurrency = 1};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(wait_started(&h, 1, WAIT_MS));
+    bus_job *j = f3test_bus_get(f->s, Q, "p4");
+    assert_int_equal(j->state, BUS_STATE_ACTIVE); /* claimed ahead, not started */
+    bus_job_free(j);
+    drainer dr = {.w = w, .timeout_ms = WAIT_MS};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, drain_main, &dr), 0);
+    f3test_sleep_ms(100);
+    gate_open(&h);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&dr.rc), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 1);
+    j = f3test_bus_get(f->s, Q, "p1");
+    assert_int_equal(j->state, BUS_STATE_COMPLETED);
+    bus_job_free(j);
+    for (size_t i = 1; i < 4; i++) {
+        j = f3test_bus_get(f->s, Q, ids[i]);
+        assert_int_equal(j->state, BUS_STATE_WAITING);
+        assert_int_equal(j->attempts_started, 0);
+        assert_null(j->lock_token);
+        bus_job_free(j);
+    }
+    /* Given back, they run for the next worker, in their place. */
+    hctx h2;
+    hctx_init(&h2);
+    w = worker_on(f->s, f->d, &wo, Q, test_handler, &h2, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, "p4", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h2.calls), 3);
+    hctx_free(&h2);
+    hctx_free(&h);
+}
+
 static void test_bad_registrations_are_refused(void **state)
 {
     f3test_bus *f = *state;
@@ -583,6 +694,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_drain_bound_gives_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_renewal_keeps_long_handlers_their_job, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_prefetched_jobs_run_in_order_within_concurrency, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_drain_gives_prefetched_jobs_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_registrations_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
