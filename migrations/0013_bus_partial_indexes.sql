@@ -12,8 +12,9 @@ DROP INDEX bus_jobs_finished_idx;
 -- Claim: due waiting jobs of one queue, unprioritized first, in (run_at, order_key) order.
 CREATE INDEX bus_jobs_waiting_idx ON bus_jobs (queue, priority, run_at, order_key)
     WHERE state = 'waiting';
--- Stalled scan and listing: active jobs (lease end, across queues).
-CREATE INDEX bus_jobs_active_idx ON bus_jobs (lock_until) WHERE state = 'active';
+-- Listing and counting the active jobs of a queue; the stalled scan across queues reads it
+-- whole (active jobs are few: concurrency and prefetch of the running instances).
+CREATE INDEX bus_jobs_active_idx ON bus_jobs (queue, lock_until) WHERE state = 'active';
 -- Retention and listing of finished jobs, newest first.
 CREATE INDEX bus_jobs_completed_idx ON bus_jobs (queue, finished_at) WHERE state = 'completed';
 CREATE INDEX bus_jobs_failed_idx ON bus_jobs (queue, finished_at) WHERE state = 'failed';
