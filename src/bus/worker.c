@@ -13,10 +13,11 @@
  *
  * A claimed job is a bus_delivery on the `held` list from claim until its outcome is
  * committed (or given up); the maintenance thread renews exactly those leases. A queue
- * may hold `prefetch` jobs beyond its concurrency in its ready list (graphile-worker's
- * local queue), so one claim commit serves many jobs even at concurrency 1; they run in
- * claim order, never more than `concurrency` at once, and a drain gives back those not
- * started (bus_store_release) rather than start them. All
+ * may hold jobs beyond its concurrency in its ready list (graphile-worker's local
+ * queue), so one claim commit serves many jobs even at concurrency 1: as many as its
+ * handlers start within BUS_WORKER_PREFETCH_HORIZON_MS at their recent pace, at most
+ * `prefetch`. They run in claim order, never more than `concurrency` at once, and a
+ * drain gives back those not started (bus_store_release) rather than start them. All
  * shared state is under one mutex, which is never held across a store or db call. On
  * SQLite, writers take turns on the database's writer lock (db/sqlite.c), not in
  * SQLite's busy handler, and claims and outcomes go through the database's group commit
@@ -76,6 +77,7 @@ typedef struct wq {
     int64_t lease_ms;
     unsigned flags;
     int prefetch;         /* jobs claimed ahead of a free handler, at most */
+    int64_t pace_us;      /* recent handler time per job (moving average); 0 = none yet */
     int running;          /* claimed here, outcome not yet decided */
     int executing;        /* of those, in a handler now */
     dl_list ready;        /* claimed, waiting for a handler, in claim order */
@@ -253,6 +255,25 @@ static int pending_cap(const bus_worker *w)
     return w->batch_max * PENDING_PER_BATCH;
 }
 
+/* How many jobs q may hold beyond its concurrency now: as many as its handlers start
+ * within the horizon at their recent pace (none before the first job has run), at most
+ * q->prefetch. Under w->mu. */
+static int prefetch_now(const wq *q)
+{
+    if (q->prefetch == 0 || q->pace_us <= 0)
+        return 0;
+    int64_t n = (int64_t)q->concurrency * BUS_WORKER_PREFETCH_HORIZON_MS * 1000 / q->pace_us;
+    return n < q->prefetch ? (int)n : q->prefetch;
+}
+
+/* Folds one handler time into q's pace (a moving average over about 8 jobs). */
+static void pace_add(wq *q, int64_t us)
+{
+    if (us < 1)
+        us = 1;
+    q->pace_us = q->pace_us > 0 ? q->pace_us + (us - q->pace_us) / 8 : us;
+}
+
 /* A handler of q finished. Claiming one job per finished handler would cost one claim
  * transaction (one fsync on SQLite) per job, so the dispatcher is woken at once only
  * when no handler of the queue is left running, or when half its prefetched jobs are
@@ -260,7 +281,8 @@ static int pending_cap(const bus_worker *w)
  * meanwhile. Under w->mu. */
 static void slot_freed(bus_worker *w, const wq *q)
 {
-    if (q->running == 0 || (q->prefetch > 0 && (int)q->ready.n <= q->prefetch / 2))
+    int ahead = prefetch_now(q);
+    if (q->running == 0 || (ahead > 0 && (int)q->ready.n <= ahead / 2))
         poke_dispatcher(w);
     else
         w->slots_freed = true;
@@ -329,8 +351,7 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
     w->repeat_ms = opt_or(o->repeat_interval_ms, DEFAULT_REPEAT_MS);
     w->trim_ms = opt_or(o->trim_interval_ms, DEFAULT_TRIM_MS);
     w->batch_max = opt_or(o->batch_max, DEFAULT_BATCH_MAX);
-    w->prefetch =
-        o->prefetch < 0 ? 0 : opt_or(o->prefetch, w->group ? BUS_WORKER_PREFETCH_SQLITE : 0);
+    w->prefetch = o->prefetch < 0 ? 0 : opt_or(o->prefetch, BUS_WORKER_PREFETCH);
     w->inbox_keep_ms = o->inbox_keep_ms ? o->inbox_keep_ms : DEFAULT_INBOX_KEEP_MS;
     pthread_cond_t *cvs[] = {&w->work_cv, &w->disp_cv, &w->comp_cv, &w->idle_cv, &w->maint_cv};
     size_t ncv = sizeof cvs / sizeof cvs[0], made = 0;
@@ -656,9 +677,12 @@ static void *handler_main(void *arg)
         if (!dl)
             break;
         pthread_mutex_unlock(&w->mu);
+        int64_t t0 = clock_mono_us();
         run_delivery(w, dl);
+        int64_t took = clock_mono_us() - t0;
         pthread_mutex_lock(&w->mu);
         wq *q = dl->q;
+        pace_add(q, took);
         q->running--;
         q->executing--; /* a job of q waiting for this slot: this thread takes it next */
         w->inflight--;
@@ -902,7 +926,7 @@ static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
         return 0;
     if (q->drained && q->drained_gen == w->store_gen && mono - q->drained_at < w->poll_ms)
         return 0;
-    int room = q->concurrency + q->prefetch - q->running;
+    int room = q->concurrency + prefetch_now(q) - q->running;
     return room < CLAIM_MAX ? room : CLAIM_MAX;
 }
 

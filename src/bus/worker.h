@@ -78,11 +78,12 @@ typedef int (*bus_prepare_fn)(bus_delivery *dl, void *ctx, err *e);
 
 #define BUS_QUEUE_INBOX (1u << 0) /* exactly once in effect through bus_inbox (see above) */
 
-#define BUS_WORKER_MAX_CONCURRENCY 1000
-#define BUS_WORKER_MIN_LEASE_MS    50
-#define BUS_WORKER_MAX_THREADS     256
-#define BUS_WORKER_MAX_PREFETCH    1000
-#define BUS_WORKER_PREFETCH_SQLITE 64
+#define BUS_WORKER_MAX_CONCURRENCY     1000
+#define BUS_WORKER_MIN_LEASE_MS        50
+#define BUS_WORKER_MAX_THREADS         256
+#define BUS_WORKER_MAX_PREFETCH        1000
+#define BUS_WORKER_PREFETCH            64
+#define BUS_WORKER_PREFETCH_HORIZON_MS 20
 
 /* Options of one registered queue. Zero-initialised means the defaults. */
 typedef struct bus_queue_opts {
@@ -104,10 +105,11 @@ typedef struct bus_worker_opts {
     int trim_interval_ms;    /* bus_store_trim of each queue, inbox pruning; 0 = 60000 */
     int64_t inbox_keep_ms;   /* inbox entries kept this long; 0 = 7 days */
     int batch_max;           /* outcomes committed in one transaction; 0 = 512 */
-    int prefetch;            /* jobs a queue claims beyond its concurrency, to run next;
-                                0 = BUS_WORKER_PREFETCH_SQLITE on SQLite (one process has
-                                the file: fewer claim commits), none on PostgreSQL (the
-                                instances share the jobs); < 0 = none */
+    int prefetch;            /* most jobs a queue claims beyond its concurrency, to run
+                                next; 0 = BUS_WORKER_PREFETCH, < 0 = none. Only as many as
+                                its handlers start within BUS_WORKER_PREFETCH_HORIZON_MS
+                                at their recent pace are taken: slow handlers prefetch
+                                nothing, so other instances still share their jobs. */
 } bus_worker_opts;
 
 /* A worker over store s, whose database is d (the same one the store was opened on).

@@ -59,6 +59,7 @@ typedef struct hctx {
     int sleep_ms;          /* before anything */
     int sleep_in_tx_ms;    /* after the write, with the tx open */
     bool gate;             /* wait until `open` */
+    const char *gate_only; /* ... only for this job id (NULL = every job) */
     bool open;
     int started;
     atomic_int calls;
@@ -113,7 +114,7 @@ static int test_handler(bus_delivery *dl, void *ctx, err *e)
     pthread_mutex_lock(&h->mu);
     h->started++;
     snprintf(h->token, sizeof h->token, "%s", j->lock_token ? j->lock_token : "");
-    while (h->gate && !h->open)
+    while (h->gate && !h->open && (!h->gate_only || strcmp(h->gate_only, j->id) == 0))
         pthread_cond_wait(&h->cv, &h->mu);
     pthread_mutex_unlock(&h->mu);
     if (h->sleep_ms)
@@ -593,24 +594,25 @@ static void test_prefetched_jobs_run_in_order_within_concurrency(void **state)
 }
 
 /* A drain gives the prefetched jobs no handler started back to their queue, unstarted,
- * instead of running them: only the running handler finishes. */
+ * instead of running them: only the running handler finishes. Quick jobs first, so the
+ * worker has a pace to prefetch by. */
 static void test_drain_gives_prefetched_jobs_back(void **state)
 {
     f3test_bus *f = *state;
     hctx h;
     hctx_init(&h);
     h.gate = true;
-    const char *ids[] = {"p1", "p2", "p3", "p4"};
-    for (size_t i = 0; i < 4; i++)
+    h.gate_only = "p1";
+    const char *ids[] = {"w1", "w2", "w3", "w4", "p1", "p2", "p3", "p4"};
+    for (size_t i = 0; i < 8; i++)
         f3test_bus_add(f->s, Q, ids[i], NULL, NULL);
     bus_worker_opts wo = FAST_OPT;
     wo.prefetch = 8;
     bus_queue_opts qo = {.concurrency = 1};
     bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
-    assert_true(wait_started(&h, 1, WAIT_MS));
-    bus_job *j = f3test_bus_get(f->s, Q, "p4");
-    assert_int_equal(j->state, BUS_STATE_ACTIVE); /* claimed ahead, not started */
-    bus_job_free(j);
+    assert_true(wait_started(&h, 5, WAIT_MS));
+    /* p1 runs (held at the gate); the rest are claimed ahead, not started. */
+    assert_true(f3test_bus_wait_state(f->s, Q, "p4", BUS_STATE_ACTIVE, WAIT_MS));
     drainer dr = {.w = w, .timeout_ms = WAIT_MS};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, drain_main, &dr), 0);
@@ -619,11 +621,11 @@ static void test_drain_gives_prefetched_jobs_back(void **state)
     pthread_join(th, NULL);
     assert_int_equal(atomic_load(&dr.rc), 0);
     bus_worker_free(w);
-    assert_int_equal(atomic_load(&h.calls), 1);
-    j = f3test_bus_get(f->s, Q, "p1");
+    assert_int_equal(atomic_load(&h.calls), 5);
+    bus_job *j = f3test_bus_get(f->s, Q, "p1");
     assert_int_equal(j->state, BUS_STATE_COMPLETED);
     bus_job_free(j);
-    for (size_t i = 1; i < 4; i++) {
+    for (size_t i = 5; i < 8; i++) {
         j = f3test_bus_get(f->s, Q, ids[i]);
         assert_int_equal(j->state, BUS_STATE_WAITING);
         assert_int_equal(j->attempts_started, 0);
@@ -639,6 +641,31 @@ static void test_drain_gives_prefetched_jobs_back(void **state)
     bus_worker_free(w);
     assert_int_equal(atomic_load(&h2.calls), 3);
     hctx_free(&h2);
+    hctx_free(&h);
+}
+
+/* Handlers slower than the prefetch horizon claim nothing ahead: the next job stays in
+ * the queue for any instance to take. */
+static void test_slow_handlers_prefetch_nothing(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.sleep_ms = 3 * BUS_WORKER_PREFETCH_HORIZON_MS;
+    const char *ids[] = {"s1", "s2", "s3", "s4"};
+    for (size_t i = 0; i < 4; i++)
+        f3test_bus_add(f->s, Q, ids[i], NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    wo.prefetch = 8;
+    bus_queue_opts qo = {.concurrency = 1};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(wait_started(&h, 3, WAIT_MS));
+    bus_job *j = f3test_bus_get(f->s, Q, "s4");
+    assert_int_equal(j->state, BUS_STATE_WAITING);
+    bus_job_free(j);
+    assert_true(f3test_bus_wait_state(f->s, Q, "s4", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
     hctx_free(&h);
 }
 
@@ -697,6 +724,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_prefetched_jobs_run_in_order_within_concurrency, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_drain_gives_prefetched_jobs_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_handlers_prefetch_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_registrations_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
