@@ -65,7 +65,8 @@ typedef struct options {
     int concurrency;
     int publishers;
     long batch;
-    long rate; /* events/s over all publishers; 0 = as fast as they can */
+    long rate;     /* events/s over all publishers; 0 = as fast as they can */
+    long prefetch; /* the worker's prefetch: 0 = its default for the backend, -1 = none */
     bool json;
     bool commit_probe;
 } options;
@@ -109,7 +110,7 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: bench_bus --backend sqlite|postgres [--url URL] --events N"
-            " --concurrency C [--publishers P] [--batch K] [--rate R] [--json]\n"
+            " --concurrency C [--publishers P] [--batch K] [--rate R] [--prefetch K] [--json]\n"
             "  --url        sqlite:PATH or postgres://... (sqlite: default a temporary"
             " file)\n"
             "  --events     events to publish and handle (default 10000)\n"
@@ -117,6 +118,8 @@ static void usage(FILE *to)
             "  --publishers publishing threads (default 4)\n"
             "  --batch      events per publish transaction (default 1, as services publish)\n"
             "  --rate       publish at most R events/s in all (default: flat out)\n"
+            "  --prefetch   jobs claimed ahead of free handlers (default: the worker's for\n"
+            "               the backend; -1 = none)\n"
             "  --commit-probe  instead: N one-row transactions from one thread (commit cost)\n"
             "  --json       one JSON line instead of text\n",
             CONCURRENCY_MAX);
@@ -170,6 +173,8 @@ static int parse_options(int argc, char **argv, options *o, err *e)
                 o->concurrency = (int)n;
         } else if (strcmp(a, "--rate") == 0) {
             rc = parse_long(a, v, 1, RATE_MAX, &o->rate, e);
+        } else if (strcmp(a, "--prefetch") == 0) {
+            rc = parse_long(a, v, -1, BUS_WORKER_MAX_PREFETCH, &o->prefetch, e);
         } else if (strcmp(a, "--batch") == 0) {
             rc = parse_long(a, v, 1, BATCH_MAX, &o->batch, e);
         } else if (strcmp(a, "--publishers") == 0) {
@@ -639,7 +644,8 @@ static int bench(const options *o, const machine *m, err *e)
      * service gets them. */
     bus_sub_opts so = {.concurrency = o->concurrency};
     pub = bus_new(d, s, BUS_SVC_ORDER, e);
-    sub = pub ? bus_new(d, s, BUS_SVC_PRINT, e) : NULL;
+    bus_worker_opts wo = {.prefetch = (int)o->prefetch};
+    sub = pub ? bus_new_with(d, s, BUS_SVC_PRINT, &wo, e) : NULL;
     if (!pub || !sub) {
         rc = e->code ? e->code : F3_ENOMEM;
         goto out;

@@ -190,6 +190,12 @@ int bus_store_claim_tx(bus_store *s, db_conn *tx, const char *queue, int max, co
 int bus_store_extend(bus_store *s, const char *queue, const char *id, const char *token,
                      int64_t lease_ms, int64_t now, err *e);
 
+/* Gives a job held with token back to its queue unstarted (claimed ahead of a free
+ * handler, then not run: the worker is draining): waiting again, in its place, with the
+ * attempt it was claimed for not counted. F3_ENOTFOUND if it is no longer held with this
+ * token. */
+int bus_store_release(bus_store *s, const char *queue, const char *id, const char *token, err *e);
+
 /* Marks a job held with token completed (return_value JSON may be NULL), in tx when
  * given so the handler's writes and the completion commit together. F3_ENOTFOUND if
  * the lock was lost. */

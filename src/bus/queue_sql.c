@@ -897,6 +897,35 @@ int bus_store_extend(bus_store *s, const char *queue, const char *id, const char
     return on_conn(s, NULL, extend_lease, &a, e);
 }
 
+/* run_at and order_key stay, so the job keeps its place in the queue. */
+static int release_job(bus_store *s, db_conn *c, void *ctx, err *e)
+{
+    held_args *a = ctx;
+    int64_t changes = 0;
+    int rc = run(c, &changes, e,
+                 "UPDATE bus_jobs SET state = 'waiting', lock_token = NULL, lock_until = NULL,"
+                 " processed_at = NULL, attempts_started = attempts_started - 1"
+                 " WHERE queue = $1 AND id = $2 AND state = 'active' AND lock_token = $3"
+                 " AND attempts_started > 0",
+                 "ttt", a->queue, a->id, a->token);
+    if (rc == 0 && changes == 0)
+        return err_set(e, F3_ENOTFOUND, "job %s of queue %s is no longer held with this lock",
+                       a->id, a->queue);
+    return rc ? rc : made_claimable(s, c, e);
+}
+
+int bus_store_release(bus_store *s, const char *queue, const char *id, const char *token, err *e)
+{
+    ERR_LOCAL(e);
+    int rc;
+    if ((rc = check_queue(queue, e)) || (rc = check_id(id, e)))
+        return rc;
+    if (!token)
+        return err_set(e, F3_EINVAL, "release: a lock token is needed");
+    held_args a = {.queue = queue, .id = id, .token = token};
+    return in_tx(s, NULL, release_job, &a, e);
+}
+
 static int complete_job(bus_store *s, db_conn *c, void *ctx, err *e)
 {
     (void)s;
@@ -1566,16 +1595,21 @@ typedef struct trim_args {
     int64_t deleted;
 } trim_args;
 
-static int trim_state(db_conn *c, const char *queue, const char *state, int keep, int64_t *n,
-                      err *e)
+/* The state is spelled out in the SQL (not a parameter) so that the partial index of
+ * that state serves the query. */
+static int trim_state(db_conn *c, const char *queue, bool failed, int keep, int64_t *n, err *e)
 {
+    const char *sql = failed
+                          ? "DELETE FROM bus_jobs WHERE queue = $1 AND state = 'failed' AND id IN"
+                            " (SELECT id FROM bus_jobs WHERE queue = $1 AND state = 'failed'"
+                            " ORDER BY finished_at DESC, id DESC LIMIT $2 OFFSET $3)"
+                          : "DELETE FROM bus_jobs WHERE queue = $1 AND state = 'completed'"
+                            " AND id IN (SELECT id FROM bus_jobs WHERE queue = $1"
+                            " AND state = 'completed'"
+                            " ORDER BY finished_at DESC, id DESC LIMIT $2 OFFSET $3)";
     for (;;) {
         int64_t changes = 0;
-        int rc = run(c, &changes, e,
-                     "DELETE FROM bus_jobs WHERE queue = $1 AND state = $2 AND id IN"
-                     " (SELECT id FROM bus_jobs WHERE queue = $1 AND state = $2"
-                     " ORDER BY finished_at DESC, id DESC LIMIT $3 OFFSET $4)",
-                     "ttii", queue, state, (int64_t)BUS_TRIM_BATCH, (int64_t)keep);
+        int rc = run(c, &changes, e, sql, "tii", queue, (int64_t)BUS_TRIM_BATCH, (int64_t)keep);
         if (rc)
             return rc;
         *n += changes;
@@ -1592,9 +1626,9 @@ static int trim_queue(bus_store *s, db_conn *c, void *ctx, err *e)
     bus_queue_settings set;
     int rc = read_settings(c, a->queue, &set, NULL, e);
     if (rc == 0)
-        rc = trim_state(c, a->queue, "completed", set.keep_completed, &a->deleted, e);
+        rc = trim_state(c, a->queue, false, set.keep_completed, &a->deleted, e);
     if (rc == 0)
-        rc = trim_state(c, a->queue, "failed", set.keep_failed, &a->deleted, e);
+        rc = trim_state(c, a->queue, true, set.keep_failed, &a->deleted, e);
     return rc;
 }
 
@@ -1746,9 +1780,16 @@ static int count_jobs(bus_store *s, db_conn *c, void *ctx, err *e)
     if (rc)
         return rc;
     db_stmt *st = prep(c, e,
-                       "SELECT CASE WHEN state = 'waiting' AND run_at > $2 THEN 'delayed'"
-                       " WHEN state = 'waiting' AND priority > 0 THEN 'prioritized'"
-                       " ELSE state END, COUNT(*) FROM bus_jobs WHERE queue = $1 GROUP BY 1",
+                       /* One SELECT per state, so each counts from its partial index. */
+                       "SELECT CASE WHEN run_at > $2 THEN 'delayed' WHEN priority > 0"
+                       " THEN 'prioritized' ELSE 'waiting' END, COUNT(*) FROM bus_jobs"
+                       " WHERE queue = $1 AND state = 'waiting' GROUP BY 1"
+                       " UNION ALL SELECT 'active', COUNT(*) FROM bus_jobs"
+                       " WHERE queue = $1 AND state = 'active'"
+                       " UNION ALL SELECT 'completed', COUNT(*) FROM bus_jobs"
+                       " WHERE queue = $1 AND state = 'completed'"
+                       " UNION ALL SELECT 'failed', COUNT(*) FROM bus_jobs"
+                       " WHERE queue = $1 AND state = 'failed'",
                        "ti", a->queue, a->now);
     if (!st)
         return e->code ? e->code : F3_EIO;

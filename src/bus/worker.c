@@ -1,8 +1,8 @@
 /*
  * worker.c - the worker runtime (see worker.h): five kinds of threads around one store.
  *
- *   dispatcher   claims into the ready list, recording the outcomes waiting meanwhile in
- *                the same commit (complete-and-claim)
+ *   dispatcher   claims into the queues' ready lists, recording the outcomes waiting
+ *                meanwhile in the same commit (complete-and-claim)
  *   handlers     the pool: prepare hook, inbox check, handler; commit tx jobs themselves;
  *                the last handler of a queue to finish claims that queue's next jobs
  *                itself (no hand-off to the dispatcher and back)
@@ -12,7 +12,12 @@
  *                dispatcher waits on, so no wake-up is lost between two waits
  *
  * A claimed job is a bus_delivery on the `held` list from claim until its outcome is
- * committed (or given up); the maintenance thread renews exactly those leases. All
+ * committed (or given up); the maintenance thread renews exactly those leases. A queue
+ * may hold jobs beyond its concurrency in its ready list (graphile-worker's local
+ * queue), so one claim commit serves many jobs even at concurrency 1: as many as its
+ * handlers start within BUS_WORKER_PREFETCH_HORIZON_MS at their recent pace, at most
+ * `prefetch`. They run in claim order, never more than `concurrency` at once, and a
+ * drain gives back those not started (bus_store_release) rather than start them. All
  * shared state is under one mutex, which is never held across a store or db call. On
  * SQLite, writers take turns on the database's writer lock (db/sqlite.c), not in
  * SQLite's busy handler, and claims and outcomes go through the database's group commit
@@ -56,6 +61,11 @@ typedef enum dl_outcome {
     DL_DONE,     /* nothing left to record (committed with its tx, or lease lost) */
 } dl_outcome;
 
+typedef struct dl_list {
+    bus_delivery *head, *tail;
+    size_t n;
+} dl_list;
+
 typedef struct wq {
     char *name;
     char *consumer;
@@ -66,7 +76,11 @@ typedef struct wq {
     int concurrency;
     int64_t lease_ms;
     unsigned flags;
+    int prefetch;         /* jobs claimed ahead of a free handler, at most */
+    int64_t pace_us;      /* recent handler time per job (moving average); 0 = none yet */
     int running;          /* claimed here, outcome not yet decided */
+    int executing;        /* of those, in a handler now */
+    dl_list ready;        /* claimed, waiting for a handler, in claim order */
     bool drained;         /* the last claim got fewer jobs than asked for */
     uint64_t drained_gen; /* store_gen seen before that claim */
     int64_t drained_at;   /* monotonic ms of that claim */
@@ -96,29 +110,25 @@ struct bus_delivery {
     bus_delivery *link;        /* ready or pending list */
 };
 
-typedef struct dl_list {
-    bus_delivery *head, *tail;
-    size_t n;
-} dl_list;
-
 struct bus_worker {
     bus_store *s;
     db *d;
     char instance[UUID_STR_LEN];
     uint64_t claims;
-    int threads, poll_ms, stalled_ms, repeat_ms, trim_ms, batch_max;
+    int threads, poll_ms, stalled_ms, repeat_ms, trim_ms, batch_max, prefetch;
     int64_t inbox_keep_ms;
     bool group; /* SQLite: write through db_tx_group, sharing commits with publishers */
     wq **queues;
     size_t nq;
 
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;  /* handlers: ready list or stop */
+    pthread_cond_t work_cv;  /* handlers: a ready job they may run, or stop */
     pthread_cond_t disp_cv;  /* dispatcher: gen changed */
     pthread_cond_t comp_cv;  /* completer: pending list or stop */
     pthread_cond_t idle_cv;  /* drain: inflight/pending went down; listener stopped */
     pthread_cond_t maint_cv; /* maintenance: stop */
-    dl_list ready, pending;
+    dl_list pending;
+    size_t next_ready; /* handlers look at the queues round robin from here */
     bus_delivery *held;
     int inflight;       /* claimed, outcome not yet decided */
     int npending;       /* handed to the completer, not yet committed */
@@ -245,16 +255,55 @@ static int pending_cap(const bus_worker *w)
     return w->batch_max * PENDING_PER_BATCH;
 }
 
+/* How many jobs q may hold beyond its concurrency now: as many as its handlers start
+ * within the horizon at their recent pace (none before the first job has run), at most
+ * q->prefetch. Under w->mu. */
+static int prefetch_now(const wq *q)
+{
+    if (q->prefetch == 0 || q->pace_us <= 0)
+        return 0;
+    int64_t n = (int64_t)q->concurrency * BUS_WORKER_PREFETCH_HORIZON_MS * 1000 / q->pace_us;
+    return n < q->prefetch ? (int)n : q->prefetch;
+}
+
+/* Folds one handler time into q's pace (a moving average over about 8 jobs). */
+static void pace_add(wq *q, int64_t us)
+{
+    if (us < 1)
+        us = 1;
+    q->pace_us = q->pace_us > 0 ? q->pace_us + (us - q->pace_us) / 8 : us;
+}
+
 /* A handler of q finished. Claiming one job per finished handler would cost one claim
  * transaction (one fsync on SQLite) per job, so the dispatcher is woken at once only
- * when no handler of the queue is left running; otherwise it comes round within
- * CLAIM_LINGER_MS and claims for every slot freed meanwhile. Under w->mu. */
+ * when no handler of the queue is left running, or when half its prefetched jobs are
+ * gone; otherwise it comes round within CLAIM_LINGER_MS and claims for every slot freed
+ * meanwhile. Under w->mu. */
 static void slot_freed(bus_worker *w, const wq *q)
 {
-    if (q->running == 0)
+    int ahead = prefetch_now(q);
+    if (q->running == 0 || (ahead > 0 && (int)q->ready.n <= ahead / 2))
         poke_dispatcher(w);
     else
         w->slots_freed = true;
+}
+
+/* The next job a handler may run: the first ready one of a queue below its concurrency,
+ * looking at the queues round robin; NULL if none (or draining: what is ready goes back).
+ * Under w->mu. */
+static bus_delivery *take_ready(bus_worker *w)
+{
+    if (w->draining)
+        return NULL;
+    for (size_t k = 0; k < w->nq; k++) {
+        wq *q = w->queues[(w->next_ready + k) % w->nq];
+        if (q->ready.head && q->executing < q->concurrency) {
+            w->next_ready = (w->next_ready + k + 1) % w->nq;
+            q->executing++;
+            return list_pop(&q->ready);
+        }
+    }
+    return NULL;
 }
 
 /* ---- creating and registering ---------------------------------------------------------- */
@@ -278,6 +327,11 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
                 BUS_WORKER_MAX_THREADS);
         return NULL;
     }
+    if (o->prefetch > BUS_WORKER_MAX_PREFETCH) {
+        err_set(e, F3_EINVAL, "bus worker: prefetch %d above %d", o->prefetch,
+                BUS_WORKER_MAX_PREFETCH);
+        return NULL;
+    }
     if (o->poll_ms < 0 || o->batch_max < 0 || o->inbox_keep_ms < 0) {
         err_set(e, F3_EINVAL, "bus worker: poll_ms, batch_max and inbox_keep_ms must be >= 0");
         return NULL;
@@ -297,6 +351,7 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
     w->repeat_ms = opt_or(o->repeat_interval_ms, DEFAULT_REPEAT_MS);
     w->trim_ms = opt_or(o->trim_interval_ms, DEFAULT_TRIM_MS);
     w->batch_max = opt_or(o->batch_max, DEFAULT_BATCH_MAX);
+    w->prefetch = o->prefetch < 0 ? 0 : opt_or(o->prefetch, BUS_WORKER_PREFETCH);
     w->inbox_keep_ms = o->inbox_keep_ms ? o->inbox_keep_ms : DEFAULT_INBOX_KEEP_MS;
     pthread_cond_t *cvs[] = {&w->work_cv, &w->disp_cv, &w->comp_cv, &w->idle_cv, &w->maint_cv};
     size_t ncv = sizeof cvs / sizeof cvs[0], made = 0;
@@ -378,6 +433,7 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
     q->prepare_ctx = o->prepare_ctx;
     q->concurrency = o->concurrency ? o->concurrency : BUS_DEFAULT_CONCURRENCY;
     q->lease_ms = o->lease_ms ? o->lease_ms : BUS_DEFAULT_LEASE_MS;
+    q->prefetch = w->prefetch;
     q->flags = o->flags;
     w->queues[w->nq++] = q;
     return 0;
@@ -615,16 +671,20 @@ static void *handler_main(void *arg)
     bus_delivery **items = calloc((size_t)w->batch_max, sizeof(bus_delivery *));
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->ready.head && !w->handlers_stop)
+        bus_delivery *dl;
+        while (!(dl = take_ready(w)) && !w->handlers_stop)
             pthread_cond_wait(&w->work_cv, &w->mu);
-        bus_delivery *dl = list_pop(&w->ready);
         if (!dl)
             break;
         pthread_mutex_unlock(&w->mu);
+        int64_t t0 = clock_mono_us();
         run_delivery(w, dl);
+        int64_t took = clock_mono_us() - t0;
         pthread_mutex_lock(&w->mu);
         wq *q = dl->q;
+        pace_add(q, took);
         q->running--;
+        q->executing--; /* a job of q waiting for this slot: this thread takes it next */
         w->inflight--;
         bool done = dl->outcome == DL_DONE;
         if (done) {
@@ -866,7 +926,7 @@ static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
         return 0;
     if (q->drained && q->drained_gen == w->store_gen && mono - q->drained_at < w->poll_ms)
         return 0;
-    int room = q->concurrency - q->running;
+    int room = q->concurrency + prefetch_now(q) - q->running;
     return room < CLAIM_MAX ? room : CLAIM_MAX;
 }
 
@@ -976,7 +1036,7 @@ static int claim_jobs(bus_worker *w, wq *q, int n, uint64_t seq, bus_delivery **
 }
 
 /* Claims up to n jobs of q, recording the outcomes waiting meanwhile in the same commit,
- * and puts the jobs on the ready list, waking a handler thread for each (but one when the
+ * and puts the jobs on q's ready list, waking a handler thread for each (but one when the
  * caller is a handler thread that will take one itself). Under w->mu, released around the
  * store calls. The number of jobs claimed, or -1 if the claim failed. */
 static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery **items,
@@ -1009,14 +1069,16 @@ static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery *
         return 0;
     for (bus_delivery *dl = got.head; dl; dl = dl->link)
         held_add(w, dl);
-    if (w->ready.tail)
-        w->ready.tail->link = got.head;
+    if (q->ready.tail)
+        q->ready.tail->link = got.head;
     else
-        w->ready.head = got.head;
-    w->ready.tail = got.tail;
-    w->ready.n += got.n;
-    for (size_t i = self_runs ? 1 : 0; i < got.n && i < (size_t)w->threads; i++)
-        pthread_cond_signal(&w->work_cv); /* one thread per job, not a stampede */
+        q->ready.head = got.head;
+    q->ready.tail = got.tail;
+    q->ready.n += got.n;
+    /* One thread per job it may start now, not a stampede. */
+    size_t startable = (size_t)(q->concurrency - q->executing);
+    for (size_t i = self_runs ? 1 : 0; i < got.n && i < startable && i < (size_t)w->threads; i++)
+        pthread_cond_signal(&w->work_cv);
     return (int)got.n;
 }
 
@@ -1271,6 +1333,40 @@ static void *maint_main(void *arg)
 
 /* ---- starting and stopping ------------------------------------------------------------------ */
 
+/* After stop_claiming: gives every claimed job no handler has started back to its queue,
+ * so a drain starts nothing new. A job that cannot be given back keeps its lease until it
+ * ends, and then stalled recovery returns it. */
+static void release_ready(bus_worker *w)
+{
+    dl_list back = {0};
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->nq; i++) {
+        wq *q = w->queues[i];
+        bus_delivery *dl;
+        while ((dl = list_pop(&q->ready)) != NULL) {
+            q->running--;
+            w->inflight--;
+            list_push(&back, dl);
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    for (bus_delivery *dl = back.head; dl; dl = dl->link) {
+        err e = {0};
+        if (bus_store_release(w->s, dl->q->name, dl->job->id, dl->token, &e) != 0)
+            log_warn("cannot give an unstarted job back to its queue; it returns when its "
+                     "lease ends",
+                     "queue", dl->q->name, "jobId", dl->job->id, "error", e.msg);
+    }
+    pthread_mutex_lock(&w->mu);
+    for (bus_delivery *dl = back.head; dl; dl = dl->link)
+        held_remove(w, dl);
+    pthread_cond_broadcast(&w->idle_cv);
+    pthread_mutex_unlock(&w->mu);
+    bus_delivery *dl;
+    while ((dl = list_pop(&back)) != NULL)
+        delivery_free(dl);
+}
+
 static int default_threads(const bus_worker *w)
 {
     int sum = 0;
@@ -1393,6 +1489,7 @@ int bus_worker_drain(bus_worker *w, int timeout_ms)
         return 0;
     int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     stop_claiming(w);
+    release_ready(w);
     pthread_mutex_lock(&w->mu);
     while ((w->inflight > 0 || w->npending > 0) && clock_mono_ms() < deadline)
         cv_wait_ms(&w->idle_cv, &w->mu, deadline - clock_mono_ms());
@@ -1410,6 +1507,7 @@ void bus_worker_free(bus_worker *w)
         return;
     if (w->started) {
         stop_claiming(w);
+        release_ready(w);
         stop_rest(w);
     }
     for (bus_delivery *dl = w->held, *next; dl; dl = next) {

@@ -78,9 +78,12 @@ typedef int (*bus_prepare_fn)(bus_delivery *dl, void *ctx, err *e);
 
 #define BUS_QUEUE_INBOX (1u << 0) /* exactly once in effect through bus_inbox (see above) */
 
-#define BUS_WORKER_MAX_CONCURRENCY 1000
-#define BUS_WORKER_MIN_LEASE_MS    50
-#define BUS_WORKER_MAX_THREADS     256
+#define BUS_WORKER_MAX_CONCURRENCY     1000
+#define BUS_WORKER_MIN_LEASE_MS        50
+#define BUS_WORKER_MAX_THREADS         256
+#define BUS_WORKER_MAX_PREFETCH        1000
+#define BUS_WORKER_PREFETCH            64
+#define BUS_WORKER_PREFETCH_HORIZON_MS 20
 
 /* Options of one registered queue. Zero-initialised means the defaults. */
 typedef struct bus_queue_opts {
@@ -102,6 +105,11 @@ typedef struct bus_worker_opts {
     int trim_interval_ms;    /* bus_store_trim of each queue, inbox pruning; 0 = 60000 */
     int64_t inbox_keep_ms;   /* inbox entries kept this long; 0 = 7 days */
     int batch_max;           /* outcomes committed in one transaction; 0 = 512 */
+    int prefetch;            /* most jobs a queue claims beyond its concurrency, to run
+                                next; 0 = BUS_WORKER_PREFETCH, < 0 = none. Only as many as
+                                its handlers start within BUS_WORKER_PREFETCH_HORIZON_MS
+                                at their recent pace are taken: slow handlers prefetch
+                                nothing, so other instances still share their jobs. */
 } bus_worker_opts;
 
 /* A worker over store s, whose database is d (the same one the store was opened on).
@@ -118,9 +126,9 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
 /* Starts the threads. F3_EINVAL if no queue is registered or already started. */
 int bus_worker_start(bus_worker *w, err *e);
 
-/* Stops claiming, lets the handlers of jobs already claimed finish (including claimed
- * ones still waiting for a thread: they are this instance's to run) and their outcomes
- * commit, then stops the threads. 0 when all that happened within timeout_ms; F3_EBUSY if the
+/* Stops claiming, gives the claimed jobs no handler has started back to their queues
+ * (bus_store_release), lets the running handlers finish and their outcomes commit, then
+ * stops the threads. 0 when all that happened within timeout_ms; F3_EBUSY if the
  * bound was hit: handlers are still running (their leases still renewed), and
  * bus_worker_free will wait for them. 0 at once for a worker never started. */
 int bus_worker_drain(bus_worker *w, int timeout_ms);

@@ -326,7 +326,7 @@ static void db_group_run(db *d, db_group_req **reqs, size_t n)
 {
     err e;
     err_clear(&e);
-    db_conn *c = db_acquire(d, &e);
+    db_conn *c = d->ops->group_acquire ? d->ops->group_acquire(d, &e) : db_acquire(d, &e);
     if (!c) {
         int rc = db_err_code(&e);
         for (size_t i = 0; i < n; i++) {

@@ -38,6 +38,10 @@ typedef struct db_backend_ops {
     void (*close)(db *d);
     db_conn *(*acquire)(db *d, err *e);
     void (*release)(db_conn *c);
+    /* The connection group commits run on (db_tx_group's leader, one at a time); NULL =
+     * the leader's own (acquire). SQLite keeps one for them: a connection's page cache
+     * survives only its own writes, so one writer connection reads far fewer pages. */
+    db_conn *(*group_acquire)(db *d, err *e);
     bool (*in_tx)(db_conn *c);
     int (*exec)(db_conn *c, const char *sql, err *e);
     /* nparams: the highest $n in sql, already checked by db.c. */

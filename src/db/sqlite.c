@@ -50,6 +50,7 @@ typedef struct sq_db {
     pthread_mutex_t lock;
     sq_conn *all;
     sq_conn *idle;
+    sq_conn *group; /* db_tx_group's, opened on first use */
 } sq_db;
 
 typedef struct sq_stmt {
@@ -329,6 +330,26 @@ static db_conn *sq_acquire(db *d, err *e)
     return &c->base;
 }
 
+/* db_tx_group's connection: only the group's leader uses it, one leader at a time, so
+ * it needs no thread of its own. */
+static db_conn *sq_group_acquire(db *d, err *e)
+{
+    sq_db *sd = d->impl;
+    pthread_mutex_lock(&sd->lock);
+    sq_conn *c = sd->group;
+    pthread_mutex_unlock(&sd->lock);
+    if (!c) {
+        if (!(c = sq_open_conn(d, e)))
+            return NULL;
+        pthread_mutex_lock(&sd->lock);
+        c->next = sd->all;
+        sd->all = sd->group = c;
+        pthread_mutex_unlock(&sd->lock);
+    }
+    c->refs = 1;
+    return &c->base;
+}
+
 static void sq_release(db_conn *bc)
 {
     sq_conn *c = (sq_conn *)bc;
@@ -549,6 +570,7 @@ const db_backend_ops db_sqlite_ops = {
     .col_int64 = sq_col_int64,
     .changes = sq_changes,
     .fires_commit_hooks = true,
+    .group_acquire = sq_group_acquire,
     .writer_enter = sq_writer_enter,
     .writer_leave = sq_writer_leave,
 };

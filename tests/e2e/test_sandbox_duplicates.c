@@ -15,7 +15,10 @@ static void test_sandbox_duplicates(void **state)
     const char *extra[] = {"--duplicate-rate", "1", NULL};
     e2e_summary s;
     e2e_sandbox_passes(backend, "20", extra, 150000, &s);
-    assert_int_equal(s.shipments, s.fulfilled);
+    /* One shipment per fulfilled order; an order cancelled after it completed may have
+     * got its shipment before the cancellation came (it is flagged for review). */
+    assert_true(s.shipments >= s.fulfilled);
+    assert_true(s.shipments <= s.fulfilled + s.review);
 }
 
 int main(int argc, char **argv)

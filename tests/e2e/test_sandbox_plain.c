@@ -16,7 +16,10 @@ static void test_sandbox_plain(void **state)
     e2e_summary s;
     e2e_sandbox_passes(backend, "24", extra, 150000, &s);
     assert_int_equal(s.kills, 0);
-    assert_int_equal(s.shipments, s.fulfilled);
+    /* One shipment per fulfilled order; an order cancelled after it completed may have
+     * got its shipment before the cancellation came (it is flagged for review). */
+    assert_true(s.shipments >= s.fulfilled);
+    assert_true(s.shipments <= s.fulfilled + s.review);
 }
 
 int main(int argc, char **argv)

@@ -82,7 +82,10 @@ static int job_handler(bus_delivery *dl, void *ctx, err *e)
     (void)ctx;
     char who[32];
     snprintf(who, sizeof who, "job:%d", (int)getpid());
-    f3test_sleep_ms(2); /* stands for a provider call, made before the transaction */
+    /* Stands for a provider call, made before the transaction. Long enough that neither
+     * instance prefetches the whole queue before the other polls (worker.h, prefetch):
+     * both take part, and the one killed holds jobs it has not started. */
+    f3test_sleep_ms(10);
     db_conn *tx = bus_delivery_tx(dl, e);
     if (!tx)
         return e->code;

@@ -2,7 +2,8 @@
  * test_bus_worker.c - the worker runtime (src/bus/worker.c) on SQLite and PostgreSQL
  * (argv[1]): retries and dead-lettering through real handlers, failure classification,
  * handler transactions and the inbox (redelivery, concurrent duplicates), drain, lease
- * renewal, lock tokens, misuse. Several workers at once: test_bus_worker_multi.c.
+ * renewal, lock tokens, prefetch (order, concurrency, given back on drain), misuse. Several workers
+ * at once: test_bus_worker_multi.c.
  */
 #include "support/f3test_bus.h"
 
@@ -58,6 +59,7 @@ typedef struct hctx {
     int sleep_ms;          /* before anything */
     int sleep_in_tx_ms;    /* after the write, with the tx open */
     bool gate;             /* wait until `open` */
+    const char *gate_only; /* ... only for this job id (NULL = every job) */
     bool open;
     int started;
     atomic_int calls;
@@ -112,7 +114,7 @@ static int test_handler(bus_delivery *dl, void *ctx, err *e)
     pthread_mutex_lock(&h->mu);
     h->started++;
     snprintf(h->token, sizeof h->token, "%s", j->lock_token ? j->lock_token : "");
-    while (h->gate && !h->open)
+    while (h->gate && !h->open && (!h->gate_only || strcmp(h->gate_only, j->id) == 0))
         pthread_cond_wait(&h->cv, &h->mu);
     pthread_mutex_unlock(&h->mu);
     if (h->sleep_ms)
@@ -531,6 +533,142 @@ static int noop_handler(bus_delivery *dl, void *ctx, err *e)
     return 0;
 }
 
+/* ---- prefetch ------------------------------------------------------------------------------ */
+
+#define PF_JOBS 24
+
+/* Records the order jobs ran in and the most handlers of the queue at once. */
+typedef struct pfctx {
+    pthread_mutex_t mu;
+    char order[PF_JOBS][16];
+    int n;
+    atomic_int now, most;
+} pfctx;
+
+static int prefetch_handler(bus_delivery *dl, void *ctx, err *e)
+{
+    (void)e;
+    pfctx *p = ctx;
+    int at = atomic_fetch_add(&p->now, 1) + 1;
+    int most = atomic_load(&p->most);
+    while (at > most && !atomic_compare_exchange_weak(&p->most, &most, at))
+        ;
+    f3test_sleep_ms(2);
+    pthread_mutex_lock(&p->mu);
+    if (p->n < PF_JOBS)
+        snprintf(p->order[p->n++], sizeof p->order[0], "%s", bus_delivery_job(dl)->id);
+    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_sub(&p->now, 1);
+    return 0;
+}
+
+/* Jobs claimed ahead of a free handler still run one at a time at concurrency 1, in the
+ * order they were added, and every one completes. */
+static void test_prefetched_jobs_run_in_order_within_concurrency(void **state)
+{
+    f3test_bus *f = *state;
+    pfctx p = {0};
+    pthread_mutex_init(&p.mu, NULL);
+    char id[PF_JOBS][16];
+    for (int i = 0; i < PF_JOBS; i++) {
+        snprintf(id[i], sizeof id[i], "job-%02d", i);
+        f3test_bus_add(f->s, Q, id[i], NULL, NULL);
+    }
+    bus_worker_opts wo = FAST_OPT;
+    wo.prefetch = 8;
+    bus_queue_opts qo = {.concurrency = 1};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, prefetch_handler, &p, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, id[PF_JOBS - 1], BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(p.n, PF_JOBS);
+    assert_int_equal(atomic_load(&p.most), 1);
+    for (int i = 0; i < PF_JOBS; i++) {
+        assert_string_equal(p.order[i], id[i]);
+        bus_job *j = f3test_bus_get(f->s, Q, id[i]);
+        assert_int_equal(j->state, BUS_STATE_COMPLETED);
+        assert_int_equal(j->attempts_started, 1);
+        bus_job_free(j);
+    }
+    pthread_mutex_destroy(&p.mu);
+}
+
+/* A drain gives the prefetched jobs no handler started back to their queue, unstarted,
+ * instead of running them: only the running handler finishes. Quick jobs first, so the
+ * worker has a pace to prefetch by. */
+static void test_drain_gives_prefetched_jobs_back(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.gate = true;
+    h.gate_only = "p1";
+    const char *ids[] = {"w1", "w2", "w3", "w4", "p1", "p2", "p3", "p4"};
+    for (size_t i = 0; i < 8; i++)
+        f3test_bus_add(f->s, Q, ids[i], NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    wo.prefetch = 8;
+    bus_queue_opts qo = {.concurrency = 1};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(wait_started(&h, 5, WAIT_MS));
+    /* p1 runs (held at the gate); the rest are claimed ahead, not started. */
+    assert_true(f3test_bus_wait_state(f->s, Q, "p4", BUS_STATE_ACTIVE, WAIT_MS));
+    drainer dr = {.w = w, .timeout_ms = WAIT_MS};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, drain_main, &dr), 0);
+    f3test_sleep_ms(100);
+    gate_open(&h);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&dr.rc), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), 5);
+    bus_job *j = f3test_bus_get(f->s, Q, "p1");
+    assert_int_equal(j->state, BUS_STATE_COMPLETED);
+    bus_job_free(j);
+    for (size_t i = 5; i < 8; i++) {
+        j = f3test_bus_get(f->s, Q, ids[i]);
+        assert_int_equal(j->state, BUS_STATE_WAITING);
+        assert_int_equal(j->attempts_started, 0);
+        assert_null(j->lock_token);
+        bus_job_free(j);
+    }
+    /* Given back, they run for the next worker, in their place. */
+    hctx h2;
+    hctx_init(&h2);
+    w = worker_on(f->s, f->d, &wo, Q, test_handler, &h2, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, "p4", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h2.calls), 3);
+    hctx_free(&h2);
+    hctx_free(&h);
+}
+
+/* Handlers slower than the prefetch horizon claim nothing ahead: the next job stays in
+ * the queue for any instance to take. */
+static void test_slow_handlers_prefetch_nothing(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.sleep_ms = 3 * BUS_WORKER_PREFETCH_HORIZON_MS;
+    const char *ids[] = {"s1", "s2", "s3", "s4"};
+    for (size_t i = 0; i < 4; i++)
+        f3test_bus_add(f->s, Q, ids[i], NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    wo.prefetch = 8;
+    bus_queue_opts qo = {.concurrency = 1};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, &qo);
+    assert_true(wait_started(&h, 3, WAIT_MS));
+    bus_job *j = f3test_bus_get(f->s, Q, "s4");
+    assert_int_equal(j->state, BUS_STATE_WAITING);
+    bus_job_free(j);
+    assert_true(f3test_bus_wait_state(f->s, Q, "s4", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    hctx_free(&h);
+}
+
 static void test_bad_registrations_are_refused(void **state)
 {
     f3test_bus *f = *state;
@@ -583,6 +721,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_drain_bound_gives_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_renewal_keeps_long_handlers_their_job, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_prefetched_jobs_run_in_order_within_concurrency, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_drain_gives_prefetched_jobs_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_handlers_prefetch_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_registrations_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
