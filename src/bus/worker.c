@@ -125,6 +125,7 @@ struct bus_worker {
     pthread_cond_t work_cv;  /* handlers: a ready job they may run, or stop */
     pthread_cond_t disp_cv;  /* dispatcher: gen changed */
     pthread_cond_t comp_cv;  /* completer: pending list or stop */
+    bool comp_idle;          /* the completer waits for a first outcome (not lingering) */
     pthread_cond_t idle_cv;  /* drain: inflight/pending went down; listener stopped */
     pthread_cond_t maint_cv; /* maintenance: stop */
     dl_list pending;
@@ -692,7 +693,9 @@ static void *handler_main(void *arg)
         } else {
             list_push(&w->pending, dl);
             w->npending++;
-            pthread_cond_signal(&w->comp_cv);
+            /* A lingering completer wakes by itself, or when a batch is worth a commit. */
+            if (w->comp_idle || w->pending.n >= (size_t)w->batch_max / 4)
+                pthread_cond_signal(&w->comp_cv);
         }
         pthread_cond_broadcast(&w->idle_cv);
         if (done) {
@@ -893,8 +896,11 @@ static void *completer_main(void *arg)
     for (;;) {
         if (backoff)
             cv_wait_ms(&w->comp_cv, &w->mu, ERROR_BACKOFF_MS);
-        while (!w->pending.head && !w->completer_stop)
+        while (!w->pending.head && !w->completer_stop) {
+            w->comp_idle = true;
             pthread_cond_wait(&w->comp_cv, &w->mu);
+        }
+        w->comp_idle = false;
         if (!w->pending.head)
             break;
         /* Linger a moment for more outcomes: one commit (one fsync on SQLite) for many.

@@ -110,7 +110,6 @@ int db_open(const char *url, const db_opts *o, db **out, err *e)
         return err_set(e, F3_ENOMEM, "out of memory opening the database");
     pthread_mutex_init(&d->hooks_lock, NULL);
     pthread_mutex_init(&d->group_lock, NULL);
-    pthread_cond_init(&d->group_cv, NULL);
     d->url_redacted = db_redact_url(url);
     if (!d->url_redacted) {
         rc = err_set(e, F3_ENOMEM, "out of memory opening the database");
@@ -133,7 +132,6 @@ out:
     if (rc) {
         pthread_mutex_destroy(&d->hooks_lock);
         pthread_mutex_destroy(&d->group_lock);
-        pthread_cond_destroy(&d->group_cv);
         free(d->url_redacted);
         free(d);
         return rc;
@@ -149,7 +147,6 @@ void db_close(db *d)
     d->ops->close(d);
     pthread_mutex_destroy(&d->hooks_lock);
     pthread_mutex_destroy(&d->group_lock);
-    pthread_cond_destroy(&d->group_cv);
     free(d->url_redacted);
     free(d);
 }
@@ -385,6 +382,7 @@ static int db_group_join(db *d, db_tx_fn fn, void *ctx, bool single, err *e)
     }
     db_group_req req = {.fn = fn, .ctx = ctx, .single = single};
     db_group_req *batch[DB_GROUP_MAX];
+    pthread_cond_init(&req.cv, NULL);
     pthread_mutex_lock(&d->group_lock);
     /* req lives on this stack only while it is queued: the leader takes it off the list
      * before it is marked done, and this function returns only once it is done. */
@@ -395,7 +393,7 @@ static int db_group_join(db *d, db_tx_fn fn, void *ctx, bool single, err *e)
     d->group_tail = &req;     // cppcheck-suppress autoVariables
     while (!req.done) {
         if (d->group_leading) {
-            pthread_cond_wait(&d->group_cv, &d->group_lock);
+            pthread_cond_wait(&req.cv, &d->group_lock);
             continue;
         }
         d->group_leading = true;
@@ -410,12 +408,18 @@ static int db_group_join(db *d, db_tx_fn fn, void *ctx, bool single, err *e)
         pthread_mutex_unlock(&d->group_lock);
         db_group_run(d, batch, n);
         pthread_mutex_lock(&d->group_lock);
-        for (size_t i = 0; i < n; i++)
+        /* Wake exactly the callers served, and the first still queued to lead next: the
+         * rest sleep on (their stacks stay valid: nobody returns without the lock). */
+        for (size_t i = 0; i < n; i++) {
             batch[i]->done = true;
+            pthread_cond_signal(&batch[i]->cv);
+        }
         d->group_leading = false;
-        pthread_cond_broadcast(&d->group_cv);
+        if (d->group_head)
+            pthread_cond_signal(&d->group_head->cv);
     }
     pthread_mutex_unlock(&d->group_lock);
+    pthread_cond_destroy(&req.cv);
     if (req.rc && e)
         *e = req.e;
     return req.rc;

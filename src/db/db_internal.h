@@ -81,6 +81,7 @@ typedef struct db_group_req {
     bool single; /* fn runs one statement: alone, it may be autocommitted */
     int rc;
     bool done;
+    pthread_cond_t cv; /* its caller waits here: for done, or to lead the next batch */
     err e;
     struct db_group_req *next;
 } db_group_req;
@@ -100,7 +101,6 @@ struct db {
     int nhooks;
     /* db_tx_group: callers waiting for a shared transaction, and whether one leads now. */
     pthread_mutex_t group_lock;
-    pthread_cond_t group_cv;
     db_group_req *group_head, *group_tail;
     bool group_leading;
 };
