@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,18 +129,42 @@ char *f3test_slurp(const char *path)
     return s;
 }
 
+/* The low end of the kernel's ephemeral port range (bind to port 0 hands those out). */
+static int ephemeral_low(void)
+{
+    int low = 32768, high = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &low, &high) != 2)
+            low = 32768;
+        fclose(f);
+    }
+    return low > 12000 ? low : 32768;
+}
+
+/* A random port below the ephemeral range, free when tried: a port the kernel picked for
+ * a bind to port 0 and we let go could go to the next such bind (the simulators' servers,
+ * other tests) before the platform takes it; below the range only an explicit pick can. */
 int f3test_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
+    static _Thread_local unsigned int seed;
+    if (!seed)
+        seed = (unsigned int)getpid() * 2654435761u ^ (unsigned int)time(NULL);
+    int low = 10000, span = ephemeral_low() - low;
+    for (int tries = 0; tries < 200; tries++) {
+        int port = low + (int)(rand_r(&seed) % (unsigned int)span);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return -1;
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
         close(fd);
-    return port;
+        if (ok)
+            return port;
+    }
+    return -1;
 }
 
 int f3test_wait_http_ok(int port, const char *path, f3test_proc *p, int timeout_ms)

@@ -42,7 +42,8 @@ char *f3test_slurp(const char *path);
  * p's stderr so the test log says why. */
 int f3test_wait_http_ok(int port, const char *path, f3test_proc *p, int timeout_ms);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range; -1 if
+ * none was found. */
 int f3test_free_port(void);
 
 #endif

@@ -222,6 +222,31 @@ static void test_alert_is_queued_in_the_callers_transaction(void **state)
     json_decref(arr);
 }
 
+/* Every alert about an order names its Shopify order number, looked up in the alert's
+ * tenant only; one given by the caller is kept. */
+static void test_alert_names_the_order_number(void **state)
+{
+    nfx *f = *state;
+    err e = {0};
+    assert_int_equal(db_exec(f->db->c,
+                             "INSERT INTO orders (id, tenant_id, shopify_order_id,"
+                             " shopify_order_number, status, customer_name, created_at, updated_at)"
+                             " VALUES ('o7', 't1', 's7', '#1007', 'PENDING', 'A', 0, 0),"
+                             " ('o8', 't2', 's8', '#1008', 'PENDING', 'B', 0, 0)",
+                             &e),
+                     0);
+    alert(f, NOTIFY_FULFILLMENT_FAILED, json_pack("{s:s, s:s}", "message", "no", "orderId", "o7"));
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue WHERE payload LIKE $1",
+                           "%\"orderNumber\":\"#1007\"%"),
+                     1);
+    alert(f, NOTIFY_PRINT_JOB_FAILED, json_pack("{s:s, s:s}", "message", "no", "orderId", "o8"));
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue WHERE payload LIKE $1", "%#1008%"),
+                     0);
+    alert(f, NOTIFY_PRINT_JOB_FAILED,
+          json_pack("{s:s, s:s, s:s}", "message", "no", "orderId", "o7", "orderNumber", "#X"));
+    assert_int_equal(count(f, "SELECT COUNT(*) FROM retry_queue WHERE payload LIKE $1", "%#X%"), 1);
+}
+
 static void test_alert_is_mailed_to_the_operator(void **state)
 {
     nfx *f = *state;
@@ -413,6 +438,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_summary_template),
         cmocka_unit_test_setup_teardown(test_alert_is_queued_in_the_callers_transaction, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_alert_names_the_order_number, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_is_mailed_to_the_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_never_cross_in_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smtp_down_then_up_delivers_after_retry, setup,

@@ -57,6 +57,35 @@ int notify_kind_parse(const char *name)
 
 /* ---- queueing --------------------------------------------------------------------------- */
 
+/* Adds "orderNumber" (the Shopify order number, e.g. "#1001") of the alert's "orderId" to
+ * fields unless it is there already, so every alert about an order names it. An order this
+ * tenant does not have adds nothing: the alert still names the order id. 0 or the database
+ * error. */
+static int add_order_number(db_conn *tx, const char *tenant_id, json_t *fields, err *e)
+{
+    const char *order_id = NULL;
+    json_opt_string(fields, "orderId", &order_id, NULL, NULL);
+    if (!order_id || json_object_get(fields, "orderNumber"))
+        return 0;
+    const char *p[] = {tenant_id, order_id};
+    db_stmt *s = db_prepare_texts(tx,
+                                  "SELECT shopify_order_number FROM orders WHERE tenant_id = $1"
+                                  " AND id = $2",
+                                  p, 2, e);
+    if (!s)
+        return db_err_code(e);
+    int rc = db_step(s, e);
+    char number[64] = "";
+    if (rc == DB_ROW)
+        db_col_copy(s, 0, number, sizeof number);
+    db_finalize(s);
+    if (rc < 0)
+        return rc;
+    if (number[0] && json_object_set_new(fields, "orderNumber", json_string(number)))
+        return err_set(e, F3_ENOMEM, "out of memory");
+    return 0;
+}
+
 int notify_alert(db_conn *tx, const char *tenant_id, notify_kind kind, const json_t *fields, err *e)
 {
     if (!tx)
@@ -68,6 +97,13 @@ int notify_alert(db_conn *tx, const char *tenant_id, notify_kind kind, const jso
     if (fields && !json_is_object(fields))
         return err_set(e, F3_EINVAL, "notify: alert fields must be an object");
     json_t *f = fields ? json_deep_copy(fields) : json_object();
+    if (!f)
+        return err_set(e, F3_ENOMEM, "out of memory");
+    int lookup = add_order_number(tx, tenant_id, f, e);
+    if (lookup) {
+        json_decref(f);
+        return lookup;
+    }
     json_t *payload =
         f ? json_pack("{s:s, s:s, s:o, s:I}", "template", "alert", "kind", kind_names[kind],
                       "fields", f, "raisedAt", (json_int_t)clock_now_ms())
