@@ -4,9 +4,9 @@
 # of events/s, p50/p99 publish->handler latency and the ratio f3connect-PG / graphile-worker.
 #
 #   bench/bus/run.sh [--sqlite-events N] [--pg-events N] [--concurrency "1 5 50"]
-#                    [--publishers P] [--repeat R] [--rate R] [--rate-events N] [--out FILE]
+#                    [--publishers "4 16"] [--repeat R] [--rate R] [--rate-events N] [--out FILE]
 #
-# Every configuration runs R times, interleaved (f3connect SQLite, f3connect PostgreSQL,
+# Every configuration (concurrency x publishing threads) runs R times, interleaved (f3connect SQLite, f3connect PostgreSQL,
 # graphile-worker, then again), and the table shows the run with the median events/s and
 # the range: on a shared machine one run alone says little. First a commit probe per
 # backend prints what one durable one-row transaction costs on this disk. Last, a latency
@@ -24,7 +24,7 @@ ROOT=$(cd "$HERE/../.." && pwd -P)
 SQLITE_EVENTS=10000
 PG_EVENTS=5000
 CONCURRENCY="1 5 50"
-PUBLISHERS=4
+PUBLISHERS="4 16"
 REPEAT=3
 RATE=200
 RATE_EVENTS=600
@@ -60,7 +60,7 @@ while [[ $# -gt 0 ]]; do
     esac
     shift 2
 done
-for n in "$SQLITE_EVENTS" "$PG_EVENTS" "$PUBLISHERS" "$REPEAT" "$RATE" "$RATE_EVENTS" $CONCURRENCY; do
+for n in "$SQLITE_EVENTS" "$PG_EVENTS" "$REPEAT" "$RATE" "$RATE_EVENTS" $CONCURRENCY $PUBLISHERS; do
     is_count "$n" || die "not a positive count: '$n'"
 done
 
@@ -125,18 +125,22 @@ run_three() {
         --json
 }
 
-for c in $CONCURRENCY; do
-    for r in $(seq 1 "$REPEAT"); do
-        echo "== concurrency $c, run $r/$REPEAT: f3connect SQLite ($SQLITE_EVENTS events)," \
-            "f3connect PostgreSQL and graphile-worker ($PG_EVENTS events each)" >&2
-        run_three "c${c}_r$r" "$SQLITE_EVENTS" "$PG_EVENTS" --concurrency "$c" \
-            --publishers "$PUBLISHERS" >>"$RESULTS"
+for p in $PUBLISHERS; do
+    for c in $CONCURRENCY; do
+        for r in $(seq 1 "$REPEAT"); do
+            echo "== $p publishers, concurrency $c, run $r/$REPEAT: f3connect SQLite" \
+                "($SQLITE_EVENTS events), f3connect PostgreSQL and graphile-worker" \
+                "($PG_EVENTS events each)" >&2
+            run_three "p${p}_c${c}_r$r" "$SQLITE_EVENTS" "$PG_EVENTS" --concurrency "$c" \
+                --publishers "$p" >>"$RESULTS"
+        done
     done
 done
+PACED_PUBLISHERS=${PUBLISHERS%% *}
 for c in $CONCURRENCY; do
     echo "== concurrency $c, paced at $RATE events/s: all three ($RATE_EVENTS events each)" >&2
     run_three "c${c}_paced" "$RATE_EVENTS" "$RATE_EVENTS" --concurrency "$c" \
-        --publishers "$PUBLISHERS" --rate "$RATE" >>"$RESULTS"
+        --publishers "$PACED_PUBLISHERS" --rate "$RATE" >>"$RESULTS"
 done
 [[ -n "$OUT" ]] && cp -- "$RESULTS" "$OUT"
 
@@ -150,10 +154,11 @@ const paced = all.filter((r) => r.impl !== "commit-probe" && r.rate);
 const name = (r) => (r.impl === "f3connect" ? `f3connect ${r.backend}` : `${r.impl} ${r.version}`);
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-// One group per (implementation, concurrency), in the order they first ran.
+// One group per (implementation, publishers, concurrency), in the order they first ran.
+const same = (a, b) => a.concurrency === b.concurrency && a.publishers === b.publishers;
 const groups = [];
 for (const r of rows) {
-  let g = groups.find((x) => name(x.runs[0]) === name(r) && x.runs[0].concurrency === r.concurrency);
+  let g = groups.find((x) => name(x.runs[0]) === name(r) && same(x.runs[0], r));
   if (!g) groups.push((g = { runs: [] }));
   g.runs.push(r);
 }
@@ -163,18 +168,18 @@ for (const g of groups) {
   g.range = `${sorted[0].events_per_s}-${sorted[sorted.length - 1].events_per_s}`;
 }
 const lines = [
-  `${pad("run", 24)} ${lpad("conc", 4)} ${lpad("events", 6)} ${lpad("events/s", 8)} ` +
+  `${pad("run", 24)} ${lpad("pubs", 4)} ${lpad("conc", 4)} ${lpad("events", 6)} ${lpad("events/s", 8)} ` +
     `${lpad("(range)", 11)} ${lpad("publish/s", 9)} ${lpad("p50 ms", 9)} ${lpad("p99 ms", 9)} ${lpad("vs gw", 6)}`,
 ];
 for (const g of groups) {
   const r = g.median;
   let ratio = "";
   if (r.impl === "f3connect" && r.backend === "postgres") {
-    const gw = groups.find((x) => x.median.impl === "graphile-worker" && x.median.concurrency === r.concurrency);
+    const gw = groups.find((x) => x.median.impl === "graphile-worker" && same(x.median, r));
     if (gw) ratio = `${(r.events_per_s / gw.median.events_per_s).toFixed(2)}x`;
   }
   lines.push(
-    `${pad(name(r), 24)} ${lpad(r.concurrency, 4)} ${lpad(r.events, 6)} ${lpad(r.events_per_s, 8)} ` +
+    `${pad(name(r), 24)} ${lpad(r.publishers, 4)} ${lpad(r.concurrency, 4)} ${lpad(r.events, 6)} ${lpad(r.events_per_s, 8)} ` +
       `${lpad(g.range, 11)} ${lpad(r.publish_per_s, 9)} ${lpad(r.p50_ms.toFixed(2), 9)} ` +
       `${lpad(r.p99_ms.toFixed(2), 9)} ${lpad(ratio, 6)}`,
   );
@@ -182,7 +187,7 @@ for (const g of groups) {
 const m = (rows[0] || probes[0]).machine;
 if (paced.length) {
   lines.push("");
-  lines.push(`paced at ${paced[0].rate} events/s (${paced[0].events} events, one run each): publish->handler latency`);
+  lines.push(`paced at ${paced[0].rate} events/s (${paced[0].events} events, ${paced[0].publishers} publishers, one run each): publish->handler latency`);
   lines.push(`${pad("run", 24)} ${lpad("conc", 4)} ${lpad("events/s", 8)} ${lpad("p50 ms", 9)} ${lpad("p99 ms", 9)}`);
   for (const r of paced)
     lines.push(`${pad(name(r), 24)} ${lpad(r.concurrency, 4)} ${lpad(r.events_per_s, 8)} ` +
@@ -190,7 +195,7 @@ if (paced.length) {
 }
 lines.push("");
 lines.push(`median of ${groups[0] ? groups[0].runs.length : 0} runs each; ` +
-  `publishers per run: ${rows[0] ? rows[0].publishers : "?"}, one transaction per event`);
+  `publishing threads: ${[...new Set(rows.map((r) => r.publishers))].join(", ")}; one transaction per event`);
 for (const p of probes)
   lines.push(`commit probe ${p.backend}: ${p.commits_per_s} one-row durable commits/s from one thread ` +
     `(${Math.round(p.us_per_commit)} us each)`);
