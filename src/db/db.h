@@ -197,6 +197,12 @@ db_stmt *db_prepare_texts(db_conn *c, const char *sql, const char *const *texts,
 int db_exec_texts(db_conn *c, const char *sql, const char *const *texts, int n, int64_t *changes,
                   err *e);
 
+/* Runs a query with text parameters (as db_prepare_texts) and copies the first column of
+ * its first row into out (as db_col_copy; "" when there is no row). DB_ROW when there was
+ * a row, DB_DONE when none, or the db error. */
+int db_query_text(db_conn *c, const char *sql, const char *const *texts, int n, char *out,
+                  size_t size, err *e);
+
 /* Copies column col of the current row into out (size bytes, truncated; "" for NULL). */
 void db_col_copy(db_stmt *s, int col, char *out, size_t size);
 

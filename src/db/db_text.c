@@ -42,6 +42,21 @@ int db_exec_texts(db_conn *c, const char *sql, const char *const *texts, int n, 
     return rc < 0 ? rc : 0;
 }
 
+int db_query_text(db_conn *c, const char *sql, const char *const *texts, int n, char *out,
+                  size_t size, err *e)
+{
+    if (size)
+        out[0] = '\0';
+    db_stmt *s = db_prepare_texts(c, sql, texts, n, e);
+    if (!s)
+        return db_err_code(e);
+    int rc = db_step(s, e);
+    if (rc == DB_ROW)
+        db_col_copy(s, 0, out, size);
+    db_finalize(s);
+    return rc;
+}
+
 void db_col_copy(db_stmt *s, int col, char *out, size_t size)
 {
     const char *v = db_col_text(s, col);

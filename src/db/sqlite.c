@@ -296,6 +296,23 @@ static void sq_close(db *d)
     free(sd);
 }
 
+/* A new connection on the list of all (closed with the database); as the group commits'
+ * one when `group`. NULL on error. */
+static sq_conn *sq_open_listed(db *d, bool group, err *e)
+{
+    sq_db *sd = d->impl;
+    sq_conn *c = sq_open_conn(d, e);
+    if (!c)
+        return NULL;
+    pthread_mutex_lock(&sd->lock);
+    c->next = sd->all;
+    sd->all = c;
+    if (group)
+        sd->group = c;
+    pthread_mutex_unlock(&sd->lock);
+    return c;
+}
+
 static db_conn *sq_acquire(db *d, err *e)
 {
     sq_db *sd = d->impl;
@@ -309,14 +326,8 @@ static db_conn *sq_acquire(db *d, err *e)
     if (c)
         sd->idle = c->idle;
     pthread_mutex_unlock(&sd->lock);
-    if (!c) {
-        if (!(c = sq_open_conn(d, e)))
-            return NULL;
-        pthread_mutex_lock(&sd->lock);
-        c->next = sd->all;
-        sd->all = c;
-        pthread_mutex_unlock(&sd->lock);
-    }
+    if (!c && !(c = sq_open_listed(d, false, e)))
+        return NULL;
     c->idle = NULL;
     if (pthread_setspecific(sd->key, c) != 0) {
         pthread_mutex_lock(&sd->lock);
@@ -338,14 +349,8 @@ static db_conn *sq_group_acquire(db *d, err *e)
     pthread_mutex_lock(&sd->lock);
     sq_conn *c = sd->group;
     pthread_mutex_unlock(&sd->lock);
-    if (!c) {
-        if (!(c = sq_open_conn(d, e)))
-            return NULL;
-        pthread_mutex_lock(&sd->lock);
-        c->next = sd->all;
-        sd->all = sd->group = c;
-        pthread_mutex_unlock(&sd->lock);
-    }
+    if (!c && !(c = sq_open_listed(d, true, e)))
+        return NULL;
     c->refs = 1;
     return &c->base;
 }

@@ -68,17 +68,10 @@ static int add_order_number(db_conn *tx, const char *tenant_id, json_t *fields, 
     if (!order_id || json_object_get(fields, "orderNumber"))
         return 0;
     const char *p[] = {tenant_id, order_id};
-    db_stmt *s = db_prepare_texts(tx,
-                                  "SELECT shopify_order_number FROM orders WHERE tenant_id = $1"
-                                  " AND id = $2",
-                                  p, 2, e);
-    if (!s)
-        return db_err_code(e);
-    int rc = db_step(s, e);
-    char number[64] = "";
-    if (rc == DB_ROW)
-        db_col_copy(s, 0, number, sizeof number);
-    db_finalize(s);
+    char number[64];
+    int rc = db_query_text(
+        tx, "SELECT shopify_order_number FROM orders WHERE tenant_id = $1 AND id = $2", p, 2,
+        number, sizeof number, e);
     if (rc < 0)
         return rc;
     if (number[0] && json_object_set_new(fields, "orderNumber", json_string(number)))
