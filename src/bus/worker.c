@@ -130,6 +130,7 @@ struct bus_worker {
     pthread_cond_t maint_cv; /* maintenance: stop */
     dl_list pending;
     size_t next_ready; /* handlers look at the queues round robin from here */
+    int idle_handlers; /* handler threads waiting for a job */
     bus_delivery *held;
     int inflight;       /* claimed, outcome not yet decided */
     int npending;       /* handed to the completer, not yet committed */
@@ -673,8 +674,11 @@ static void *handler_main(void *arg)
     pthread_mutex_lock(&w->mu);
     for (;;) {
         bus_delivery *dl;
-        while (!(dl = take_ready(w)) && !w->handlers_stop)
+        while (!(dl = take_ready(w)) && !w->handlers_stop) {
+            w->idle_handlers++;
             pthread_cond_wait(&w->work_cv, &w->mu);
+            w->idle_handlers--;
+        }
         if (!dl)
             break;
         pthread_mutex_unlock(&w->mu);
@@ -685,7 +689,11 @@ static void *handler_main(void *arg)
         wq *q = dl->q;
         pace_add(q, took);
         q->running--;
-        q->executing--; /* a job of q waiting for this slot: this thread takes it next */
+        q->executing--;
+        /* A job of q waiting for this slot: this thread takes it next, unless its round
+         * robin turns to another queue first; then an idle thread must. */
+        if (q->ready.head && w->nq > 1 && w->idle_handlers > 0)
+            pthread_cond_signal(&w->work_cv);
         w->inflight--;
         bool done = dl->outcome == DL_DONE;
         if (done) {
