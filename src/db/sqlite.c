@@ -4,9 +4,10 @@
  * One connection per thread: a thread's first db_acquire opens (or adopts an idle)
  * connection and keeps it in thread-local storage; when the thread exits the
  * connection goes back to an idle list for the next thread. Every connection runs
- * WAL, synchronous=FULL, foreign_keys=ON and a busy timeout, so writers on other
- * connections wait for the lock instead of failing at once. It must not hold an open
- * transaction across db_release, nor share one sqlite3 handle between threads.
+ * WAL, synchronous=FULL, foreign_keys=ON, temp_store=MEMORY (the claims' materialized
+ * picks and sorts would otherwise open, unlink and close a temporary file each) and a busy
+ * timeout, so writers on other connections wait for the lock instead of failing at once. It must
+ * not hold an open transaction across db_release, nor share one sqlite3 handle between threads.
  */
 #include "db/db_internal.h"
 
@@ -140,7 +141,8 @@ static sq_conn *sq_open_conn(db *d, err *e)
     sqlite3_busy_timeout(h, d->opts.busy_timeout_ms);
     if ((rc = sq_pragma(h, "PRAGMA journal_mode=WAL", "wal", e)) ||
         (rc = sq_pragma(h, "PRAGMA synchronous=FULL", NULL, e)) ||
-        (rc = sq_pragma(h, "PRAGMA foreign_keys=ON", NULL, e))) {
+        (rc = sq_pragma(h, "PRAGMA foreign_keys=ON", NULL, e)) ||
+        (rc = sq_pragma(h, "PRAGMA temp_store=MEMORY", NULL, e))) {
         if (e) {
             char why[ERR_MSG_MAX];
             snprintf(why, sizeof why, "%s", e->msg);
