@@ -1,6 +1,6 @@
 /*
  * orchestration.c - the orders service's print-job event handlers (see orchestration.h):
- * read the job and its order's jobs as stored, lock the order, apply orch_decide, keep
+ * lock the order, read the job and its order's jobs as stored, apply orch_decide, keep
  * the line item in step. Writes only orders-service tables (orders, line_items,
  * order_job_progress, the event log) and publishes only the orders service's events; it
  * never changes a print job.
@@ -408,6 +408,12 @@ static int orchestrate(db_conn *tx, bus *b, bus_emitter *em, const orders_orches
     rc = lock_order(tx, tenant_id, job.order_id, &order, e);
     if (rc == F3_ENOTFOUND)
         return ignore(out, "the job's order is not stored", event_type, tenant_id, job_id);
+    /* Read the job again under the order's lock: a reading taken before it may be older
+     * than one another event's transaction recorded while we waited (remember_job keeps
+     * the newer of two readings only by the job's updated_at, which can tie). */
+    rc = rc ? rc : print_client_job_get(tx, tenant_id, job_id, &job, e);
+    if (rc == F3_ENOTFOUND)
+        return ignore(out, "no such print job for this tenant", event_type, tenant_id, job_id);
     print_job_tally tally;
     rc = rc ? rc : print_client_order_tally(tx, tenant_id, job.order_id, &tally, e);
     if (rc)
