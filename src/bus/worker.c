@@ -32,6 +32,7 @@
 #include "core/uuid.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,7 @@ struct bus_delivery {
     bool dead;      /* the failure dead-lettered the job */
     dl_outcome outcome;
     bus_fail_kind fail_kind;
+    int fail_rc; /* the code of the failure (F3_EBUSY: run again at once) */
     char *reason;
     int commit_rc;
     int requeues;
@@ -557,6 +559,7 @@ static void set_fail(bus_delivery *dl, bus_fail_kind kind, int rc, const err *e,
     dl->reason = strdup(why);
     dl->outcome = DL_FAIL;
     dl->fail_kind = kind;
+    dl->fail_rc = rc;
 }
 
 /* The handler used the delivery transaction: complete the job in it and commit, or roll
@@ -644,6 +647,31 @@ out:
     log_set_correlation_id(NULL);
 }
 
+/* Runs dl, and again at once (after a short random pause) while it fails with F3_EBUSY,
+ * up to BUS_WORKER_BUSY_RERUNS times, unless its lease was lost meanwhile. Each run starts
+ * afresh: the failed run's transaction was rolled back. */
+static void run_delivery_rerunning(bus_worker *w, bus_delivery *dl)
+{
+    static _Thread_local unsigned int seed;
+    if (!seed)
+        seed = (unsigned int)clock_mono_us() ^ (unsigned int)(uintptr_t)&seed;
+    run_delivery(w, dl);
+    for (int rerun = 0; rerun < BUS_WORKER_BUSY_RERUNS; rerun++) {
+        if (dl->outcome != DL_FAIL || dl->fail_rc != F3_EBUSY)
+            return;
+        pthread_mutex_lock(&w->mu);
+        bool lost = dl->lost;
+        pthread_mutex_unlock(&w->mu);
+        if (lost)
+            return;
+        log_debug("handler lost a race; running it again at once", "queue", dl->q->name, "jobId",
+                  dl->job->id, "reason", dl->reason);
+        sleep_ms(1 + (int)(rand_r(&seed) % 4));
+        dl->fail_rc = 0;
+        run_delivery(w, dl);
+    }
+}
+
 static int claim_room(const bus_worker *w, const wq *q, int64_t mono);
 static int claim_queue(bus_worker *w, wq *q, int n, int64_t mono, bus_delivery **items,
                        bool self_runs);
@@ -683,7 +711,7 @@ static void *handler_main(void *arg)
             break;
         pthread_mutex_unlock(&w->mu);
         int64_t t0 = clock_mono_us();
-        run_delivery(w, dl);
+        run_delivery_rerunning(w, dl);
         int64_t took = clock_mono_us() - t0;
         pthread_mutex_lock(&w->mu);
         wq *q = dl->q;

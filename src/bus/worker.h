@@ -49,7 +49,10 @@
  * Handler result: 0 = handled; F3_EPERMANENT or F3_EINVAL = no point retrying, the job
  * is dead-lettered at once; any other negative code = transient, retried with the
  * job's backoff while attempts remain. The handler's err message becomes the job's
- * failure reason.
+ * failure reason. F3_EBUSY (a lost race for a row or lock: a compare-and-set that failed,
+ * a serialization failure) is first run again at once, up to BUS_WORKER_BUSY_RERUNS times,
+ * before it counts as a failed attempt: such a race is over in milliseconds, not in the
+ * backoff's seconds.
  *
  * This file knows nothing of the event catalog: bus/bus.h layers catalog envelopes on
  * top through the per-queue prepare hook.
@@ -84,6 +87,7 @@ typedef int (*bus_prepare_fn)(bus_delivery *dl, void *ctx, err *e);
 #define BUS_WORKER_MAX_PREFETCH        1000
 #define BUS_WORKER_PREFETCH            64
 #define BUS_WORKER_PREFETCH_HORIZON_MS 20
+#define BUS_WORKER_BUSY_RERUNS         3
 
 /* Options of one registered queue. Zero-initialised means the defaults. */
 typedef struct bus_queue_opts {

@@ -54,6 +54,7 @@ typedef struct hctx {
     pthread_cond_t cv;
     int rc;                /* what to return */
     int fail_first;        /* fail this many calls with F3_ETRANSIENT, then succeed */
+    int busy_first;        /* fail this many calls with F3_EBUSY (a lost race), then succeed */
     bool write_side;       /* write a side row in the delivery tx */
     const char *side_only; /* ... only for this job id (NULL = every job) */
     int sleep_ms;          /* before anything */
@@ -131,6 +132,8 @@ static int test_handler(bus_delivery *dl, void *ctx, err *e)
     }
     if (n < h->fail_first)
         return err_set(e, F3_ETRANSIENT, "transient failure %d", n + 1);
+    if (n < h->busy_first)
+        return err_set(e, F3_EBUSY, "lost a race %d", n + 1);
     if (h->rc)
         return err_set(e, h->rc, "handler says %s", err_name(h->rc));
     return 0;
@@ -533,6 +536,55 @@ static int noop_handler(bus_delivery *dl, void *ctx, err *e)
     return 0;
 }
 
+/* A handler that lost a race (F3_EBUSY) runs again at once: no failed attempt, no backoff,
+ * and its writes of the lost runs were rolled back. */
+static void test_lost_races_run_again_at_once(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.busy_first = BUS_WORKER_BUSY_RERUNS;
+    h.write_side = true;
+    f3test_bus_add(f->s, Q, "racy", NULL, NULL);
+    bus_worker_opts wo = FAST_OPT;
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, NULL);
+    assert_true(f3test_bus_wait_state(f->s, Q, "racy", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), BUS_WORKER_BUSY_RERUNS + 1);
+    bus_job *j = f3test_bus_get(f->s, Q, "racy");
+    assert_int_equal(j->attempts_made, 1); /* the completion, as in BullMQ */
+    assert_int_equal(j->attempts_started, 1);
+    json_t *errors = errors_of(j);
+    assert_int_equal(json_array_size(errors), 0);
+    json_decref(errors);
+    bus_job_free(j);
+    assert_int_equal(
+        f3test_bus_count(f->d, "SELECT COUNT(*) FROM side WHERE event_id = $1", "racy"), 1);
+    hctx_free(&h);
+}
+
+/* A race lost every time is, after the reruns, one failed attempt like any transient error. */
+static void test_races_lost_every_time_count_as_one_attempt(void **state)
+{
+    f3test_bus *f = *state;
+    hctx h;
+    hctx_init(&h);
+    h.rc = F3_EBUSY;
+    bus_job_opts o = {.backoff = {.type = BUS_BACKOFF_FIXED, .delay_ms = 60000}};
+    f3test_bus_add(f->s, Q, "stuck", NULL, &o); /* no second attempt during the test */
+    bus_worker_opts wo = FAST_OPT;
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, test_handler, &h, NULL);
+    bus_job *j = wait_attempts(f->s, Q, "stuck", 1);
+    assert_int_equal(j->attempts_made, 1);
+    assert_int_equal(j->state, BUS_STATE_DELAYED); /* its retry is due after the backoff */
+    bus_job_free(j);
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&h.calls), BUS_WORKER_BUSY_RERUNS + 1);
+    hctx_free(&h);
+}
+
 /* ---- prefetch ------------------------------------------------------------------------------ */
 
 #define PF_JOBS 24
@@ -720,6 +772,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_drain_lets_running_handlers_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_bound_gives_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_renewal_keeps_long_handlers_their_job, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lost_races_run_again_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_races_lost_every_time_count_as_one_attempt, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_prefetched_jobs_run_in_order_within_concurrency, setup,
                                         teardown),
