@@ -15,6 +15,7 @@
 #include "http/client.h"
 #include "services/common/notify.h"
 #include "services/common/retry.h"
+#include "services/orders/fulfillment.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -400,6 +401,32 @@ static int check_retries(db_conn *c, sandbox_report *r, err *e)
     return 0;
 }
 
+/* Fulfilment claims: a worker renews its claim before every Shopify call, and a claim older
+ * than ORDERS_FULFILLMENT_STALE_MS is taken over by the job that looks at it then. One
+ * older still was abandoned; a younger one is in flight. */
+static int check_claims(db_conn *c, sandbox_report *r, err *e)
+{
+    char stale[24];
+    db_ms_text(clock_now_ms() - ORDERS_FULFILLMENT_STALE_MS - STUCK_GRACE_MS, stale);
+    const char *p[] = {stale};
+    int64_t abandoned = 0, held = 0;
+    int rc = count(c,
+                   "SELECT COUNT(*) FROM order_fulfillments WHERE state = 'CLAIMED'"
+                   " AND claimed_at < CAST($1 AS BIGINT)",
+                   p, 1, &abandoned, e);
+    rc = rc ? rc
+            : count(c,
+                    "SELECT COUNT(*) FROM order_fulfillments WHERE state = 'CLAIMED'"
+                    " AND claimed_at >= CAST($1 AS BIGINT)",
+                    p, 1, &held, e);
+    if (rc)
+        return rc;
+    if (abandoned)
+        violation(r, "%lld fulfilment claims abandoned", (long long)abandoned);
+    r->in_flight += (int)held;
+    return 0;
+}
+
 static int check_queues(db_conn *c, sandbox_report *r, err *e)
 {
     char now[24];
@@ -421,7 +448,8 @@ static int check_queues(db_conn *c, sandbox_report *r, err *e)
     if (dead)
         violation(r, "%lld queued jobs dead-lettered", (long long)dead);
     rc = check_active(c, r, e);
-    return rc ? rc : check_retries(c, r, e);
+    rc = rc ? rc : check_retries(c, r, e);
+    return rc ? rc : check_claims(c, r, e);
 }
 
 /* ---- the providers ------------------------------------------------------------------ */
