@@ -47,10 +47,14 @@ mkdir -p "$out" || exit 2
 
 pg_started=""
 pg_url=""
+run_pid=""
 cleanup() {
+    # timeout(1) leads a process group of its own: the sandbox and the platform it runs.
+    [[ -n "$run_pid" ]] && kill -- "-$run_pid" 2>/dev/null
     [[ -n "$pg_started" ]] && "$root/scripts/test-postgres.sh" stop "$pg_started" >/dev/null 2>&1
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 if [[ "$backend" == postgres ]]; then
     if [[ -n "${F3_PG_URL:-}" ]]; then
@@ -95,9 +99,12 @@ for i in $(seq 1 "$runs"); do
         args+=(--database-url "${pg_url%/*}/$db")
     fi
     start=$(date +%s)
-    (cd "$dir" && LOG_LEVEL=warn timeout $((timeout_s + 45)) "$binary" "${args[@]}" \
-        >"$dir/stdout.txt" 2>"$dir/stderr.txt")
+    (cd "$dir" && LOG_LEVEL=warn exec timeout $((timeout_s + 45)) "$binary" "${args[@]}" \
+        >"$dir/stdout.txt" 2>"$dir/stderr.txt") &
+    run_pid=$!
+    wait "$run_pid"
     status=$?
+    run_pid=""
     took=$(($(date +%s) - start))
     if [[ $status -eq 0 ]] && grep -q "invariants: all hold" "$dir/stdout.txt"; then
         passed=$((passed + 1))

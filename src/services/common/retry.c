@@ -580,10 +580,10 @@ static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hr
 
 /* Starts the entry's lease again (updated_at = now) if this processor still holds it: just
  * before its handler runs, so that entries claimed in one batch are not taken over while
- * they wait for the ones before them, and every lease/3 while it runs (heartbeat). False
- * when the entry is no longer ours (another processor took it over) or the database
- * failed; `when` names the moment in the log line. */
-static bool renew_claim(db_conn *c, const claimed *it, const char *when)
+ * they wait for the ones before them, and every lease/3 while it runs (heartbeat). 1 when
+ * renewed, 0 when the entry is no longer ours (another processor took it over), -1 when
+ * the database failed; `when` names the moment in the log line. */
+static int renew_claim(db_conn *c, const claimed *it, const char *when)
 {
     char attempts[16], now[24];
     snprintf(attempts, sizeof attempts, "%d", it->attempt);
@@ -596,10 +596,12 @@ static bool renew_claim(db_conn *c, const claimed *it, const char *when)
                            "AND tenant_id = $2 AND status = 'PROCESSING' "
                            "AND attempts = CAST($3 AS INTEGER)",
                            args, 4, &changed, &e);
-    if (rc || changed != 1)
+    if (rc)
+        log_warn("retry entry lease not renewed", "id", it->id, "when", when, "reason", e.msg);
+    else if (changed != 1)
         log_warn("retry entry no longer held by this processor", "id", it->id, "when", when,
-                 "reason", rc ? e.msg : "taken over");
-    return rc == 0 && changed == 1;
+                 "reason", "taken over");
+    return rc ? -1 : changed == 1;
 }
 
 /* The heartbeat of one running entry: a thread that renews the entry's lease every
@@ -637,13 +639,14 @@ static void *heartbeat_main(void *arg)
         pthread_mutex_unlock(&hb->mu);
         err e = {0};
         db_conn *c = db_acquire(hb->rq->db, &e);
-        bool held = c && renew_claim(c, hb->it, "while its handler runs");
+        int held = c ? renew_claim(c, hb->it, "while its handler runs") : -1;
         if (!c)
             log_warn("retry entry lease not renewed", "id", hb->it->id, "reason", e.msg);
         db_release(c);
         pthread_mutex_lock(&hb->mu);
-        if (c && !held)
-            break; /* taken over: renewing again would not give it back */
+        if (held == 0)
+            break; /* taken over: renewing again would not give it back (a failed renewal
+                      is tried again at the next beat) */
     }
     pthread_mutex_unlock(&hb->mu);
     return NULL;
@@ -706,7 +709,7 @@ static int process_batch(retry_queue *rq, db_conn *c, int64_t now, int max, int 
     for (; rc == 0 && i < t.n && !atomic_load(&rq->stopping); i++) {
         char msg[ERR_MSG_MAX];
         retry_advice adv;
-        if (!renew_claim(c, &t.items[i], "before its handler runs"))
+        if (renew_claim(c, &t.items[i], "before its handler runs") != 1)
             continue;
         heartbeat hb;
         heartbeat_start(&hb, rq, &t.items[i]);
