@@ -78,6 +78,7 @@ struct order_row {
     char id[65];
     char status[32];
     char fulfillment_id[64];
+    int64_t fulfilled_at; /* 0 = no fulfilment recorded */
     char review[8];
     int64_t unmapped;
     int64_t created_at;
@@ -92,7 +93,8 @@ static int order_load(db_conn *c, const char *tenant, const char *shopify_id, or
                          "SELECT o.id, o.status, o.shopify_fulfillment_id,"
                          " CASE WHEN o.review_reason IS NULL THEN '' ELSE 'review' END,"
                          " (SELECT COUNT(*) FROM line_items li WHERE li.tenant_id = o.tenant_id"
-                         "  AND li.order_id = o.id AND li.needs_mapping = TRUE), o.created_at"
+                         "  AND li.order_id = o.id AND li.needs_mapping = TRUE), o.created_at,"
+                         " COALESCE(o.fulfilled_at, 0)"
                          " FROM orders o WHERE o.tenant_id = $1 AND o.shopify_order_id = $2",
                          p, 2, e);
     if (!s)
@@ -105,6 +107,7 @@ static int order_load(db_conn *c, const char *tenant, const char *shopify_id, or
         db_col_copy(s, 3, o->review, sizeof o->review);
         o->unmapped = db_col_int64(s, 4);
         o->created_at = db_col_int64(s, 5);
+        o->fulfilled_at = db_col_int64(s, 6);
     }
     db_finalize(s);
     return rc < 0 ? rc : rc == DB_ROW ? 0 : F3_ENOTFOUND;
@@ -195,7 +198,10 @@ static int check_shipment(db_conn *c, const char *tenant, const sandbox_order *s
 
 /* Where an order ended, as the checker classifies it. */
 typedef struct order_end {
-    bool fulfilled; /* COMPLETED with a Shopify fulfilment */
+    bool fulfilled; /* COMPLETED with a Shopify fulfilment recorded: its id, or - when a
+                       worker killed after creating it left it unrecorded and the next one
+                       found it done in Shopify - the time it was recorded without the id
+                       (orders/fulfillment.c cannot read a fulfilment's id back yet) */
     bool cancelled; /* CANCELLED */
     bool waiting;   /* PENDING with unmapped line items */
     bool review;    /* meant to be cancelled, but the cancellation came after the order
@@ -205,11 +211,12 @@ typedef struct order_end {
 static order_end end_of(const sandbox_order *so, const order_row *o)
 {
     order_end x;
-    x.fulfilled = strcmp(o->status, "COMPLETED") == 0 && o->fulfillment_id[0];
+    bool recorded = o->fulfillment_id[0] || o->fulfilled_at > 0;
+    x.fulfilled = strcmp(o->status, "COMPLETED") == 0 && recorded;
     x.cancelled = strcmp(o->status, "CANCELLED") == 0;
     x.waiting = strcmp(o->status, "PENDING") == 0 && o->unmapped > 0;
-    x.review = so->intent == SANDBOX_CANCEL && strcmp(o->status, "COMPLETED") == 0 &&
-               !o->fulfillment_id[0] && o->review[0];
+    x.review = so->intent == SANDBOX_CANCEL && strcmp(o->status, "COMPLETED") == 0 && !recorded &&
+               o->review[0];
     return x;
 }
 

@@ -499,6 +499,12 @@ static int finish_done(db_conn *tx, const finish *fi, err *e)
                             q, 7, NULL, e);
     if (rc)
         return rc;
+    /* Shopify had it fulfilled already: most likely by a worker killed after its call and
+     * before recording it. The client cannot read a fulfilment's id back, so the order is
+     * recorded fulfilled (fulfilled_at, the event) without shopify_fulfillment_id. */
+    if (fi->so->found_closed)
+        log_warn("order found fulfilled in Shopify; recorded without its fulfillment id", "orderId",
+                 k->order_id);
     char msg[256];
     snprintf(msg, sizeof msg,
              fi->so->found_closed ? "Order %s was already fulfilled in Shopify; recorded"
