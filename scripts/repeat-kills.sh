@@ -50,7 +50,8 @@ pg_url=""
 run_pid=""
 cleanup() {
     # timeout(1) leads a process group of its own: the sandbox and the platform it runs.
-    [[ -n "$run_pid" ]] && kill -- "-$run_pid" 2>/dev/null
+    # The run is abandoned: SIGKILL, not the sandbox's graceful stop and final check.
+    [[ -n "$run_pid" ]] && kill -KILL -- "-$run_pid" 2>/dev/null
     [[ -n "$pg_started" ]] && "$root/scripts/test-postgres.sh" stop "$pg_started" >/dev/null 2>&1
 }
 trap cleanup EXIT
