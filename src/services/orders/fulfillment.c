@@ -759,15 +759,14 @@ static int fulfil_retry_handler(const retry_entry *en, void *ctx, err *e)
         return err_set(e, F3_EINVAL, "FULFILLMENT entry for an unknown order %s", order);
     if (rc)
         return rc; /* a database error: tried again */
+    /* IN_PROGRESS: its holder finishes it (and queues its own retry entry if it fails), or -
+     * when the holder died - the job orders_fulfil added for when the claim is stale. */
     switch (r.outcome) {
     case ORDERS_FULFIL_DONE:
     case ORDERS_FULFIL_ALREADY:
     case ORDERS_FULFIL_CANCELLED:
     case ORDERS_FULFIL_NOT_COMPLETED:
-        return 0;
     case ORDERS_FULFIL_IN_PROGRESS:
-        /* Its holder finishes it (and queues its own retry entry if it fails), or - when
-         * the holder died - the job orders_fulfil added for when the claim is stale. */
         return 0;
     case ORDERS_FULFIL_RETRYING:
         en->advice->retry_after_ms = r.retry_in_ms;
