@@ -115,10 +115,11 @@ typedef struct defer_tx {
 static int defer_body(db_conn *c, void *ctx, err *e)
 {
     defer_tx *t = ctx;
-    /* Interrupted: the lease set to now stays the marker of a submission that may have left
-     * a queue item, and is expired for the next attempt. Otherwise cleared. */
+    /* Interrupted: the lease set to just before now stays the marker of a submission that
+     * may have left a queue item, and is expired already for the next attempt (take_lease
+     * wants it strictly in the past, also within the same millisecond). Otherwise cleared. */
     char now[24];
-    db_ms_text(clock_now_ms(), now);
+    db_ms_text(clock_now_ms() - 1, now);
     const char *p[] = {t->tenant_id, t->job->info.id, t->interrupted ? now : NULL};
     int rc = db_exec_texts(c,
                            "UPDATE print_jobs SET submit_lease_until = CAST($3 AS BIGINT)"
