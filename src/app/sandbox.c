@@ -490,7 +490,7 @@ static void *chaos(void *arg)
 static void status_line(sandbox *sb, buf *out)
 {
     static const char *const sql[] = {
-        "SELECT CASE WHEN shopify_fulfillment_id IS NOT NULL THEN 'FULFILLED' ELSE status END,"
+        "SELECT CASE WHEN fulfilled_at IS NOT NULL THEN 'FULFILLED' ELSE status END,"
         " COUNT(*) FROM orders WHERE tenant_id = $1 GROUP BY 1 ORDER BY 1",
         "SELECT status, COUNT(*) FROM print_jobs WHERE tenant_id = $1 GROUP BY status"
         " ORDER BY status",

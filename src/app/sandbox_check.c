@@ -15,6 +15,7 @@
 #include "http/client.h"
 #include "services/common/notify.h"
 #include "services/common/retry.h"
+#include "services/orders/fulfillment.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -77,6 +78,7 @@ struct order_row {
     char id[65];
     char status[32];
     char fulfillment_id[64];
+    int64_t fulfilled_at; /* 0 = no fulfilment recorded */
     char review[8];
     int64_t unmapped;
     int64_t created_at;
@@ -91,7 +93,8 @@ static int order_load(db_conn *c, const char *tenant, const char *shopify_id, or
                          "SELECT o.id, o.status, o.shopify_fulfillment_id,"
                          " CASE WHEN o.review_reason IS NULL THEN '' ELSE 'review' END,"
                          " (SELECT COUNT(*) FROM line_items li WHERE li.tenant_id = o.tenant_id"
-                         "  AND li.order_id = o.id AND li.needs_mapping = TRUE), o.created_at"
+                         "  AND li.order_id = o.id AND li.needs_mapping = TRUE), o.created_at,"
+                         " COALESCE(o.fulfilled_at, 0)"
                          " FROM orders o WHERE o.tenant_id = $1 AND o.shopify_order_id = $2",
                          p, 2, e);
     if (!s)
@@ -104,6 +107,7 @@ static int order_load(db_conn *c, const char *tenant, const char *shopify_id, or
         db_col_copy(s, 3, o->review, sizeof o->review);
         o->unmapped = db_col_int64(s, 4);
         o->created_at = db_col_int64(s, 5);
+        o->fulfilled_at = db_col_int64(s, 6);
     }
     db_finalize(s);
     return rc < 0 ? rc : rc == DB_ROW ? 0 : F3_ENOTFOUND;
@@ -194,7 +198,10 @@ static int check_shipment(db_conn *c, const char *tenant, const sandbox_order *s
 
 /* Where an order ended, as the checker classifies it. */
 typedef struct order_end {
-    bool fulfilled; /* COMPLETED with a Shopify fulfilment */
+    bool fulfilled; /* COMPLETED with a Shopify fulfilment recorded: its id, or - when a
+                       worker killed after creating it left it unrecorded and the next one
+                       found it done in Shopify - the time it was recorded without the id
+                       (orders/fulfillment.c cannot read a fulfilment's id back yet) */
     bool cancelled; /* CANCELLED */
     bool waiting;   /* PENDING with unmapped line items */
     bool review;    /* meant to be cancelled, but the cancellation came after the order
@@ -204,11 +211,12 @@ typedef struct order_end {
 static order_end end_of(const sandbox_order *so, const order_row *o)
 {
     order_end x;
-    x.fulfilled = strcmp(o->status, "COMPLETED") == 0 && o->fulfillment_id[0];
+    bool recorded = o->fulfillment_id[0] || o->fulfilled_at > 0;
+    x.fulfilled = strcmp(o->status, "COMPLETED") == 0 && recorded;
     x.cancelled = strcmp(o->status, "CANCELLED") == 0;
     x.waiting = strcmp(o->status, "PENDING") == 0 && o->unmapped > 0;
-    x.review = so->intent == SANDBOX_CANCEL && strcmp(o->status, "COMPLETED") == 0 &&
-               !o->fulfillment_id[0] && o->review[0];
+    x.review = so->intent == SANDBOX_CANCEL && strcmp(o->status, "COMPLETED") == 0 && !recorded &&
+               o->review[0];
     return x;
 }
 
@@ -400,6 +408,32 @@ static int check_retries(db_conn *c, sandbox_report *r, err *e)
     return 0;
 }
 
+/* Fulfilment claims: a worker renews its claim before every Shopify call, and a claim older
+ * than ORDERS_FULFILLMENT_STALE_MS is taken over by the job that looks at it then. One
+ * older still was abandoned; a younger one is in flight. */
+static int check_claims(db_conn *c, sandbox_report *r, err *e)
+{
+    char stale[24];
+    db_ms_text(clock_now_ms() - ORDERS_FULFILLMENT_STALE_MS - STUCK_GRACE_MS, stale);
+    const char *p[] = {stale};
+    int64_t abandoned = 0, held = 0;
+    int rc = count(c,
+                   "SELECT COUNT(*) FROM order_fulfillments WHERE state = 'CLAIMED'"
+                   " AND claimed_at < CAST($1 AS BIGINT)",
+                   p, 1, &abandoned, e);
+    rc = rc ? rc
+            : count(c,
+                    "SELECT COUNT(*) FROM order_fulfillments WHERE state = 'CLAIMED'"
+                    " AND claimed_at >= CAST($1 AS BIGINT)",
+                    p, 1, &held, e);
+    if (rc)
+        return rc;
+    if (abandoned)
+        violation(r, "%lld fulfilment claims abandoned", (long long)abandoned);
+    r->in_flight += (int)held;
+    return 0;
+}
+
 static int check_queues(db_conn *c, sandbox_report *r, err *e)
 {
     char now[24];
@@ -421,7 +455,8 @@ static int check_queues(db_conn *c, sandbox_report *r, err *e)
     if (dead)
         violation(r, "%lld queued jobs dead-lettered", (long long)dead);
     rc = check_active(c, r, e);
-    return rc ? rc : check_retries(c, r, e);
+    rc = rc ? rc : check_retries(c, r, e);
+    return rc ? rc : check_claims(c, r, e);
 }
 
 /* ---- the providers ------------------------------------------------------------------ */

@@ -2,7 +2,8 @@
  * test_orders_fulfil.c - Shopify fulfilment against the Shopify simulator: the happy path
  * with tracking (one fulfillment in the simulator, stored on the order, logged, order.fulfilled
  * emitted); duplicates - sequential, concurrent, and as duplicate shipment.created and
- * order.ready-for-fulfillment events through the queues - make one fulfillment; 429 with
+ * order.ready-for-fulfillment events through the queues - make one fulfillment; a dead
+ * worker's claim is looked at again when stale and taken over; 429 with
  * Retry-After and 5xx heal through FULFILLMENT entries of the retry queue (Retry-After
  * respected by the entry too); a 4xx is not retried and alerts once; retries that never heal
  * end in RETRY_EXHAUSTED with one alert, and a manual retry of the entry fulfils; cancelled
@@ -435,6 +436,46 @@ static void test_concurrent_duplicates_fulfil_once(void **state)
     f3test_bus_close(&other);
 }
 
+/* A worker that claimed the order and died (its claim never renewed again): the next try
+ * leaves the claim alone but adds a job due when it is stale; once stale it is taken over
+ * and the order fulfilled once. */
+static void test_dead_claim_followed_then_taken_over(void **state)
+{
+    fx *f = *state;
+    char sid[32], sql[512], at[24];
+    make_order(f, "o7", "COMPLETED", false, sid);
+    int64_t claimed = clock_now_ms();
+    snprintf(sql, sizeof sql,
+             "INSERT INTO order_fulfillments (tenant_id, order_id, state, claim_token, claimed_at,"
+             " attempts, created_at, updated_at) VALUES ('" TENANT "', 'o7', 'CLAIMED', 'dead',"
+             " %lld, 1, 0, 0)",
+             (long long)claimed);
+    f3test_bus_exec(f->tb.d, sql);
+
+    orders_fulfil_result r;
+    assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_IN_PROGRESS);
+    assert_int_equal(sim_fulfillment_count(f, sid), 0);
+    expect_state(f, "o7", "CLAIMED");
+    snprintf(at, sizeof at, "%lld", (long long)(claimed + ORDERS_FULFILLMENT_STALE_MS));
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM bus_jobs WHERE queue = '" ORDERS_FULFILLMENT_QUEUE
+                           "' AND state = 'waiting' AND run_at >= CAST($1 AS BIGINT)"
+                           " AND data LIKE '%\"o7\"%'",
+                           at),
+                     1);
+
+    /* Stale now: taken over, fulfilled once, the follow-up will find it done. */
+    snprintf(sql, sizeof sql,
+             "UPDATE order_fulfillments SET claimed_at = %lld WHERE order_id = 'o7'",
+             (long long)(claimed - ORDERS_FULFILLMENT_STALE_MS - 1000));
+    f3test_bus_exec(f->tb.d, sql);
+    assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_DONE);
+    assert_int_equal(sim_fulfillment_count(f, sid), 1);
+    expect_state(f, "o7", "DONE");
+    assert_int_equal(fulfil(f, "o7", NULL, &r), ORDERS_FULFIL_ALREADY);
+    assert_int_equal(sim_fulfillment_count(f, sid), 1);
+}
+
 static void publish_shipment_created(bus *ship, const char *order_id)
 {
     json_t *fields = json_pack("{s:s,s:s,s:s,s:s,s:s}", "shipmentId", "shp-9", "orderId", order_id,
@@ -819,6 +860,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_happy_path_and_fulfillment_orders_per_line, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_duplicates_fulfil_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_claim_followed_then_taken_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_events_through_the_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_429_and_5xx_heal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_4xx_not_retried_alert_once, setup, teardown),

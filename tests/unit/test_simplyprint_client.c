@@ -1,6 +1,7 @@
 /*
  * test_simplyprint_client.c - the SimplyPrint client against the simulator started
- * in-process on a free port: queue items added, read and removed (also when gone),
+ * in-process on a free port: queue items added, read, listed (waiting and done) and
+ * removed (also when gone), an AddItem that times out but queues the item anyway,
  * 401, HTTP 200 with "status": false, 429 with and without Retry-After, 5xx, a stall
  * past the client's timeout, printers, the job history with paging, job details;
  * plus the client's options and the job-state names.
@@ -315,6 +316,119 @@ static void wait_ongoing(size_t n, int64_t *ids)
     fail_msg("%zu jobs never became ongoing", n);
 }
 
+/* The queue as sp_queue_list reads it (include_done as given); fails the test on error.
+ * Caller frees *items with free(). */
+static size_t list_queue(sp_client *c, bool include_done, sp_queue_item **items)
+{
+    sp_call call;
+    err e;
+    size_t n = 99;
+    if (sp_queue_list(c, include_done, items, &n, &call, &e) != 0)
+        fail_msg("queue list: %s", e.msg);
+    assert_int_equal(call.status, 200);
+    return n;
+}
+
+static void test_queue_list(void **state)
+{
+    (void)state;
+    sp_client *c = client_with(KEY, 5000);
+    sp_queue_item *items = NULL;
+    assert_int_equal(list_queue(c, true, &items), 0);
+    free(items);
+
+    /* One item printed to the end: done, listed only with include_done. */
+    assert_int_equal(sp_sim_set_farm(env.sim, 60000, -1, -1), 0);
+    int64_t printed = add_item(c, "f-printed", 1);
+    sp_sim_pause(env.sim, 0, false);
+    int64_t job;
+    wait_ongoing(1, &job);
+    sp_sim_pause(env.sim, 0, true);
+    err e;
+    assert_int_equal(sp_sim_end_job(env.sim, job, SP_JOB_DONE, NULL, &e), 0);
+    sp_queue_add rq = {.filesystem_id = "f-waiting", .amount = 2, .group = 3};
+    int64_t waiting = 0;
+    sp_call call;
+    assert_int_equal(sp_queue_add_item(c, &rq, &waiting, &call, &e), 0);
+    int64_t other = add_item(c, "f-other", 1);
+
+    size_t n = list_queue(c, false, &items);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].id, waiting);
+    assert_string_equal(items[0].filesystem_id, "f-waiting");
+    assert_int_equal(items[0].group, 3);
+    assert_int_equal(items[0].left, 2);
+    assert_int_equal(items[0].printed, 0);
+    assert_int_equal(items[1].id, other);
+    assert_string_equal(items[1].filesystem_id, "f-other");
+    free(items);
+
+    n = list_queue(c, true, &items);
+    assert_int_equal(n, 3);
+    bool seen = false;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].id == printed) {
+            seen = true;
+            assert_string_equal(items[i].filesystem_id, "f-printed");
+            assert_int_equal(items[i].left, 0);
+            assert_int_equal(items[i].printed, 1);
+        }
+    assert_true(seen);
+    free(items);
+
+    /* A removed item is gone from the list. */
+    assert_int_equal(sp_queue_delete_item(c, other, &call, &e), 0);
+    n = list_queue(c, false, &items);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].id, waiting);
+    free(items);
+
+    /* Failures: transient, nothing returned. */
+    assert_int_equal(sp_sim_fault(env.sim, 503, 1, 1, 0), 0);
+    items = (sp_queue_item *)&n; /* must be reset */
+    n = 7;
+    assert_int_equal(sp_queue_list(c, true, &items, &n, &call, &e), F3_ETRANSIENT);
+    assert_int_equal(call.status, 503);
+    assert_null(items);
+    assert_int_equal(n, 0);
+    sp_client_free(c);
+}
+
+/* An AddItem that stalls past the client's timeout fails transiently, and SimplyPrint
+ * queues the item all the same once the stall is over: the caller cannot tell from the
+ * failure whether the item exists (services/print/submit.c adopts it for that). */
+static void test_add_item_timeout_may_still_queue(void **state)
+{
+    (void)state;
+    sp_client *slow = client_with(KEY, 300);
+    sp_client *c = client_with(KEY, 5000);
+    sp_call call;
+    err e;
+    assert_int_equal(sp_sim_fault(env.sim, 0, 1, 0, 900), 0);
+    sp_queue_add rq = {.filesystem_id = "f-late", .amount = 1};
+    int64_t id = 5;
+    assert_int_equal(sp_queue_add_item(slow, &rq, &id, &call, &e), F3_ETRANSIENT);
+    assert_int_equal(call.status, 0);
+    assert_int_equal(call.failure, HTTP_TRANSIENT);
+    assert_int_equal(id, 0);
+    sp_queue_item *items = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 300 && n == 0; i++) {
+        n = list_queue(c, false, &items);
+        if (n == 0) {
+            free(items);
+            items = NULL;
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].filesystem_id, "f-late");
+    free(items);
+    sp_client_free(slow);
+    sp_client_free(c);
+}
+
 static void test_printers(void **state)
 {
     (void)state;
@@ -531,6 +645,8 @@ int main(void)
         cmocka_unit_test_setup(test_5xx_is_transient, test_setup),
         cmocka_unit_test_setup(test_timeout_is_transient, test_setup),
         cmocka_unit_test_setup(test_printers, test_setup),
+        cmocka_unit_test_setup(test_queue_list, test_setup),
+        cmocka_unit_test_setup(test_add_item_timeout_may_still_queue, test_setup),
         cmocka_unit_test_setup(test_jobs_paging_and_details, test_setup),
         cmocka_unit_test_setup(test_failed_and_cancelled_jobs, test_setup),
         cmocka_unit_test_setup(test_prints_fail_and_cancel_by_chance, test_setup),

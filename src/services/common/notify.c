@@ -515,7 +515,9 @@ int notify_schedule_summary(notify *n, bus *b, bus_store *s, err *e)
 {
     snprintf(n->summary_queue, sizeof n->summary_queue, "%s@%s", NOTIFY_SUMMARY_JOB,
              bus_service_name(bus_self(b)));
-    bus_queue_opts one = {.concurrency = 1, .lease_ms = 5 * 60 * 1000};
+    /* Bus default lease (30 s), renewed every lease/3 while the run goes on (bus/worker.c):
+     * a long run keeps its job, a killed process's run is taken over within 30 s. */
+    bus_queue_opts one = {.concurrency = 1};
     int rc = bus_worker_register(bus_worker_of(b), n->summary_queue, summary_job, n, &one, e);
     if (rc)
         return rc;

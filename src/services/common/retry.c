@@ -578,10 +578,12 @@ static int record_outcome(retry_queue *rq, db_conn *c, const claimed *it, int hr
     return 0;
 }
 
-/* Starts the entry's lease again just before its handler runs, so that entries claimed in
- * one batch are not taken over while they wait for the ones before them. False when the
- * entry is no longer ours (another processor took it over) or the database failed. */
-static bool renew_claim(db_conn *c, const claimed *it)
+/* Starts the entry's lease again (updated_at = now) if this processor still holds it: just
+ * before its handler runs, so that entries claimed in one batch are not taken over while
+ * they wait for the ones before them, and every lease/3 while it runs (heartbeat). 1 when
+ * renewed, 0 when the entry is no longer ours (another processor took it over), -1 when
+ * the database failed; `when` names the moment in the log line. */
+static int renew_claim(db_conn *c, const claimed *it, const char *when)
 {
     char attempts[16], now[24];
     snprintf(attempts, sizeof attempts, "%d", it->attempt);
@@ -594,10 +596,89 @@ static bool renew_claim(db_conn *c, const claimed *it)
                            "AND tenant_id = $2 AND status = 'PROCESSING' "
                            "AND attempts = CAST($3 AS INTEGER)",
                            args, 4, &changed, &e);
-    if (rc || changed != 1)
-        log_warn("retry entry skipped: no longer held by this processor", "id", it->id, "reason",
-                 rc ? e.msg : "taken over");
-    return rc == 0 && changed == 1;
+    if (rc)
+        log_warn("retry entry lease not renewed", "id", it->id, "when", when, "reason", e.msg);
+    else if (changed != 1)
+        log_warn("retry entry no longer held by this processor", "id", it->id, "when", when,
+                 "reason", "taken over");
+    return rc ? -1 : changed == 1;
+}
+
+/* The heartbeat of one running entry: a thread that renews the entry's lease every
+ * lease/3 on a connection of its own until the handler returns. A handler may make many
+ * slow calls (a PRINT_JOB_CREATION entry submits every PENDING job of its order), so no
+ * lease could be long enough for all of them; renewed, the lease only has to outlast the
+ * process that holds it, and an entry whose process died is claimed again after
+ * rq->lease_ms instead of after the longest imaginable handler. */
+typedef struct heartbeat {
+    retry_queue *rq;
+    const claimed *it;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    bool done;
+    bool started;
+} heartbeat;
+
+static void *heartbeat_main(void *arg)
+{
+    heartbeat *hb = arg;
+    int64_t every = hb->rq->lease_ms / 3 > 0 ? hb->rq->lease_ms / 3 : 1;
+    pthread_mutex_lock(&hb->mu);
+    while (!hb->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += every / 1000;
+        ts.tv_nsec += (long)(every % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&hb->cv, &hb->mu, &ts) == 0 || hb->done)
+            continue;
+        pthread_mutex_unlock(&hb->mu);
+        err e = {0};
+        db_conn *c = db_acquire(hb->rq->db, &e);
+        int held = c ? renew_claim(c, hb->it, "while its handler runs") : -1;
+        if (!c)
+            log_warn("retry entry lease not renewed", "id", hb->it->id, "reason", e.msg);
+        db_release(c);
+        pthread_mutex_lock(&hb->mu);
+        if (held == 0)
+            break; /* taken over: renewing again would not give it back (a failed renewal
+                      is tried again at the next beat) */
+    }
+    pthread_mutex_unlock(&hb->mu);
+    return NULL;
+}
+
+static void heartbeat_start(heartbeat *hb, retry_queue *rq, const claimed *it)
+{
+    memset(hb, 0, sizeof *hb);
+    hb->rq = rq;
+    hb->it = it;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&hb->mu, NULL);
+    pthread_cond_init(&hb->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    hb->started = pthread_create(&hb->thread, NULL, heartbeat_main, hb) == 0;
+    if (!hb->started)
+        log_warn("retry entry runs without lease renewal; a slow handler may be taken over", "id",
+                 it->id);
+}
+
+static void heartbeat_stop(heartbeat *hb)
+{
+    pthread_mutex_lock(&hb->mu);
+    hb->done = true;
+    pthread_cond_broadcast(&hb->cv);
+    pthread_mutex_unlock(&hb->mu);
+    if (hb->started)
+        pthread_join(hb->thread, NULL);
+    pthread_mutex_destroy(&hb->mu);
+    pthread_cond_destroy(&hb->cv);
 }
 
 /* Gives back a claimed entry that was not run (the attempt is not counted). */
@@ -628,9 +709,12 @@ static int process_batch(retry_queue *rq, db_conn *c, int64_t now, int max, int 
     for (; rc == 0 && i < t.n && !atomic_load(&rq->stopping); i++) {
         char msg[ERR_MSG_MAX];
         retry_advice adv;
-        if (!renew_claim(c, &t.items[i]))
+        if (renew_claim(c, &t.items[i], "before its handler runs") != 1)
             continue;
+        heartbeat hb;
+        heartbeat_start(&hb, rq, &t.items[i]);
         int hrc = run_handler(rq, &t.items[i], &adv, msg, sizeof msg);
+        heartbeat_stop(&hb);
         rc = record_outcome(rq, c, &t.items[i], hrc, &adv, msg, e);
         (*ran)++;
     }
@@ -879,7 +963,9 @@ int retry_schedule(retry_queue *rq, bus *b, bus_store *s, int64_t interval_ms, e
     snprintf(rq->process_queue, sizeof rq->process_queue, "%s@%s", RETRY_PROCESS_JOB, svc);
     snprintf(rq->cleanup_queue, sizeof rq->cleanup_queue, "%s@%s", RETRY_CLEANUP_JOB, svc);
     bus_worker *w = bus_worker_of(b);
-    bus_queue_opts one = {.concurrency = 1, .lease_ms = 5 * 60 * 1000};
+    /* The bus default lease (30 s): the bus renews it every lease/3 while a run goes on, so
+     * a long run keeps it and a killed process's run is taken over within 30 s. */
+    bus_queue_opts one = {.concurrency = 1};
     int rc = bus_worker_register(w, rq->process_queue, process_job, rq, &one, e);
     rc = rc ? rc : bus_worker_register(w, rq->cleanup_queue, cleanup_job, rq, &one, e);
     if (rc)

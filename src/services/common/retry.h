@@ -9,9 +9,10 @@
  * only entries of types it has handlers for, so several services (and replicas) share the
  * table without ever running each other's work. Claims lock rows with
  * db_sql_skip_locked, so two processes never run one entry at once; an entry left
- * PROCESSING by a process that died is claimed again once its lease has passed (the lease
- * starts when its handler starts, so a handler must finish well within it: bound every
- * external call by a timeout).
+ * PROCESSING by a process that died is claimed again once its lease has passed. The lease
+ * starts when its handler starts and is renewed every lease/3 while the handler runs, so
+ * a handler may take as long as its calls need (bound each by a timeout all the same);
+ * only a dead process's entry waits for the lease to run out.
  *
  * Outcomes of a handler: 0 -> COMPLETED; F3_EPERMANENT or F3_EINVAL -> FAILED at once;
  * any other negative code -> PENDING again with next_attempt_at = now + backoff (or later,
@@ -52,11 +53,15 @@ typedef enum retry_type {
 #define RETRY_BASE_DELAY_MS        INT64_C(1000)
 #define RETRY_MAX_DELAY_MS         INT64_C(3600000)
 #define RETRY_JITTER_PERCENT       10
-#define RETRY_DEFAULT_LEASE_MS     INT64_C(300000)    /* 5 min */
-#define RETRY_KEEP_COMPLETED_MS    INT64_C(604800000) /* 7 days */
-#define RETRY_CLEANUP_INTERVAL_MS  INT64_C(86400000)  /* daily */
-#define RETRY_DEFAULT_INTERVAL_MS  INT64_C(30000)
-#define RETRY_EXHAUSTED_EVENT      "RETRY_EXHAUSTED"
+/* Renewed every lease/3 while the handler runs (retry.c, heartbeat), so this is only how
+ * long an entry whose process died waits before another processor takes it: 30 s, like
+ * the bus's BUS_DEFAULT_LEASE_MS; a renewal every 10 s leaves two missed renewals (a slow
+ * or busy database) of margin before a live handler could lose its entry. */
+#define RETRY_DEFAULT_LEASE_MS    INT64_C(30000)
+#define RETRY_KEEP_COMPLETED_MS   INT64_C(604800000) /* 7 days */
+#define RETRY_CLEANUP_INTERVAL_MS INT64_C(86400000)  /* daily */
+#define RETRY_DEFAULT_INTERVAL_MS INT64_C(30000)
+#define RETRY_EXHAUSTED_EVENT     "RETRY_EXHAUSTED"
 
 /* "FULFILLMENT", "PRINT_JOB_CREATION", "CANCELLATION", "NOTIFICATION" (as stored);
  * "UNKNOWN" outside the enum. */
@@ -144,7 +149,7 @@ typedef struct retry_queue retry_queue;
 
 typedef struct retry_opts {
     int batch;        /* entries claimed per transaction; 0 = 20 */
-    int64_t lease_ms; /* a PROCESSING entry is claimed again after this; 0 = 5 min */
+    int64_t lease_ms; /* a PROCESSING entry is claimed again after this; 0 = 30 s */
     /* Jitter source: returns a number in [0, 1]; NULL = libsodium's random. */
     double (*random)(void *ctx);
     void *random_ctx;

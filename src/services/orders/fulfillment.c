@@ -101,17 +101,19 @@ int orders_alert(db_conn *tx, const char *tenant_id, const char *order_id, const
 
 /* ---- requests ------------------------------------------------------------------------- */
 
-/* A first try of a request. Duplicate events each add one: the claim, not the job, keeps
- * Shopify to one call. Its transient failures go to the retry queue, not to this job. */
+/* A first try of a request (delay_ms 0), or a look at a claim another worker holds once
+ * it would be stale (see orders_fulfil). Duplicate events each add one: the claim, not the
+ * job, keeps Shopify to one call. Its transient failures go to the retry queue, not to
+ * this job. */
 static int add_job(orders_fulfillment *f, db_conn *tx, const char *tenant_id, const char *order_id,
-                   err *e)
+                   int64_t delay_ms, err *e)
 {
     json_t *data = json_pack("{s:s,s:s}", "tenantId", tenant_id, "orderId", order_id);
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
     json_decref(data);
     if (!text)
         return err_set(e, F3_ENOMEM, "out of memory");
-    bus_job_opts o = {.attempts = 3};
+    bus_job_opts o = {.attempts = 3, .delay_ms = delay_ms};
     int rc = bus_store_add(f->store, tx, ORDERS_FULFILLMENT_QUEUE, ORDERS_FULFILLMENT_JOB, text, &o,
                            clock_now_ms(), NULL, e);
     free(text);
@@ -143,7 +145,7 @@ int orders_fulfillment_request(orders_fulfillment *f, db_conn *tx, const char *t
         " updated_at = excluded.updated_at WHERE order_fulfillments.state <> 'DONE'",
         p, 7, &n, e);
     /* Nothing changed: no such order, or it is fulfilled already. */
-    return rc || n == 0 ? rc : add_job(f, tx, tenant_id, order_id, e);
+    return rc || n == 0 ? rc : add_job(f, tx, tenant_id, order_id, 0, e);
 }
 
 /* ---- the claim -------------------------------------------------------------------------- */
@@ -156,6 +158,7 @@ typedef struct claim {
     /* out */
     bool found, claimed;
     orders_fulfil_outcome outcome; /* when not claimed */
+    int64_t held_until;            /* not claimed, another worker's claim: when it becomes stale */
     order_status status;
     int attempts;
     char shopify_order_id[SHOPIFY_ID_LEN];
@@ -249,6 +252,7 @@ static int claim_tx(db_conn *tx, void *ctx, err *e)
 {
     claim *k = ctx;
     k->found = k->claimed = false;
+    k->held_until = 0;
     char state[16] = "";
     int64_t claimed_at = 0;
     int rc = read_order(tx, k, state, &claimed_at, e);
@@ -267,6 +271,8 @@ static int claim_tx(db_conn *tx, void *ctx, err *e)
     if (k->outcome != ORDERS_FULFIL_IN_PROGRESS)
         return 0;
     rc = take_claim(tx, k, clock_now_ms(), e);
+    if (rc == 0 && !k->claimed && str_eq(state, "CLAIMED"))
+        k->held_until = claimed_at + ORDERS_FULFILLMENT_STALE_MS;
     if (rc || !k->claimed || !k->o->force)
         return rc;
     json_t *meta =
@@ -305,11 +311,35 @@ static void note_error(shop_outcome *so, int rc, const shopify_call *call, const
     snprintf(so->error, sizeof so->error, "%s", e->msg[0] ? e->msg : "Shopify call failed");
 }
 
+/* Starts the claim's stale clock again before a Shopify call (see ORDERS_FULFILLMENT_STALE_MS):
+ * false, noted in so as transient, when the claim is no longer ours (taken over) - the
+ * caller then stops calling - or the database failed. */
+static bool renew_claim(db_conn *c, const claim *k, shop_outcome *so)
+{
+    char now[24];
+    db_ms_text(clock_now_ms(), now);
+    const char *p[] = {k->tenant_id, k->order_id, k->token, now};
+    int64_t n = 0;
+    err e;
+    err_clear(&e);
+    int rc = db_exec_texts(c,
+                           "UPDATE order_fulfillments SET claimed_at = CAST($4 AS BIGINT)"
+                           " WHERE tenant_id = $1 AND order_id = $2 AND claim_token = $3 AND"
+                           " state = 'CLAIMED'",
+                           p, 4, &n, &e);
+    if (rc == 0 && n == 0)
+        rc = err_set(&e, F3_ETRANSIENT, "the fulfilment claim of order %s was taken over",
+                     k->order_id);
+    if (rc)
+        note_error(so, F3_ETRANSIENT, NULL, &e);
+    return rc == 0;
+}
+
 /* Fulfils the fulfillable fulfillment orders of one location (the first found still
  * open), all remaining quantities, in one request. 1 when a fulfillment was created, 0
  * when nothing is left to fulfil, or the failing call's code (noted in so). */
-static int fulfil_location(shopify_client *c, const shopify_fulfillment_orders *fos, const claim *k,
-                           bool *done_any, shop_outcome *so)
+static int fulfil_location(db_conn *dbc, shopify_client *c, const shopify_fulfillment_orders *fos,
+                           const claim *k, bool *done_any, shop_outcome *so)
 {
     const char *location = NULL;
     shopify_fo_selection sel[16];
@@ -341,6 +371,8 @@ static int fulfil_location(shopify_client *c, const shopify_fulfillment_orders *
         .tracking_company = k->carrier[0] ? carrier_name(k->carrier) : NULL,
         .tracking_url = k->tracking_number[0] && k->tracking_url[0] ? k->tracking_url : NULL,
         .notify_customer = true};
+    if (!renew_claim(dbc, k, so))
+        return so->rc;
     shopify_fulfillment out;
     shopify_call call;
     err e;
@@ -357,7 +389,7 @@ static int fulfil_location(shopify_client *c, const shopify_fulfillment_orders *
     return rc ? rc : 1;
 }
 
-static void call_shopify(orders_fulfillment *f, const claim *k, shop_outcome *so)
+static void call_shopify(orders_fulfillment *f, db_conn *dbc, const claim *k, shop_outcome *so)
 {
     memset(so, 0, sizeof *so);
     so->retry_after_ms = -1;
@@ -378,6 +410,8 @@ static void call_shopify(orders_fulfillment *f, const claim *k, shop_outcome *so
     for (int round = 0; round < 8; round++) {
         shopify_fulfillment_orders fos;
         shopify_call call;
+        if (!renew_claim(dbc, k, so))
+            break;
         rc = shopify_get_fulfillment_orders(c, k->shopify_order_id, &fos, &call, &e);
         if (rc) {
             note_error(so, rc, &call, &e);
@@ -386,7 +420,7 @@ static void call_shopify(orders_fulfillment *f, const claim *k, shop_outcome *so
         bool closed = false;
         for (size_t i = 0; i < fos.count; i++)
             closed |= str_eq(fos.items[i].status, "closed");
-        rc = fulfil_location(c, &fos, k, &done_any, so);
+        rc = fulfil_location(dbc, c, &fos, k, &done_any, so);
         shopify_fulfillment_orders_free(&fos);
         if (rc < 0)
             break;
@@ -465,6 +499,12 @@ static int finish_done(db_conn *tx, const finish *fi, err *e)
                             q, 7, NULL, e);
     if (rc)
         return rc;
+    /* Shopify had it fulfilled already: most likely by a worker killed after its call and
+     * before recording it. The client cannot read a fulfilment's id back, so the order is
+     * recorded fulfilled (fulfilled_at, the event) without shopify_fulfillment_id. */
+    if (fi->so->found_closed)
+        log_warn("order found fulfilled in Shopify; recorded without its fulfillment id", "orderId",
+                 k->order_id);
     char msg[256];
     snprintf(msg, sizeof msg,
              fi->so->found_closed ? "Order %s was already fulfilled in Shopify; recorded"
@@ -609,6 +649,28 @@ static void emit_failed(orders_fulfillment *f, const claim *k, const orders_fulf
     json_decref(payload);
 }
 
+typedef struct follow_tx {
+    orders_fulfillment *f;
+    const claim *k;
+} follow_tx;
+
+static int follow_body(db_conn *tx, void *ctx, err *e)
+{
+    follow_tx *t = ctx;
+    int64_t delay = t->k->held_until - clock_now_ms() + 1000;
+    return add_job(t->f, tx, t->k->tenant_id, t->k->order_id, delay > 0 ? delay : 0, e);
+}
+
+/* Another worker holds the order's claim. It finishes the fulfilment, unless its process
+ * died: then nothing would ever look at the order again (the job that found the claim
+ * held completes). A job due when the claim would be stale looks again: it finds the
+ * fulfilment done, or takes the claim over. */
+static int follow_claim(orders_fulfillment *f, db_conn *c, const claim *k, err *e)
+{
+    follow_tx t = {f, k};
+    return db_tx(c, follow_body, &t, e);
+}
+
 int orders_fulfil(orders_fulfillment *f, const char *tenant_id, const char *order_id,
                   const orders_fulfil_opts *o, orders_fulfil_result *r, err *e)
 {
@@ -631,10 +693,12 @@ int orders_fulfil(orders_fulfillment *f, const char *tenant_id, const char *orde
     if (!k.claimed) {
         log_info("fulfilment not attempted", "orderId", order_id, "outcome",
                  orders_fulfil_outcome_name(k.outcome));
+        if (k.held_until > 0)
+            rc = follow_claim(f, c, &k, e);
         goto out;
     }
     shop_outcome so;
-    call_shopify(f, &k, &so);
+    call_shopify(f, c, &k, &so);
     r->outcome = so.found_closed ? ORDERS_FULFIL_ALREADY : ORDERS_FULFIL_DONE;
     finish fi = {f, &k, &so, r};
     rc = db_tx(c, finish_tx, &fi, e);
@@ -695,14 +759,15 @@ static int fulfil_retry_handler(const retry_entry *en, void *ctx, err *e)
         return err_set(e, F3_EINVAL, "FULFILLMENT entry for an unknown order %s", order);
     if (rc)
         return rc; /* a database error: tried again */
+    /* IN_PROGRESS: its holder finishes it (and queues its own retry entry if it fails), or -
+     * when the holder died - the job orders_fulfil added for when the claim is stale. */
     switch (r.outcome) {
     case ORDERS_FULFIL_DONE:
     case ORDERS_FULFIL_ALREADY:
     case ORDERS_FULFIL_CANCELLED:
     case ORDERS_FULFIL_NOT_COMPLETED:
-        return 0;
     case ORDERS_FULFIL_IN_PROGRESS:
-        return err_set(e, F3_EBUSY, "order %s is being fulfilled by another worker", order);
+        return 0;
     case ORDERS_FULFIL_RETRYING:
         en->advice->retry_after_ms = r.retry_in_ms;
         return err_set(e, F3_ETRANSIENT, "%s", r.error);
@@ -888,7 +953,9 @@ static int h_force(http_request *req, http_response *res, void *ctx)
 static int subscribe(orders_fulfillment *f, const orders_fulfillment_deps *d, http_router *r,
                      err *e)
 {
-    bus_queue_opts q = {.concurrency = BUS_DEFAULT_CONCURRENCY, .lease_ms = 2 * 60 * 1000};
+    /* Bus default lease (30 s), renewed every lease/3 while the run goes on (bus/worker.c):
+     * a slow Shopify call keeps its job, a killed process's run is taken over within 30 s. */
+    bus_queue_opts q = {.concurrency = BUS_DEFAULT_CONCURRENCY};
     int rc =
         bus_worker_register(bus_worker_of(f->bus), ORDERS_FULFILLMENT_QUEUE, fulfil_job, f, &q, e);
     rc = rc ? rc : bus_subscribe(f->bus, BUS_EV_SHIPMENT_CREATED, on_shipment_created, f, NULL, e);

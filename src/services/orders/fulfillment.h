@@ -16,9 +16,11 @@
  *
  * Never twice: before calling Shopify, a worker claims the order's order_fulfillments row
  * in a transaction (PENDING/RETRY -> CLAIMED); a concurrent duplicate finds it claimed and
- * does nothing, a later one finds it DONE. A claim older than ORDERS_FULFILLMENT_STALE_MS
- * (its worker died) may be taken over; the new worker then first reads the fulfillment
- * orders, so an order Shopify already fulfilled is recorded, not fulfilled again.
+ * does nothing (but adds a job that looks again once the claim would be stale), a later one
+ * finds it DONE. The holder renews the claim (claimed_at) before every Shopify call; a claim
+ * older than ORDERS_FULFILLMENT_STALE_MS (its worker died) may be taken over; the new
+ * worker then first reads the fulfillment orders, so an order Shopify already fulfilled is
+ * recorded, not fulfilled again.
  * Never for a CANCELLED order; an order not COMPLETED is skipped unless forced.
  *
  * Failures: transient (429 with Retry-After, 5xx, timeouts) -> state RETRY and, in the same
@@ -53,9 +55,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ORDERS_FULFILLMENT_QUEUE    "shopify.fulfillment@order-service"
-#define ORDERS_FULFILLMENT_JOB      "shopify.fulfillment"
-#define ORDERS_FULFILLMENT_STALE_MS (5 * 60 * 1000LL)
+#define ORDERS_FULFILLMENT_QUEUE "shopify.fulfillment@order-service"
+#define ORDERS_FULFILLMENT_JOB   "shopify.fulfillment"
+/* The claim is renewed before every Shopify call and one call takes at most 30 s (the
+ * client timeout of orders/connections.c, connecting included): a live worker's claim is
+ * never older than one call plus a short transaction. Three calls' time tells a dead
+ * worker from a slow one with room for a slow database. */
+#define ORDERS_FULFILLMENT_STALE_MS (90 * 1000LL)
 
 /* Event log types written here (besides the catalog's event names). */
 #define ORDERS_LOG_FULFILLED          BUS_IEV_ORDER_FULFILLED

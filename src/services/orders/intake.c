@@ -169,7 +169,9 @@ static int add_queues(orders_intake *in, const config *c, err *e)
 {
     bus_worker *w = bus_worker_of(in->bus);
     bus_queue_opts webhook = {.concurrency = BUS_DEFAULT_CONCURRENCY};
-    bus_queue_opts reconcile = {.concurrency = 1, .lease_ms = 5 * 60 * 1000};
+    /* Bus default lease (30 s), renewed every lease/3 while the run goes on (bus/worker.c):
+     * a long run keeps its job, a killed process's run is taken over within 30 s. */
+    bus_queue_opts reconcile = {.concurrency = 1};
     int rc = bus_worker_register(w, ORDERS_WEBHOOK_QUEUE, orders_webhook_job, in, &webhook, e);
     rc = rc ? rc : bus_worker_register(w, ORDERS_RECONCILE_QUEUE, reconcile_job, in, &reconcile, e);
     if (rc)

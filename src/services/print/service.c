@@ -38,10 +38,12 @@ static int add_queues(print_service *s, const print_service_deps *deps, err *e)
 {
     bus_worker *w = bus_worker_of(deps->bus);
     bus_queue_opts webhook = {.concurrency = BUS_DEFAULT_CONCURRENCY};
-    bus_queue_opts reconcile = {.concurrency = 1, .lease_ms = 5 * 60 * 1000};
-    bus_sub_opts created = {.lease_ms = 2 * 60 * 1000};
-    int rc =
-        bus_subscribe(deps->bus, BUS_EV_ORDER_CREATED, print_order_created_job, s, &created, e);
+    /* The reconciliation run and order.created (which submits every job of the order to
+     * SimplyPrint) may take long, but the bus renews their leases every lease/3 while they
+     * run (bus/worker.c): the default lease (30 s) is only how long a killed process's job
+     * waits before another worker takes it. */
+    bus_queue_opts reconcile = {.concurrency = 1};
+    int rc = bus_subscribe(deps->bus, BUS_EV_ORDER_CREATED, print_order_created_job, s, NULL, e);
     rc = rc ? rc
             : bus_subscribe(deps->bus, BUS_EV_ORDER_CANCELLED, print_order_cancelled_job, s, NULL,
                             e);

@@ -53,13 +53,18 @@
 #define PRINT_RECONCILE_REPEAT_ID "simplyprint-reconcile"
 #define PRINT_RECONCILE_JOB       "simplyprint.reconcile"
 #define PRINT_WEBHOOK_PROVIDER    "simplyprint"
-/* How long a submission holds a PENDING job before another worker may try it: far longer
- * than one queue/AddItem call plus its recording transaction. The lease is cleared by
- * whatever records the outcome, so a lease left set marks a submission interrupted by a
- * crash; its job is submitted again only once the lease expired, and that submission
- * adopts the queue item the interrupted one created (submit.c). A SimplyPrint report
- * about that item adopts it at once, lease expired or not (intake.c). */
-#define PRINT_SUBMIT_LEASE_MS (2 * 60 * 1000LL)
+/* How long a submission holds a PENDING job before another worker may try it. Under the
+ * lease run at most two SimplyPrint calls (the queue list of an interrupted job, then
+ * queue/AddItem), each bounded by the HTTP client's 30 s default timeout (the SimplyPrint
+ * client sets none of its own), then one short recording transaction: three calls' time
+ * is a live submission's worst case with room for a slow database, and the wait of a job
+ * whose submission was killed. The lease is cleared by whatever records the outcome, so a
+ * lease left set marks a submission interrupted by a crash (or an AddItem that may have
+ * created its item without saying so, whose lease is kept but expired); its job is
+ * submitted again once the lease expired, and that submission adopts the queue item the
+ * interrupted one created (submit.c). A SimplyPrint report about that item adopts it at
+ * once, lease expired or not (intake.c). */
+#define PRINT_SUBMIT_LEASE_MS (90 * 1000LL)
 /* Job-history pages the poller reads per tenant and run, newest first. */
 #define PRINT_RECONCILE_HISTORY_PAGES 5
 

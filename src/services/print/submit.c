@@ -9,6 +9,11 @@
  * queue item may exist unrecorded, so its next submission (after the lease expired,
  * PRINT_SUBMIT_LEASE_MS) first lists the SimplyPrint queue and adopts that item instead of
  * adding another; a report about the item adopts it earlier (intake.c, print_jobs_adopt).
+ * An AddItem that timed out or failed with a 5xx may have created the item all the same:
+ * it is treated as interrupted too - the lease is kept as that marker, but expired, so the
+ * next attempt may come at once and adopts the item if there is one. Adoption never takes
+ * an item another job records. Its one blind spot: an item someone queued by hand in
+ * SimplyPrint for the same file, unrecorded by any job, is taken like the lost one.
  * Transient failures leave the job PENDING and hand its order to the retry queue (one
  * PRINT_JOB_CREATION entry per order, see service.h); permanent ones fail the job. A queue
  * item whose removal fails on cancel gets a CANCELLATION entry (the handlers: retries.c).
@@ -104,16 +109,22 @@ typedef struct defer_tx {
     const char *tenant_id;
     const print_job_row *job;
     bool enqueue;
+    bool interrupted; /* a queue item may exist unrecorded: keep the marker */
 } defer_tx;
 
 static int defer_body(db_conn *c, void *ctx, err *e)
 {
     defer_tx *t = ctx;
-    const char *p[] = {t->tenant_id, t->job->info.id};
+    /* Interrupted: the lease set to just before now stays the marker of a submission that
+     * may have left a queue item, and is expired already for the next attempt (take_lease
+     * wants it strictly in the past, also within the same millisecond). Otherwise cleared. */
+    char now[24];
+    db_ms_text(clock_now_ms() - 1, now);
+    const char *p[] = {t->tenant_id, t->job->info.id, t->interrupted ? now : NULL};
     int rc = db_exec_texts(c,
-                           "UPDATE print_jobs SET submit_lease_until = NULL"
+                           "UPDATE print_jobs SET submit_lease_until = CAST($3 AS BIGINT)"
                            " WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING'",
-                           p, 2, NULL, e);
+                           p, 3, NULL, e);
     if (rc || !t->enqueue)
         return rc;
     json_t *payload = json_pack("{s:s}", "orderId", t->job->info.order_id);
@@ -129,12 +140,13 @@ static int defer_body(db_conn *c, void *ctx, err *e)
     return rc;
 }
 
-/* A job SimplyPrint could not take now: its lease given back and, unless a retry entry
- * is running this, its order handed to the retry queue - in one transaction. */
+/* A job SimplyPrint could not take now: its lease given back (or, interrupted, turned into
+ * the marker of a possibly unrecorded queue item) and, unless a retry entry is running
+ * this, its order handed to the retry queue - in one transaction. */
 static int defer_job(print_service *s, const char *tenant_id, const print_job_row *job,
-                     print_submit_mode mode, print_run_counts *out, err *e)
+                     print_submit_mode mode, bool interrupted, print_run_counts *out, err *e)
 {
-    defer_tx t = {tenant_id, job, mode != PRINT_SUBMIT_RETRY};
+    defer_tx t = {tenant_id, job, mode != PRINT_SUBMIT_RETRY, interrupted};
     int rc = print_in_tx(s, defer_body, &t, e);
     if (rc == 0 && t.enqueue)
         out->retry_queued = true;
@@ -170,12 +182,24 @@ static int find_unrecorded_item(print_service *s, void *client, const char *tena
     return rc;
 }
 
+/* Whether a failed queue/AddItem may have created the item all the same: no answer came
+ * (a timeout, a connection lost after sending) or the server failed (5xx) while handling
+ * it. A 429 or another 4xx means it was not. */
+static bool add_may_have_created(const sp_call *call)
+{
+    return call->status == 0 || call->status >= 500;
+}
+
 /* The queue item for job: one SimplyPrint holds already for its interrupted submission
- * (adopted), else a new one from queue/AddItem. Returns the provider call's code. */
+ * (adopted), else a new one from queue/AddItem. Returns the provider call's code;
+ * *interrupted tells a failure after which an unrecorded item of the job may exist (the
+ * queue could not be read for an interrupted job, or AddItem may have created it). */
 static int obtain_queue_item(print_service *s, void *client, const char *tenant_id,
-                             const print_job_row *job, int64_t *qid, sp_call *call, err *e)
+                             const print_job_row *job, int64_t *qid, bool *interrupted,
+                             sp_call *call, err *e)
 {
     *qid = 0;
+    *interrupted = false;
     /* The job was read before we took the lease: a lease set then is (almost always) an
      * expired one, a submission that never recorded its outcome. If it was a live one that
      * ended meanwhile, looking costs one call: an item we take that another submission
@@ -191,8 +215,10 @@ static int obtain_queue_item(print_service *s, void *client, const char *tenant_
         }
         bool transient =
             rc && rc != F3_EPERMANENT && rc != F3_EINVAL && call->failure != HTTP_PERMANENT;
-        if (transient)
-            return rc; /* without knowing the queue we must not add a second item */
+        if (transient) {
+            *interrupted = true; /* the lost item is still unaccounted for */
+            return rc;           /* without knowing the queue we must not add a second item */
+        }
         if (rc)
             log_warn("SimplyPrint queue not readable; submitting the interrupted job anew",
                      "printJobId", job->info.id, "reason",
@@ -206,6 +232,8 @@ static int obtain_queue_item(print_service *s, void *client, const char *tenant_
                        .custom_field_id = s->order_field_id,
                        .custom_field_value = s->order_field_id ? job->info.order_id : NULL};
     int rc = s->provider->queue_add_item(client, &rq, qid, call, e);
+    *interrupted = rc != 0 && rc != F3_EPERMANENT && rc != F3_EINVAL &&
+                   call->failure != HTTP_PERMANENT && add_may_have_created(call);
     if (rc == 0 && *qid <= 0)
         rc = err_set(e, F3_EPERMANENT, "SimplyPrint answered without a queue item id");
     return rc;
@@ -220,7 +248,7 @@ static int settle_unrecorded(print_service *s, void *client, const char *tenant_
         /* Another job's interrupted submission adopted this item meanwhile: it is that job's
          * now, and this one is submitted again later. */
         out->deferred++;
-        return defer_job(s, tenant_id, job, mode, out, e);
+        return defer_job(s, tenant_id, job, mode, false, out, e);
     }
     if (t->before.queue_item_id == created) {
         out->submitted++; /* a report adopted it for this very job first */
@@ -258,9 +286,10 @@ static int submit_one(print_service *s, void *client, const char *tenant_id,
     sp_call call;
     memset(&call, 0, sizeof call);
     int64_t created = 0;
+    bool interrupted = false;
     err pe;
     err_clear(&pe);
-    int prc = obtain_queue_item(s, client, tenant_id, job, &created, &call, &pe);
+    int prc = obtain_queue_item(s, client, tenant_id, job, &created, &interrupted, &call, &pe);
     bool permanent =
         prc == F3_EPERMANENT || prc == F3_EINVAL || (prc && call.failure == HTTP_PERMANENT);
     if (prc && !permanent) {
@@ -268,8 +297,9 @@ static int submit_one(print_service *s, void *client, const char *tenant_id,
         if (call.retry_after_ms > out->retry_after_ms)
             out->retry_after_ms = call.retry_after_ms;
         log_warn("SimplyPrint submission failed, will retry", "printJobId", job->info.id, "reason",
-                 call.message[0] ? call.message : pe.msg);
-        rc = defer_job(s, tenant_id, job, mode, out, e);
+                 call.message[0] ? call.message : pe.msg, "queueItemMayExist",
+                 interrupted ? "yes" : "no");
+        rc = defer_job(s, tenant_id, job, mode, interrupted, out, e);
         return rc ? rc
                   : err_set(e, F3_ETRANSIENT, "SimplyPrint could not take print job %s now: %s",
                             job->info.id, call.message[0] ? call.message : pe.msg);

@@ -96,7 +96,9 @@ static int add_queues(shipping_service *s, const config *c, err *e)
 {
     bus_worker *w = bus_worker_of(s->bus);
     bus_queue_opts jobs = {.concurrency = BUS_DEFAULT_CONCURRENCY};
-    bus_queue_opts reconcile = {.concurrency = 1, .lease_ms = 5 * 60 * 1000};
+    /* Bus default lease (30 s), renewed every lease/3 while the run goes on (bus/worker.c):
+     * a long run keeps its job, a killed process's run is taken over within 30 s. */
+    bus_queue_opts reconcile = {.concurrency = 1};
     int rc =
         bus_subscribe(s->bus, BUS_EV_ORDER_READY_FOR_FULFILLMENT, shipping_on_ready, s, NULL, e);
     rc = rc ? rc : bus_subscribe(s->bus, BUS_EV_ORDER_CANCELLED, shipping_on_cancelled, s, NULL, e);
