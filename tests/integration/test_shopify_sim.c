@@ -407,10 +407,15 @@ static void test_fulfillment_order_flow(void **state)
                                       .tracking_company = "PostNL",
                                       .tracking_url = "https://tracking.example/3SABCD0123456789",
                                       .notify_customer = true};
+    char ids[64];
+    assert_int_equal(shopify_list_fulfillment_ids(c, id, ids, sizeof ids, &call, &e), 0);
+    assert_string_equal(ids, ""); /* none yet */
     shopify_fulfillment f;
     if (shopify_create_fulfillment(c, &rq, &f, &call, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(call.status, 201);
+    char first[SHOPIFY_ID_LEN];
+    snprintf(first, sizeof first, "%s", f.id);
     assert_string_equal(f.order_id, id);
     assert_string_equal(f.status, "success");
     assert_string_equal(f.tracking_number, "3SABCD0123456789");
@@ -428,7 +433,18 @@ static void test_fulfillment_order_flow(void **state)
     sel = (shopify_fo_selection){fo_id, NULL, 0};
     rq.tracking_url = NULL;
     assert_int_equal(shopify_create_fulfillment(c, &rq, &f, &call, &e), 0);
+    char both[2 * SHOPIFY_ID_LEN + 2];
+    snprintf(both, sizeof both, "%s,%s", first, f.id);
     shopify_fulfillment_free(&f);
+    /* Both read back, in order; a buffer too small for them is an error, not a cut list. */
+    assert_int_equal(shopify_list_fulfillment_ids(c, id, ids, sizeof ids, &call, &e), 0);
+    assert_string_equal(ids, both);
+    assert_int_equal(shopify_list_fulfillment_ids(c, id, ids, strlen(first) + 2, &call, &e),
+                     F3_EINVAL);
+    assert_int_equal(shopify_list_fulfillment_ids(c, "12ab", ids, sizeof ids, &call, &e),
+                     F3_EINVAL);
+    assert_int_equal(shopify_list_fulfillment_ids(c, "999999999", ids, sizeof ids, &call, &e),
+                     F3_ENOTFOUND);
     assert_int_equal(shopify_get_fulfillment_orders(c, id, &fos, &call, &e), 0);
     assert_string_equal(fos.items[0].status, "closed");
     assert_false(shopify_fulfillment_order_fulfillable(&fos.items[0]));

@@ -390,14 +390,29 @@ static void fulfillment_orders_per_line(fx *f)
     json_t *list = sim_fulfillments(f, sid);
     assert_int_equal(json_array_size(list), 1);
     assert_int_equal(json_array_size(json_object_get(json_array_get(list, 0), "line_items")), 2);
+    json_t *made = json_object_get(json_array_get(list, 0), "id");
+    char made_id[32];
+    snprintf(made_id, sizeof made_id, "%" JSON_INTEGER_FORMAT, json_integer_value(made));
     json_decref(list);
-    /* An order Shopify fulfilled already (e.g. our worker died after the call) is recorded,
-     * not fulfilled again. */
-    f3test_bus_exec(f->tb.d,
-                    "UPDATE order_fulfillments SET state = 'PENDING' WHERE order_id = 'o2'");
+    /* An order Shopify fulfilled already (e.g. our worker died after the call, before it
+     * recorded anything) is recorded with the fulfillment's id read back, not fulfilled
+     * again. */
+    f3test_bus_exec(f->tb.d, "UPDATE order_fulfillments SET state = 'PENDING',"
+                             " shopify_fulfillment_id = NULL WHERE order_id = 'o2'");
+    f3test_bus_exec(f->tb.d, "UPDATE orders SET shopify_fulfillment_id = NULL WHERE id = 'o2'");
     assert_int_equal(fulfil(f, "o2", NULL, &r), ORDERS_FULFIL_ALREADY);
     assert_int_equal(sim_fulfillment_count(f, sid), 1);
     expect_state(f, "o2", "DONE");
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM order_fulfillments WHERE order_id = 'o2'"
+                           " AND shopify_fulfillment_id = $1",
+                           made_id),
+                     1);
+    assert_int_equal(count(f,
+                           "SELECT COUNT(*) FROM orders WHERE id = 'o2'"
+                           " AND shopify_fulfillment_id = $1",
+                           made_id),
+                     1);
 }
 
 typedef struct racer {

@@ -511,6 +511,49 @@ int shopify_get_fulfillment_orders(shopify_client *c, const char *order_id,
     return rc;
 }
 
+/* Appends the id of every fulfillment of {"fulfillments":[...]} that is not cancelled. */
+static int fulfillment_ids_from_json(const json_t *doc, char *ids, size_t size, err *e)
+{
+    const json_t *list = json_object_get(doc, "fulfillments");
+    if (!json_is_array(list))
+        return err_set(e, F3_EPERMANENT, "GET fulfillments.json: no fulfillments array");
+    size_t len = 0, i;
+    const json_t *f;
+    json_array_foreach(list, i, f)
+    {
+        char id[SHOPIFY_ID_LEN];
+        if (!json_is_object(f) || shopify_json_id(f, "id", false, id, e))
+            return err_set(e, F3_EPERMANENT, "GET fulfillments.json: a fulfillment without id");
+        const char *status = json_string_value(json_object_get(f, "status"));
+        if (status && strcmp(status, "cancelled") == 0)
+            continue;
+        int n = snprintf(ids + len, size - len, "%s%s", len ? "," : "", id);
+        if (n < 0 || (size_t)n >= size - len)
+            return err_set(e, F3_EINVAL, "the order's fulfillment ids do not fit");
+        len += (size_t)n;
+    }
+    return 0;
+}
+
+int shopify_list_fulfillment_ids(shopify_client *c, const char *order_id, char *ids, size_t size,
+                                 shopify_call *call, err *e)
+{
+    if (size)
+        ids[0] = '\0';
+    if (!order_id_valid(order_id))
+        return err_set(e, F3_EINVAL, "Shopify order id must be decimal digits");
+    if (size == 0)
+        return err_set(e, F3_EINVAL, "no room for fulfillment ids");
+    char path[80];
+    snprintf(path, sizeof path, "/orders/%s/fulfillments.json", order_id);
+    json_t *doc = NULL;
+    int rc = get_json(c, path, &doc, call, e);
+    if (rc == 0)
+        rc = fulfillment_ids_from_json(doc, ids, size, e);
+    json_decref(doc);
+    return rc;
+}
+
 int shopify_create_fulfillment(shopify_client *c, const shopify_fulfillment_request *rq,
                                shopify_fulfillment *out, shopify_call *call, err *e)
 {

@@ -121,6 +121,12 @@ void shopify_order_page_free(shopify_order_page *p);
 int shopify_get_order(shopify_client *c, const char *order_id, shopify_order *out,
                       shopify_call *call, err *e);
 
+/* GET /orders/{id}/fulfillments.json: the ids of the order's fulfillments that are not
+ * cancelled, comma-separated into ids (size bytes; "" when there are none; F3_EINVAL if
+ * they do not fit). Return codes as shopify_get_order. */
+int shopify_list_fulfillment_ids(shopify_client *c, const char *order_id, char *ids, size_t size,
+                                 shopify_call *call, err *e);
+
 /* GET /orders/{id}/fulfillment_orders.json (caller frees out with
  * shopify_fulfillment_orders_free). Return codes as shopify_get_order. */
 int shopify_get_fulfillment_orders(shopify_client *c, const char *order_id,

@@ -784,15 +784,9 @@ static int manual_fn(db_conn *c, void *ctx, err *e)
 {
     manual_tx *t = ctx;
     const char *args[] = {t->id, t->tenant_id};
-    db_stmt *s = db_prepare_texts(
-        c, "SELECT status FROM retry_queue WHERE id = $1 AND tenant_id = $2", args, 2, e);
-    if (!s)
-        return db_err_code(e);
-    int rc = db_step(s, e);
-    char status[16] = "";
-    if (rc == DB_ROW)
-        db_col_copy(s, 0, status, sizeof status);
-    db_finalize(s);
+    char status[16];
+    int rc = db_query_text(c, "SELECT status FROM retry_queue WHERE id = $1 AND tenant_id = $2",
+                           args, 2, status, sizeof status, e);
     if (rc < 0)
         return rc;
     if (rc == DB_DONE)

@@ -389,6 +389,20 @@ static int fulfil_location(db_conn *dbc, shopify_client *c, const shopify_fulfil
     return rc ? rc : 1;
 }
 
+/* Shopify has the order fulfilled already (most likely by a worker killed after its call
+ * and before recording it): reads the ids of its fulfillments into so->ids, so the order is
+ * recorded with them. A failed read leaves them empty; the order is recorded fulfilled all
+ * the same. */
+static void found_ids(shopify_client *c, const claim *k, shop_outcome *so)
+{
+    shopify_call call;
+    err e;
+    err_clear(&e);
+    if (shopify_list_fulfillment_ids(c, k->shopify_order_id, so->ids, sizeof so->ids, &call, &e))
+        log_warn("cannot read the fulfillments of an order found fulfilled in Shopify", "orderId",
+                 k->order_id, "reason", e.msg);
+}
+
 static void call_shopify(orders_fulfillment *f, db_conn *dbc, const claim *k, shop_outcome *so)
 {
     memset(so, 0, sizeof *so);
@@ -425,9 +439,10 @@ static void call_shopify(orders_fulfillment *f, db_conn *dbc, const claim *k, sh
         if (rc < 0)
             break;
         if (rc == 0) { /* nothing left to fulfil */
-            if (!done_any && closed)
+            if (!done_any && closed) {
                 so->found_closed = true;
-            else if (!done_any) {
+                found_ids(c, k, so);
+            } else if (!done_any) {
                 err_set(&e, F3_EPERMANENT,
                         "Shopify has no fulfillable fulfillment order for this order");
                 note_error(so, F3_EPERMANENT, NULL, &e);
@@ -499,10 +514,9 @@ static int finish_done(db_conn *tx, const finish *fi, err *e)
                             q, 7, NULL, e);
     if (rc)
         return rc;
-    /* Shopify had it fulfilled already: most likely by a worker killed after its call and
-     * before recording it. The client cannot read a fulfilment's id back, so the order is
-     * recorded fulfilled (fulfilled_at, the event) without shopify_fulfillment_id. */
-    if (fi->so->found_closed)
+    /* Shopify had it fulfilled already (found_ids): recorded with the ids read back, or,
+     * when they could not be read, fulfilled (fulfilled_at, the event) without them. */
+    if (fi->so->found_closed && !ids)
         log_warn("order found fulfilled in Shopify; recorded without its fulfillment id", "orderId",
                  k->order_id);
     char msg[256];

@@ -65,8 +65,6 @@
  * interrupted one created (submit.c). A SimplyPrint report about that item adopts it at
  * once, lease expired or not (intake.c). */
 #define PRINT_SUBMIT_LEASE_MS (90 * 1000LL)
-/* Job-history pages the poller reads per tenant and run, newest first. */
-#define PRINT_RECONCILE_HISTORY_PAGES 5
 
 typedef struct print_service print_service;
 
