@@ -13,8 +13,12 @@ clang-format --dry-run --Werror "${files[@]}" || status=1
 
 echo "== clang-tidy"
 # Run two at a time; the machine has two cores.
-printf '%s\n' "${sources[@]}" | xargs -P 2 -n 4 clang-tidy -p "$build" --quiet 2>/dev/null \
-  | grep -E 'warning:|error:' && status=1
+# clang-tidy exits non-zero on its own errors, so its findings are judged by its output
+# (with pipefail, a pipeline ending in grep would take xargs' failure instead).
+tidy=$(printf '%s\n' "${sources[@]}" | xargs -P 2 -n 4 clang-tidy -p "$build" --quiet 2>/dev/null || true)
+if grep -E 'warning:|error:' <<<"$tidy"; then
+  status=1
+fi
 
 echo "== cppcheck"
 cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \

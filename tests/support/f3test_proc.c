@@ -132,14 +132,15 @@ char *f3test_slurp(const char *path)
 /* The low end of the kernel's ephemeral port range (bind to port 0 hands those out). */
 static int ephemeral_low(void)
 {
-    int low = 32768, high = 0;
+    long low = 0;
+    char line[64];
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
     if (f) {
-        if (fscanf(f, "%d %d", &low, &high) != 2)
-            low = 32768;
+        if (fgets(line, sizeof line, f))
+            low = strtol(line, NULL, 10);
         fclose(f);
     }
-    return low > 12000 ? low : 32768;
+    return low > 12000 && low < 65536 ? (int)low : 32768;
 }
 
 /* A random port below the ephemeral range, free when tried: a port the kernel picked for
