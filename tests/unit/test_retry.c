@@ -623,6 +623,82 @@ static void test_two_handles_never_run_one_entry_twice(void **state)
                      RACE_ENTRIES);
 }
 
+/* ---- lease renewal ---------------------------------------------------------------------- */
+
+#define SHORT_LEASE_MS 300
+
+typedef struct slow {
+    atomic_int runs;
+    atomic_bool done;
+} slow;
+
+static int slow_handler(const retry_entry *en, void *ctx, err *e)
+{
+    (void)en;
+    (void)e;
+    slow *s = ctx;
+    atomic_fetch_add(&s->runs, 1);
+    f3test_sleep_ms(4 * SHORT_LEASE_MS); /* four leases long */
+    return 0;
+}
+
+typedef struct slow_run {
+    db *d;
+    slow *s;
+    int ran, rc;
+} slow_run;
+
+static void *slow_thread(void *arg)
+{
+    slow_run *x = arg;
+    retry_opts o = {.lease_ms = SHORT_LEASE_MS};
+    retry_queue *rq = retry_new(x->d, &o);
+    err e = {0};
+    retry_register(rq, RETRY_FULFILLMENT, slow_handler, x->s, &e);
+    x->rc = retry_process_due(rq, clock_now_ms(), 0, &x->ran, &e);
+    retry_free(rq);
+    atomic_store(&x->s->done, true);
+    return NULL;
+}
+
+/* A handler that runs longer than the lease keeps its entry: the heartbeat renews the
+ * lease while it runs, so a second processor polling all along never takes it over. */
+static void test_running_entry_lease_is_renewed(void **state)
+{
+    fx *f = *state;
+    char id[UUID_STR_LEN];
+    enqueue(f, "t1", RETRY_FULFILLMENT, 5, clock_now_ms(), id, 1);
+    slow s;
+    atomic_init(&s.runs, 0);
+    atomic_init(&s.done, false);
+    slow_run a = {.d = f->d, .s = &s};
+    pthread_t ta;
+    assert_int_equal(pthread_create(&ta, NULL, slow_thread, &a), 0);
+    while (atomic_load(&s.runs) == 0)
+        f3test_sleep_ms(5);
+    retry_opts o = {.lease_ms = SHORT_LEASE_MS};
+    retry_queue *other = retry_new(f->d, &o);
+    assert_non_null(other);
+    err e = {0};
+    assert_int_equal(retry_register(other, RETRY_FULFILLMENT, slow_handler, &s, &e), 0);
+    int polls = 0, taken = 0;
+    while (!atomic_load(&s.done)) {
+        int ran = 0;
+        assert_int_equal(retry_process_due(other, clock_now_ms(), 0, &ran, &e), 0);
+        taken += ran;
+        polls++;
+        f3test_sleep_ms(SHORT_LEASE_MS / 6);
+    }
+    pthread_join(ta, NULL);
+    retry_free(other);
+    assert_int_equal(taken, 0);
+    assert_true(polls >= 8); /* it looked throughout the four leases */
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(a.ran, 1);
+    assert_int_equal(atomic_load(&s.runs), 1);
+    expect_col(f, id, "status", "COMPLETED");
+}
+
 /* ---- the HTTP API ----------------------------------------------------------------------- */
 
 /* Stands in for the gateway: the caller's tenant and permissions come from headers. */
@@ -734,6 +810,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cleanup_removes_old_completed_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manual_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_hands_unrun_claims_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_running_entry_lease_is_renewed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_handles_never_run_one_entry_twice, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_api_lists_and_retries_within_tenant, setup, teardown),
