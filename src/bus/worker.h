@@ -113,7 +113,9 @@ typedef struct bus_worker_opts {
                                 next; 0 = BUS_WORKER_PREFETCH, < 0 = none. Only as many as
                                 its handlers start within BUS_WORKER_PREFETCH_HORIZON_MS
                                 at their recent pace are taken: slow handlers prefetch
-                                nothing, so other instances still share their jobs. */
+                                nothing, so other instances still share their jobs.
+                                Pausing a queue stops its claims; jobs taken ahead
+                                already (at most that horizon's worth) still run. */
 } bus_worker_opts;
 
 /* A worker over store s, whose database is d (the same one the store was opened on).
