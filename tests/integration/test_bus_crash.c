@@ -10,23 +10,18 @@
  * handled, and its effect is there exactly once.
  */
 #include "support/f3test_bus.h"
+#include "support/f3test_child.h"
 
 #include "bus/bus.h"
 #include "core/clock.h"
 #include "core/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static const char *backend;
 
@@ -44,15 +39,6 @@ typedef struct child {
     const char *dir;
 } child;
 
-static void touch(const char *dir, const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0)
-        close(fd);
-}
-
 static int crash_handler(bus_delivery *dl, void *ctx, err *e)
 {
     child *c = ctx;
@@ -60,7 +46,7 @@ static int crash_handler(bus_delivery *dl, void *ctx, err *e)
     char who[32];
     snprintf(who, sizeof who, "%d", (int)getpid());
     if (strcmp(c->mode, MODE_BEFORE_TX) == 0) {
-        touch(c->dir, "in-handler");
+        f3test_touch(c->dir, "in-handler");
         sleep(HANDLER_SLEEP); /* killed here: nothing written yet */
     }
     db_conn *tx = bus_delivery_tx(dl, e);
@@ -70,7 +56,7 @@ static int crash_handler(bus_delivery *dl, void *ctx, err *e)
     if (rc)
         return rc;
     if (strcmp(c->mode, MODE_IN_TX) == 0) {
-        touch(c->dir, "in-handler");
+        f3test_touch(c->dir, "in-handler");
         sleep(HANDLER_SLEEP); /* killed here: written, not committed */
     }
     return 0;
@@ -127,71 +113,14 @@ out:
 
 /* ---- the parent ----------------------------------------------------------------------------- */
 
-typedef struct proc {
-    pid_t pid;
-    char log[1024];
-} proc;
-
-static void spawn_child(proc *p, const char *url, const char *mode, const char *dir,
+/* Starts a consumer process in `mode` for event_id; its log is dir/child-<mode>.log. */
+static void spawn_child(f3test_child *p, const char *url, const char *mode, const char *dir,
                         const char *event_id)
 {
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(n > 0);
-    self[n] = '\0';
-    snprintf(p->log, sizeof p->log, "%s/child-%s.log", dir, mode);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    char role[] = "child";
-    char *const argv[] = {self, role, (char *)url, (char *)mode, (char *)dir, (char *)event_id,
-                          NULL};
-    int rc = posix_spawn(&p->pid, self, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    assert_int_equal(rc, 0);
-}
-
-static void print_log(const proc *p)
-{
-    FILE *fp = fopen(p->log, "r");
-    if (!fp)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, fp))
-        print_error("child: %s", line);
-    fclose(fp);
-}
-
-/* Waits up to timeout_ms for the child to exit; its exit status, or -1 (then killed). */
-static int reap(proc *p, int timeout_ms)
-{
-    int64_t end = clock_mono_ms() + timeout_ms;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(p->pid, &status, WNOHANG);
-        if (r == p->pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (clock_mono_ms() >= end) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &status, 0);
-            return -1;
-        }
-        f3test_sleep_ms(20);
-    }
-}
-
-static bool wait_file(const char *dir, const char *name, int timeout_ms)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int64_t end = clock_mono_ms() + timeout_ms;
-    struct stat st;
-    while (stat(path, &st) != 0) {
-        if (clock_mono_ms() >= end)
-            return false;
-        f3test_sleep_ms(10);
-    }
-    return true;
+    char log[1024];
+    snprintf(log, sizeof log, "%s/child-%s.log", dir, mode);
+    const char *args[] = {url, mode, dir, event_id, NULL};
+    assert_int_equal(f3test_child_spawn(p, log, args), 0);
 }
 
 static void kill_mid_handler_then_recover(const char *mode)
@@ -212,24 +141,24 @@ static void kill_mid_handler_then_recover(const char *mode)
     char queue[BUS_QUEUE_NAME_MAX + 1];
     assert_int_equal(bus_queue_name(BUS_EV_ORDER_CREATED, BUS_SVC_PRINT, queue, sizeof queue), 0);
 
-    proc first = {0}, second = {0};
+    f3test_child first = {0}, second = {0};
     spawn_child(&first, f.url, mode, dir, id);
-    if (!wait_file(dir, "in-handler", CHILD_WAIT_MS)) {
-        print_log(&first);
-        reap(&first, 0);
+    if (!f3test_wait_file(dir, "in-handler", CHILD_WAIT_MS)) {
+        f3test_child_print_log(&first);
+        f3test_child_reap(&first, 0);
         fail_msg("the first consumer never reached its handler");
     }
     assert_int_equal(kill(first.pid, SIGKILL), 0);
-    assert_int_equal(reap(&first, CHILD_WAIT_MS), 128 + SIGKILL);
+    assert_int_equal(f3test_child_reap(&first, CHILD_WAIT_MS), 128 + SIGKILL);
     bus_job *j = f3test_bus_get(f.s, queue, id);
     assert_int_equal(j->state, BUS_STATE_ACTIVE); /* held by a dead owner */
     bus_job_free(j);
     assert_int_equal(f3test_bus_count(f.d, "SELECT COUNT(*) FROM side", NULL), 0);
 
     spawn_child(&second, f.url, MODE_FAST, dir, id);
-    int status = reap(&second, CHILD_WAIT_MS + 15000);
+    int status = f3test_child_reap(&second, CHILD_WAIT_MS + 15000);
     if (status != 0) {
-        print_log(&second);
+        f3test_child_print_log(&second);
         fail_msg("the second consumer exited with %d", status);
     }
     j = f3test_bus_get(f.s, queue, id);

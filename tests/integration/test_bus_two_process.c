@@ -12,25 +12,20 @@
  * writes a side-table row without any inbox protection, so a tick run twice would show.
  */
 #include "support/f3test_bus.h"
+#include "support/f3test_child.h"
 
 #include "bus/worker.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 static const char *backend;
 
@@ -51,15 +46,6 @@ static void on_term(int sig)
 {
     (void)sig;
     atomic_store(&child_stop, true);
-}
-
-static void touch(const char *dir, const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0)
-        close(fd);
 }
 
 /* The event id is the "eventId" of the job's data: two jobs carry each event. */
@@ -136,7 +122,7 @@ static int child_main(int argc, char **argv)
         bus_worker_register(w, QTICKS, tick_handler, NULL, &ticks, &e) != 0 ||
         bus_store_repeatable_upsert(s, &r, clock_now_ms(), &e) != 0 || bus_worker_start(w, &e) != 0)
         goto out;
-    touch(dir, name);
+    f3test_touch(dir, name);
     int64_t end = clock_mono_ms() + ALL_DONE_MS + CHILD_WAIT_MS;
     while (!atomic_load(&child_stop) && clock_mono_ms() < end)
         f3test_sleep_ms(10);
@@ -152,69 +138,13 @@ out:
 
 /* ---- the parent ----------------------------------------------------------------------------- */
 
-typedef struct proc {
-    pid_t pid;
+/* Starts a consumer process called `name`; its log is dir/<name>.log. */
+static void spawn_child(f3test_child *p, const char *url, const char *dir, const char *name)
+{
     char log[1024];
-} proc;
-
-static void spawn_child(proc *p, const char *url, const char *dir, const char *name)
-{
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(n > 0);
-    self[n] = '\0';
-    snprintf(p->log, sizeof p->log, "%s/%s.log", dir, name);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    char role[] = "child";
-    char *const argv[] = {self, role, (char *)url, (char *)dir, (char *)name, NULL};
-    int rc = posix_spawn(&p->pid, self, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    assert_int_equal(rc, 0);
-}
-
-static void print_log(const proc *p)
-{
-    FILE *fp = fopen(p->log, "r");
-    if (!fp)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, fp))
-        print_error("child: %s", line);
-    fclose(fp);
-}
-
-/* Waits up to timeout_ms for the child to exit; its exit status, or -1 (then killed). */
-static int reap(proc *p, int timeout_ms)
-{
-    int64_t end = clock_mono_ms() + timeout_ms;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(p->pid, &status, WNOHANG);
-        if (r == p->pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (clock_mono_ms() >= end) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, &status, 0);
-            return -1;
-        }
-        f3test_sleep_ms(20);
-    }
-}
-
-static bool wait_file(const char *dir, const char *name, int timeout_ms)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int64_t end = clock_mono_ms() + timeout_ms;
-    struct stat st;
-    while (stat(path, &st) != 0) {
-        if (clock_mono_ms() >= end)
-            return false;
-        f3test_sleep_ms(10);
-    }
-    return true;
+    snprintf(log, sizeof log, "%s/%s.log", dir, name);
+    const char *args[] = {url, dir, name, NULL};
+    assert_int_equal(f3test_child_spawn(p, log, args), 0);
 }
 
 /* Waits up to timeout_ms until sql (a count) reaches at least n; the last count. */
@@ -298,14 +228,14 @@ static void test_two_processes_share_one_queue(void **state)
     f3test_bus_new(&f, backend);
     char *dir = f3test_tmpdir();
     assert_non_null(dir);
-    proc a = {0}, b = {0};
+    f3test_child a = {0}, b = {0};
     spawn_child(&a, f.url, dir, "a");
     spawn_child(&b, f.url, dir, "b");
-    if (!wait_file(dir, "a", CHILD_WAIT_MS) || !wait_file(dir, "b", CHILD_WAIT_MS)) {
-        print_log(&a);
-        print_log(&b);
-        reap(&a, 0);
-        reap(&b, 0);
+    if (!f3test_wait_file(dir, "a", CHILD_WAIT_MS) || !f3test_wait_file(dir, "b", CHILD_WAIT_MS)) {
+        f3test_child_print_log(&a);
+        f3test_child_print_log(&b);
+        f3test_child_reap(&a, 0);
+        f3test_child_reap(&b, 0);
         fail_msg("a consumer process did not start");
     }
     /* Both instances tick the repeatable for a while. */
@@ -315,14 +245,14 @@ static void test_two_processes_share_one_queue(void **state)
     /* Kill one consumer half-way: its held jobs come back after their lease. */
     wait_count(f.d, JOB_EVENTS, EVENTS / 3, ALL_DONE_MS);
     assert_int_equal(kill(a.pid, SIGKILL), 0);
-    assert_int_equal(reap(&a, CHILD_WAIT_MS), 128 + SIGKILL);
+    assert_int_equal(f3test_child_reap(&a, CHILD_WAIT_MS), 128 + SIGKILL);
     int64_t handled = wait_count(f.d, JOB_EVENTS, EVENTS, ALL_DONE_MS);
     bool all_done = f3test_bus_wait_count(f.s, QJOBS, BUS_STATE_COMPLETED, 2 * EVENTS, ALL_DONE_MS);
     assert_int_equal(kill(b.pid, SIGTERM), 0);
-    int status = reap(&b, CHILD_WAIT_MS);
+    int status = f3test_child_reap(&b, CHILD_WAIT_MS);
     if (handled != EVENTS || !all_done || status != 0) {
-        print_log(&a);
-        print_log(&b);
+        f3test_child_print_log(&a);
+        f3test_child_print_log(&b);
         fail_msg("events handled %" PRId64 "/%d, all jobs completed: %s, survivor exit %d", handled,
                  EVENTS, all_done ? "yes" : "no", status);
     }
