@@ -60,15 +60,18 @@ void f3test_bus_drop(f3test_bus *f)
 
 int64_t f3test_bus_count(db *d, const char *sql, const char *param)
 {
+    return f3test_bus_count_texts(d, sql, &param, param ? 1 : 0);
+}
+
+int64_t f3test_bus_count_texts(db *d, const char *sql, const char *const *params, int n)
+{
     err e = {0};
     db_conn *c = db_acquire(d, &e);
     if (!c)
         fail_msg("db_acquire: %s", e.msg);
-    db_stmt *st = db_prepare(c, sql, &e);
+    db_stmt *st = db_prepare_texts(c, sql, params, n, &e);
     if (!st)
         fail_msg("%s: %s", sql, e.msg);
-    if (param)
-        db_bind_text(st, 1, param);
     int rc = db_step(st, &e);
     if (rc != DB_ROW)
         fail_msg("%s: no row (%d %s)", sql, rc, e.msg);

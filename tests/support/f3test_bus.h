@@ -39,6 +39,9 @@ void f3test_bus_exec(db *d, const char *sql);
 /* The first column of the first row of sql (one optional $1 text parameter) as int64. */
 int64_t f3test_bus_count(db *d, const char *sql, const char *param);
 
+/* As f3test_bus_count, with the text parameters params[0..n-1] bound to $1..$n. */
+int64_t f3test_bus_count_texts(db *d, const char *sql, const char *const *params, int n);
+
 /* Inserts a side-table row in the given open transaction; 0 or the db error. */
 int f3test_bus_side_write(db_conn *tx, const char *event_id, const char *who, err *e);
 

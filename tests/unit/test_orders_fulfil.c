@@ -240,21 +240,6 @@ static int64_t count(fx *f, const char *sql, const char *param)
     return f3test_bus_count(f->tb.d, sql, param);
 }
 
-/* COUNT(*) of sql with the text parameters p[0..n-1]. */
-static int64_t count_texts(fx *f, const char *sql, const char *const *p, int n)
-{
-    err e = {0};
-    db_conn *c = db_acquire(f->tb.d, &e);
-    assert_non_null(c);
-    db_stmt *s = db_prepare_texts(c, sql, p, n, &e);
-    assert_non_null(s);
-    assert_int_equal(db_step(s, &e), DB_ROW);
-    int64_t v = db_col_int64(s, 0);
-    db_finalize(s);
-    db_release(c);
-    return v;
-}
-
 static int64_t log_count(fx *f, const char *type)
 {
     return count(f, "SELECT COUNT(*) FROM event_log WHERE event_type = $1", type);
@@ -320,7 +305,7 @@ static bool wait_queue_idle(fx *f, const char *queue, int timeout_ms)
         char now[24];
         db_ms_text(clock_now_ms(), now);
         const char *p[] = {queue, now};
-        if (count_texts(f, sql, p, 2) == 0)
+        if (f3test_bus_count_texts(f->tb.d, sql, p, 2) == 0)
             return true;
         f3test_sleep_ms(50);
     }
