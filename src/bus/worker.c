@@ -77,7 +77,6 @@ typedef struct wq {
     int concurrency;
     int64_t lease_ms;
     unsigned flags;
-    int prefetch;         /* jobs claimed ahead of a free handler, at most */
     int64_t pace_us;      /* recent handler time per job (moving average); 0 = none yet */
     int running;          /* claimed here, outcome not yet decided */
     int executing;        /* of those, in a handler now */
@@ -117,7 +116,8 @@ struct bus_worker {
     db *d;
     char instance[UUID_STR_LEN];
     uint64_t claims;
-    int threads, poll_ms, stalled_ms, repeat_ms, trim_ms, batch_max, prefetch;
+    int threads, poll_ms, stalled_ms, repeat_ms, trim_ms, batch_max;
+    int prefetch; /* most jobs a queue holds beyond its concurrency (prefetch_now) */
     int64_t inbox_keep_ms;
     bool group; /* SQLite: write through db_tx_group, sharing commits with publishers */
     wq **queues;
@@ -261,13 +261,13 @@ static int pending_cap(const bus_worker *w)
 
 /* How many jobs q may hold beyond its concurrency now: as many as its handlers start
  * within the horizon at their recent pace (none before the first job has run), at most
- * q->prefetch. Under w->mu. */
-static int prefetch_now(const wq *q)
+ * w->prefetch. Under w->mu. */
+static int prefetch_now(const bus_worker *w, const wq *q)
 {
-    if (q->prefetch == 0 || q->pace_us <= 0)
+    if (w->prefetch == 0 || q->pace_us <= 0)
         return 0;
     int64_t n = (int64_t)q->concurrency * BUS_WORKER_PREFETCH_HORIZON_MS * 1000 / q->pace_us;
-    return n < q->prefetch ? (int)n : q->prefetch;
+    return n < w->prefetch ? (int)n : w->prefetch;
 }
 
 /* Folds one handler time into q's pace (a moving average over about 8 jobs). */
@@ -285,7 +285,7 @@ static void pace_add(wq *q, int64_t us)
  * meanwhile. Under w->mu. */
 static void slot_freed(bus_worker *w, const wq *q)
 {
-    int ahead = prefetch_now(q);
+    int ahead = prefetch_now(w, q);
     if (q->running == 0 || (ahead > 0 && (int)q->ready.n <= ahead / 2))
         poke_dispatcher(w);
     else
@@ -437,7 +437,6 @@ int bus_worker_register(bus_worker *w, const char *queue, bus_handler fn, void *
     q->prepare_ctx = o->prepare_ctx;
     q->concurrency = o->concurrency ? o->concurrency : BUS_DEFAULT_CONCURRENCY;
     q->lease_ms = o->lease_ms ? o->lease_ms : BUS_DEFAULT_LEASE_MS;
-    q->prefetch = w->prefetch;
     q->flags = o->flags;
     w->queues[w->nq++] = q;
     return 0;
@@ -968,7 +967,7 @@ static int claim_room(const bus_worker *w, const wq *q, int64_t mono)
         return 0;
     if (q->drained && q->drained_gen == w->store_gen && mono - q->drained_at < w->poll_ms)
         return 0;
-    int room = q->concurrency + prefetch_now(q) - q->running;
+    int room = q->concurrency + prefetch_now(w, q) - q->running;
     return room < CLAIM_MAX ? room : CLAIM_MAX;
 }
 
