@@ -3,9 +3,9 @@
  * items and print jobs are written with SQL (standing in for the print service), print-job
  * events are published through a bus of the print service, and the orders service's bus
  * runs the handlers. Progress, completion with one order.ready-for-fulfillment despite
- * duplicates, partial failure, all failed, all cancelled, revival, a cancelled order never
- * revived, out-of-order events, unknown and foreign events ignored, and two instances
- * handling one order's events at once.
+ * duplicates, partial failure, an item settled by another item's job, all failed, all
+ * cancelled, revival, a cancelled order never revived, out-of-order events, unknown and
+ * foreign events ignored, and two instances handling one order's events at once.
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -236,9 +236,11 @@ static char *text_of(fx *f, const char *query, const char *param)
 static void expect_text(fx *f, const char *query, const char *param, const char *want)
 {
     char *v = text_of(f, query, param);
-    if (strcmp(v, want) != 0)
-        fail_msg("%s (%s): '%s', want '%s'", query, param, v, want);
+    char got[256];
+    snprintf(got, sizeof got, "%s", v);
     free(v);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s (%s): '%s', want '%s'", query, param, got, want);
 }
 
 static void expect_order(fx *f, const char *id, const char *status)
@@ -387,6 +389,29 @@ static void test_partial_failure_then_revival(void **state)
     expect_text(f, "SELECT COALESCE(error_message, '-') FROM line_items WHERE id = $1", "li-bad",
                 "-");
     assert_int_equal(ready_events(f, "o3"), 1);
+}
+
+/* A line item whose jobs all ended settles when the order's last job is heard of, even when
+ * that job belongs to another item and no event of the first item's jobs comes again. */
+static void test_item_settles_when_another_items_job_is_heard_of(void **state)
+{
+    fx *f = *state;
+    add_order(f, TENANT, "o11", "PENDING");
+    add_item(f, TENANT, "o11", "li11-ok");
+    add_item(f, TENANT, "o11", "li11-bad");
+    add_job(f, TENANT, "o11", "li11-ok", "j11-ok", "PENDING");
+    add_job(f, TENANT, "o11", "li11-bad", "j11-bad", "PENDING");
+    move(f, "o11", "li11-ok", "j11-ok", "PENDING", "COMPLETED");
+    settle(f);
+    expect_order(f, "o11", "PROCESSING");
+    expect_item(f, "li11-ok", "PROCESSING"); /* j11-bad not heard of yet */
+    move(f, "o11", "li11-bad", "j11-bad", "PENDING", "FAILED");
+    settle(f);
+    expect_order(f, "o11", "PARTIALLY_COMPLETED");
+    expect_item(f, "li11-ok", "COMPLETED");
+    expect_item(f, "li11-bad", "FAILED");
+    expect_text(f, "SELECT error_message FROM line_items WHERE id = $1", "li11-bad",
+                "Nozzle clog detected");
 }
 
 static void test_all_failed_and_all_cancelled(void **state)
@@ -564,6 +589,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_all_completed_is_ready_once_despite_duplicates, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_partial_failure_then_revival, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_item_settles_when_another_items_job_is_heard_of, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_all_failed_and_all_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_order_is_never_revived, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_events, setup, teardown),

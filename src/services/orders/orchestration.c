@@ -259,91 +259,127 @@ static int apply(const orch_run *r, const orch_decision *d, err *e)
 
 /* ---- line items ------------------------------------------------------------------------ */
 
-/* Records the job as read now, unless a newer reading is recorded already. */
+/* Records the job as read now (with its error when it failed), unless a newer reading is
+ * recorded already. */
 static int remember_job(const orch_run *r, err *e)
 {
     char job_at[24], now[24];
     db_ms_text(r->job->updated_at, job_at);
     db_ms_text(r->now, now);
+    const char *error = r->job->status == PRINT_JOB_FAILED && r->job->error_message[0]
+                            ? r->job->error_message
+                            : NULL;
     const char *t[] = {r->tenant_id,
                        r->job->id,
                        r->job->order_id,
                        r->job->line_item_id,
                        print_job_status_name(r->job->status),
                        job_at,
-                       now};
+                       now,
+                       error};
     return db_exec_texts(
         r->tx,
         "INSERT INTO order_job_progress (tenant_id, print_job_id, order_id, line_item_id, status,"
-        " job_updated_at, updated_at) VALUES ($1, $2, $3, $4, $5, CAST($6 AS BIGINT),"
-        " CAST($7 AS BIGINT))"
+        " job_updated_at, updated_at, error_message) VALUES ($1, $2, $3, $4, $5,"
+        " CAST($6 AS BIGINT), CAST($7 AS BIGINT), $8)"
         " ON CONFLICT (tenant_id, print_job_id) DO UPDATE SET status = excluded.status,"
-        " job_updated_at = excluded.job_updated_at, updated_at = excluded.updated_at"
+        " job_updated_at = excluded.job_updated_at, updated_at = excluded.updated_at,"
+        " error_message = excluded.error_message"
         " WHERE order_job_progress.job_updated_at <= excluded.job_updated_at",
-        t, 7, NULL, e);
+        t, 8, NULL, e);
 }
 
-/* The tally of the line item's jobs as recorded, and how many jobs of the order are. */
-static int recorded_jobs(const orch_run *r, print_job_tally *item, int *order_jobs, err *e)
+/* One line item's jobs as recorded. */
+typedef struct item_record {
+    char id[PRINT_JOB_ID_MAX + 1];
+    print_job_tally jobs;
+    char error[512]; /* a failed job's error; "" when none */
+} item_record;
+
+/* The recorded jobs of the order, per line item (*items, *count; the caller frees). */
+static int recorded_items(const orch_run *r, item_record **items, int *count, err *e)
 {
-    memset(item, 0, sizeof *item);
-    *order_jobs = 0;
-    const char *t[] = {r->tenant_id, r->job->line_item_id, r->job->order_id};
+    *items = NULL;
+    *count = 0;
+    const char *t[] = {r->tenant_id, r->job->order_id};
     db_stmt *s = db_prepare_texts(r->tx,
-                                  "SELECT status, COUNT(*) FROM order_job_progress"
-                                  " WHERE tenant_id = $1 AND line_item_id = $2 GROUP BY status",
+                                  "SELECT line_item_id, status, COUNT(*), MAX(error_message)"
+                                  " FROM order_job_progress WHERE tenant_id = $1 AND order_id = $2"
+                                  " GROUP BY line_item_id, status ORDER BY line_item_id",
                                   t, 2, e);
     if (!s)
         return db_err_code(e);
-    int rc;
+    int rc, cap = 0;
     while ((rc = db_step(s, e)) == DB_ROW) {
-        int st = print_job_status_parse(db_col_text(s, 0));
-        if (st >= 0) {
-            item->n[st] += (int)db_col_int64(s, 1);
-            item->total += (int)db_col_int64(s, 1);
+        const char *id = db_col_text(s, 0);
+        int st = print_job_status_parse(db_col_text(s, 1));
+        if (!id || st < 0)
+            continue;
+        item_record *it = *count > 0 ? &(*items)[*count - 1] : NULL;
+        if (!it || strcmp(it->id, id) != 0) {
+            if (*count == cap) {
+                cap = cap ? cap * 2 : 8;
+                item_record *grown = realloc(*items, (size_t)cap * sizeof **items);
+                if (!grown) {
+                    rc = err_set(e, F3_ENOMEM, "out of memory");
+                    break;
+                }
+                *items = grown;
+            }
+            it = &(*items)[(*count)++];
+            memset(it, 0, sizeof *it);
+            snprintf(it->id, sizeof it->id, "%s", id);
         }
-    }
-    db_finalize(s);
-    if (rc < 0)
-        return rc;
-    const char *o[] = {r->tenant_id, r->job->order_id};
-    s = db_prepare_texts(r->tx,
-                         "SELECT COUNT(*) FROM order_job_progress"
-                         " WHERE tenant_id = $1 AND order_id = $2",
-                         o, 2, e);
-    if (!s)
-        return db_err_code(e);
-    rc = db_step(s, e);
-    if (rc == DB_ROW) {
-        *order_jobs = (int)db_col_int64(s, 0);
-        rc = 0;
+        int n = (int)db_col_int64(s, 2);
+        it->jobs.n[st] += n;
+        it->jobs.total += n;
+        if (st == PRINT_JOB_FAILED)
+            db_col_copy(s, 3, it->error, sizeof it->error);
     }
     db_finalize(s);
     return rc < 0 ? rc : 0;
 }
 
-static int update_line_item(const orch_run *r, orch_item_status *out, err *e)
+/* Writes the item's status when it changed; a FAILED item keeps the error it has when no
+ * recorded failed job carries one (a reading from before 0014). */
+static int write_item(const orch_run *r, const item_record *it, orch_item_status status, err *e)
 {
-    int rc = remember_job(r, e);
-    print_job_tally item;
-    int order_jobs = 0;
-    rc = rc ? rc : recorded_jobs(r, &item, &order_jobs, e);
-    if (rc)
-        return rc;
-    *out = orch_item_decide(&item, order_jobs >= r->tally->total);
     char now[24];
     db_ms_text(r->now, now);
-    const char *why =
-        *out == ORCH_ITEM_FAILED && r->job->status == PRINT_JOB_FAILED && r->job->error_message[0]
-            ? r->job->error_message
-            : NULL;
-    const char *t[] = {r->tenant_id, r->job->line_item_id, orch_item_status_name(*out), why,
-                       now,          r->job->order_id};
+    const char *why = status == ORCH_ITEM_FAILED && it->error[0] ? it->error : NULL;
+    const char *t[] = {r->tenant_id, it->id, orch_item_status_name(status),
+                       why,          now,    r->job->order_id};
     return db_exec_texts(r->tx,
                          "UPDATE line_items SET status = $3, updated_at = CAST($5 AS BIGINT),"
-                         " error_message = CASE WHEN $3 = 'FAILED' THEN $4 ELSE NULL END"
-                         " WHERE tenant_id = $1 AND id = $2 AND order_id = $6 AND status <> $3",
+                         " error_message = CASE WHEN $3 = 'FAILED'"
+                         " THEN COALESCE($4, error_message) ELSE NULL END"
+                         " WHERE tenant_id = $1 AND id = $2 AND order_id = $6"
+                         " AND (status <> $3 OR COALESCE(error_message, '') <> COALESCE($4,"
+                         " error_message, ''))",
                          t, 6, NULL, e);
+}
+
+/* Records the job, then gives every line item of the order its status from the recorded
+ * jobs: not only the job's own item, since the items of an order settle only once every
+ * job of the order is recorded, which another item's job may be the last to complete.
+ * *out is the status of the job's own line item. */
+static int update_line_items(const orch_run *r, orch_item_status *out, err *e)
+{
+    item_record *items = NULL;
+    int count = 0, order_jobs = 0;
+    int rc = remember_job(r, e);
+    rc = rc ? rc : recorded_items(r, &items, &count, e);
+    for (int i = 0; rc == 0 && i < count; i++)
+        order_jobs += items[i].jobs.total;
+    bool complete = order_jobs >= r->tally->total;
+    for (int i = 0; rc == 0 && i < count; i++) {
+        orch_item_status st = orch_item_decide(&items[i].jobs, complete);
+        if (strcmp(items[i].id, r->job->line_item_id) == 0)
+            *out = st;
+        rc = write_item(r, &items[i], st, e);
+    }
+    free(items);
+    return rc;
 }
 
 /* ---- one event ------------------------------------------------------------------------- */
@@ -430,7 +466,7 @@ static int orchestrate(db_conn *tx, bus *b, bus_emitter *em, const orders_orches
                   .now = clock_now_ms()};
     const char *prev = json_string_value(json_object_get(fields, "previousStatus"));
     rc = decide_and_apply(&r, print_job_status_parse(prev), out, e);
-    return rc ? rc : update_line_item(&r, &out->item, e);
+    return rc ? rc : update_line_items(&r, &out->item, e);
 }
 
 int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_type,

@@ -34,7 +34,9 @@
  * while any is active (and one left PENDING), else FAILED when any failed, else COMPLETED
  * when all completed, else CANCELLED. Settled statuses are written only once every job of
  * the order has been seen, so a job nobody has heard of yet cannot make its line item look
- * finished.
+ * finished; every handled event gives all of the order's line items their status again, so
+ * an item settles when another item's job is the last to be seen. A FAILED item carries the
+ * error of its failed job.
  */
 #ifndef F3_ORDERS_ORCHESTRATION_H
 #define F3_ORDERS_ORCHESTRATION_H
