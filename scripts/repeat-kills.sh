@@ -67,18 +67,8 @@ if [[ "$backend" == postgres ]]; then
     fi
 fi
 
-# A TCP port nothing listens on now (the sandbox takes a few more after it).
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
+# shellcheck source=scripts/lib/ports.sh
+. "$root/scripts/lib/ports.sh"
 
 passed=0
 failed=0
@@ -86,7 +76,7 @@ for i in $(seq 1 "$runs"); do
     dir="$out/run-$i"
     rm -rf "$dir"
     mkdir -p "$dir"
-    port=$(free_port) || {
+    port=$(pick_free_port) || {
         echo "repeat-kills.sh: no free port" >&2
         exit 1
     }

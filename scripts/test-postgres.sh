@@ -88,22 +88,8 @@ stop_server() {
     rm -rf -- "$dir"
 }
 
-# True if something accepts TCP connections on 127.0.0.1:$1.
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-pick_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
-        port_in_use "$p" || {
-            echo "$p"
-            return 0
-        }
-    done
-    die "no free TCP port found on 127.0.0.1"
-}
+# shellcheck source=scripts/lib/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/ports.sh"
 
 start_server() {
     local dir=$1 bindir data sock port log
@@ -143,7 +129,7 @@ start_server() {
 
     local try
     for try in $(seq 1 "$MAX_PORT_TRIES"); do
-        port=$(pick_port)
+        port=$(pick_free_port) || die "no free TCP port found on 127.0.0.1"
         local opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$sock"
         opts+=" -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
         opts+=" -c max_connections=300 -c shared_buffers=64MB"

@@ -100,21 +100,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
-        port_in_use "$p" || {
-            echo "$p"
-            return 0
-        }
-    done
-    die "no free TCP port found on 127.0.0.1"
-}
+# shellcheck source=scripts/lib/ports.sh
+. "$ROOT/scripts/lib/ports.sh"
 
 # ---- PostgreSQL ---------------------------------------------------------------------------
 if [[ " $BACKENDS " == *" postgres "* ]]; then
@@ -143,11 +130,12 @@ run_one() {
         psql "$ADMIN_URL" -XqAtc "CREATE DATABASE $name" >/dev/null
         db_args=(--database-url "$BASE_URL/$name")
     fi
-    local start end status=0
+    local start end port status=0
+    port=$(pick_free_port) || die "no free TCP port found on 127.0.0.1"
     start=$(date +%s.%N)
     "$BINARY" sandbox --orders "$ORDERS" --until-done --rate "$RATE" --print-ms 0 \
         --print-fail-rate 0 --cancel-rate 0 --unmapped-rate 0 --seed "$r" \
-        --data-dir "$dir" --port "$(free_port)" --timeout "$TIMEOUT" \
+        --data-dir "$dir" --port "$port" --timeout "$TIMEOUT" \
         --summary-json "$summary" "${db_args[@]}" >"$WORK/out-$backend-$r.txt" 2>&1 || status=$?
     end=$(date +%s.%N)
     if [[ $status != 0 ]]; then
