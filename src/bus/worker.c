@@ -86,6 +86,14 @@ typedef struct wq {
     int64_t drained_at;   /* monotonic ms of that claim */
 } wq;
 
+/* One bus_delivery_after_commit registration. */
+typedef struct after_commit {
+    void (*fn)(void *ctx);
+    void (*drop)(void *ctx);
+    void *ctx;
+    struct after_commit *next;
+} after_commit;
+
 struct bus_delivery {
     bus_worker *w;
     wq *q;
@@ -107,6 +115,7 @@ struct bus_delivery {
     int commit_rc;
     int requeues;
     int64_t extended_at;       /* monotonic ms of the last renewal (or the claim) */
+    after_commit *after;       /* bus_delivery_after_commit, in order */
     bus_delivery *prev, *next; /* held list */
     bus_delivery *link;        /* ready or pending list */
 };
@@ -216,10 +225,28 @@ static void held_remove(bus_worker *w, bus_delivery *dl)
     dl->prev = dl->next = NULL;
 }
 
+/* Runs (committed) or only drops the delivery's after-commit registrations, then forgets
+ * them. */
+static void end_after_commit(bus_delivery *dl, bool committed)
+{
+    after_commit *a = dl->after;
+    dl->after = NULL;
+    while (a) {
+        after_commit *next = a->next;
+        if (committed)
+            a->fn(a->ctx);
+        if (a->drop)
+            a->drop(a->ctx);
+        free(a);
+        a = next;
+    }
+}
+
 static void delivery_free(bus_delivery *dl)
 {
     if (!dl)
         return;
+    end_after_commit(dl, false);
     if (dl->decoded && dl->decoded_free)
         dl->decoded_free(dl->decoded);
     bus_job_free(dl->job);
@@ -498,7 +525,29 @@ static int end_tx(bus_delivery *dl, bool commit, err *e)
     if (!commit || rc != 0)
         db_rollback(c, NULL); /* harmless when COMMIT already ended it */
     db_release(c);
+    end_after_commit(dl, commit && rc == 0);
     return rc;
+}
+
+int bus_delivery_after_commit(bus_delivery *dl, void (*fn)(void *ctx), void (*drop)(void *ctx),
+                              void *ctx, err *e)
+{
+    after_commit *a = dl->tx && fn ? calloc(1, sizeof *a) : NULL;
+    if (!a) {
+        if (drop)
+            drop(ctx);
+        if (!dl->tx || !fn)
+            return err_set(e, F3_EINVAL, "bus_delivery_after_commit: no delivery transaction");
+        return err_set(e, F3_ENOMEM, "out of memory");
+    }
+    a->fn = fn;
+    a->drop = drop;
+    a->ctx = ctx;
+    after_commit **tail = &dl->after;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = a;
+    return 0;
 }
 
 db_conn *bus_delivery_tx(bus_delivery *dl, err *e)

@@ -161,6 +161,16 @@ const char *bus_delivery_event_id(const bus_delivery *dl);
  * F3_EBUSY when the database stayed locked (return it: the job is retried). */
 db_conn *bus_delivery_tx(bus_delivery *dl, err *e);
 
+/* Runs fn(ctx) on the handler's thread once the delivery transaction has committed
+ * (with the job's completion), in the order registered. When the transaction is rolled
+ * back instead (the handler failed, its lease was lost, the commit failed) fn is not run.
+ * drop(ctx), when given, is called afterwards either way, and also when this call fails.
+ * For effects outside the database that must follow only committed writes, such as
+ * in-process announcements. F3_EINVAL without an open delivery transaction
+ * (bus_delivery_tx). */
+int bus_delivery_after_commit(bus_delivery *dl, void (*fn)(void *ctx), void (*drop)(void *ctx),
+                              void *ctx, err *e);
+
 /* Sets the job's return value (JSON text, copied; NULL clears). */
 int bus_delivery_set_return_value(bus_delivery *dl, const char *json, err *e);
 

@@ -1,9 +1,9 @@
 /* F3_TEST: backends
  * test_bus_worker.c - the worker runtime (src/bus/worker.c) on SQLite and PostgreSQL
  * (argv[1]): retries and dead-lettering through real handlers, failure classification,
- * handler transactions and the inbox (redelivery, concurrent duplicates), drain, lease
- * renewal, lock tokens, prefetch (order, concurrency, given back on drain), misuse. Several workers
- * at once: test_bus_worker_multi.c.
+ * handler transactions and the inbox (redelivery, concurrent duplicates), after-commit
+ * work, drain, lease renewal, lock tokens, prefetch (order, concurrency, given back on
+ * drain), misuse. Several workers at once: test_bus_worker_multi.c.
  */
 #include "support/f3test_bus.h"
 
@@ -349,6 +349,69 @@ static void test_failed_handler_writes_are_rolled_back(void **state)
     assert_int_equal(
         f3test_bus_count(f->d, "SELECT COUNT(*) FROM bus_inbox WHERE event_id = $1", "ev-1"), 1);
     hctx_free(&h);
+}
+
+/* What after-commit registrations saw. */
+typedef struct acctx {
+    db *d;
+    atomic_int attempts;
+    atomic_int ran;     /* fn calls */
+    atomic_int dropped; /* drop calls */
+    atomic_int visible; /* side rows fn saw committed, from another connection */
+    atomic_int refused; /* registrations refused without a transaction */
+} acctx;
+
+static void ac_run(void *ctx)
+{
+    acctx *a = ctx;
+    atomic_fetch_add(&a->ran, 1);
+    atomic_store(&a->visible, (int)f3test_bus_count(
+                                  a->d, "SELECT COUNT(*) FROM side WHERE event_id = $1", "ev-1"));
+}
+
+static void ac_drop(void *ctx)
+{
+    acctx *a = ctx;
+    atomic_fetch_add(&a->dropped, 1);
+}
+
+/* Registers before the transaction (refused), writes a side row, registers, and fails the
+ * first attempt after registering. */
+static int after_commit_handler(bus_delivery *dl, void *ctx, err *e)
+{
+    acctx *a = ctx;
+    err ignored = {0};
+    if (bus_delivery_after_commit(dl, ac_run, ac_drop, a, &ignored) == F3_EINVAL)
+        atomic_fetch_add(&a->refused, 1);
+    db_conn *tx = bus_delivery_tx(dl, e);
+    if (!tx)
+        return e->code;
+    int rc = f3test_bus_side_write(tx, bus_delivery_event_id(dl), "h", e);
+    rc = rc ? rc : bus_delivery_after_commit(dl, ac_run, ac_drop, a, e);
+    if (rc == 0 && atomic_fetch_add(&a->attempts, 1) == 0)
+        rc = err_set(e, F3_ETRANSIENT, "first attempt fails after registering");
+    return rc;
+}
+
+/* After-commit work runs only for the attempt that committed, once its writes are
+ * visible to other connections; every registration is dropped either way. */
+static void test_after_commit_runs_only_when_committed(void **state)
+{
+    f3test_bus *f = *state;
+    acctx a = {.d = f->d};
+    bus_job_opts o = {.attempts = 3, .backoff = {BUS_BACKOFF_FIXED, 20}};
+    f3test_bus_add(f->s, Q, "ev-1", NULL, &o);
+    bus_worker_opts wo = FAST_OPT;
+    bus_queue_opts qo = {.flags = BUS_QUEUE_INBOX};
+    bus_worker *w = worker_on(f->s, f->d, &wo, Q, after_commit_handler, &a, &qo);
+    assert_true(f3test_bus_wait_state(f->s, Q, "ev-1", BUS_STATE_COMPLETED, WAIT_MS));
+    assert_int_equal(bus_worker_drain(w, 5000), 0);
+    bus_worker_free(w);
+    assert_int_equal(atomic_load(&a.attempts), 2);
+    assert_int_equal(atomic_load(&a.ran), 1);
+    assert_int_equal(atomic_load(&a.visible), 1);
+    assert_int_equal(atomic_load(&a.refused), 2);
+    assert_int_equal(atomic_load(&a.dropped), 4); /* 2 refused + 2 registered */
 }
 
 static void test_redelivered_event_is_acknowledged_without_effect(void **state)
@@ -763,6 +826,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rejected_by_prepare_is_dead_lettered_at_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_handler_writes_are_rolled_back, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_after_commit_runs_only_when_committed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_redelivered_event_is_acknowledged_without_effect,
                                         setup, teardown),

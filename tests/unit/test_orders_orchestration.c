@@ -5,7 +5,8 @@
  * runs the handlers. Progress, completion with one order.ready-for-fulfillment despite
  * duplicates, partial failure, an item settled by another item's job, all failed, all
  * cancelled, revival, a cancelled order never revived, out-of-order events, unknown and
- * foreign events ignored, and two instances handling one order's events at once.
+ * foreign events ignored, two instances handling one order's events at once, and the
+ * in-process announcement of changes after their commit.
  */
 #include "support/f3test.h"
 #include "support/f3test_bus.h"
@@ -16,6 +17,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +39,42 @@ typedef struct instance {
 
 typedef struct fx {
     f3test_bus tb;
-    bus *print; /* publishes print-job.* as the print service does */
+    bus *print;      /* publishes print-job.* as the print service does */
+    bus_emitter *em; /* the orders service's in-process emitter, shared by the instances */
     instance one, two;
-    int64_t tick; /* print_jobs.updated_at of the next change */
+    int64_t tick;           /* print_jobs.updated_at of the next change */
+    atomic_int announced;   /* order.status_changed heard */
+    atomic_int unseen;      /* ... of which the new status was not yet visible stored */
+    atomic_int ready_calls; /* on_ready hook calls */
+    int ready_fail_first;   /* fail this many on_ready calls (rolling the change back) */
 } fx;
+
+/* order.status_changed listener: the change it announces must be committed already. */
+static int on_status_changed(const char *event, const json_t *p, void *ctx, err *e)
+{
+    (void)event;
+    (void)e;
+    fx *f = ctx;
+    const char *status = json_string_value(json_object_get(p, "newStatus"));
+    char q[160];
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM orders WHERE id = $1 AND status = '%s'",
+             status && strspn(status, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == strlen(status) ? status
+                                                                                       : "?");
+    if (f3test_bus_count(f->tb.d, q, json_string_value(json_object_get(p, "orderId"))) != 1)
+        atomic_fetch_add(&f->unseen, 1);
+    atomic_fetch_add(&f->announced, 1);
+    return 0;
+}
+
+static int on_ready(void *ctx, db_conn *tx, const char *tenant_id, const char *order_id, err *e)
+{
+    (void)tx;
+    (void)tenant_id;
+    fx *f = ctx;
+    if (atomic_fetch_add(&f->ready_calls, 1) < f->ready_fail_first)
+        return err_set(e, F3_ETRANSIENT, "on_ready fails for %s", order_id);
+    return 0;
+}
 
 static void instance_start(fx *f, instance *in, bool own_db)
 {
@@ -56,7 +90,8 @@ static void instance_start(fx *f, instance *in, bool own_db)
     in->b = bus_new_with(in->d, in->s, BUS_SVC_ORDER, &wo, &e);
     if (!in->b)
         fail_msg("bus_new: %s", e.msg);
-    orders_orchestration_deps deps = {.bus = in->b};
+    orders_orchestration_deps deps = {
+        .bus = in->b, .emitter = f->em, .on_ready = on_ready, .on_ready_ctx = f};
     if (orders_orchestration_start(&in->orch, &deps, &e) != 0)
         fail_msg("orders_orchestration_start: %s", e.msg);
     if (bus_start(in->b, &e) != 0)
@@ -87,6 +122,9 @@ static int setup(void **state)
     if (!f->print)
         fail_msg("bus_new(print): %s", e.msg);
     f->tick = 1000;
+    f->em = bus_emitter_new();
+    if (!f->em || bus_emitter_on(f->em, BUS_IEV_ORDER_STATUS_CHANGED, on_status_changed, f) != 0)
+        fail_msg("bus_emitter");
     instance_start(f, &f->one, false);
     *state = f;
     return 0;
@@ -98,6 +136,7 @@ static int teardown(void **state)
     instance_stop(&f->two);
     instance_stop(&f->one);
     bus_free(f->print);
+    bus_emitter_free(f->em);
     f3test_bus_drop(&f->tb);
     free(f);
     return 0;
@@ -414,6 +453,30 @@ static void test_item_settles_when_another_items_job_is_heard_of(void **state)
                 "Nozzle clog detected");
 }
 
+/* order.status_changed is heard once per committed change, after its commit: the move to
+ * COMPLETED whose first transaction was rolled back (on_ready failed) is announced once. */
+static void test_changes_are_announced_after_commit(void **state)
+{
+    fx *f = *state;
+    f->ready_fail_first = 1;
+    add_order(f, TENANT, "o12", "PENDING");
+    add_item(f, TENANT, "o12", "li12");
+    add_job(f, TENANT, "o12", "li12", "j12", "PENDING");
+    move(f, "o12", "li12", "j12", "PENDING", "QUEUED");
+    settle(f);
+    assert_int_equal(atomic_load(&f->announced), 1);
+    move(f, "o12", "li12", "j12", "QUEUED", "COMPLETED");
+    int64_t end = clock_mono_ms() + SETTLE_MS;
+    while (atomic_load(&f->ready_calls) < 2 && clock_mono_ms() < end)
+        f3test_sleep_ms(20);
+    settle(f);
+    expect_order(f, "o12", "COMPLETED");
+    assert_int_equal(atomic_load(&f->ready_calls), 2);
+    assert_int_equal(atomic_load(&f->announced), 2);
+    assert_int_equal(atomic_load(&f->unseen), 0);
+    assert_int_equal(moved_to(f, "o12", "COMPLETED"), 1);
+}
+
 static void test_all_failed_and_all_cancelled(void **state)
 {
     fx *f = *state;
@@ -525,21 +588,18 @@ static void test_unknown_and_foreign_events_are_ignored(void **state)
         json_pack("{s:s,s:s,s:s}", "printJobId", "j8", "orderId", "o8", "lineItemId", "li8");
     orch_outcome out;
     assert_int_equal(
-        orders_orchestrate(c, f->one.b, NULL, BUS_EV_PRINT_JOB_COMPLETED, TENANT, fields, &out, &e),
-        0);
+        orders_orchestrate(c, f->one.b, BUS_EV_PRINT_JOB_COMPLETED, TENANT, fields, &out, &e), 0);
     assert_true(out.ignored);
     assert_int_equal(
-        orders_orchestrate(c, f->one.b, NULL, BUS_EV_ORDER_CREATED, TENANT, fields, &out, &e),
-        F3_EINVAL);
+        orders_orchestrate(c, f->one.b, BUS_EV_ORDER_CREATED, TENANT, fields, &out, &e), F3_EINVAL);
     json_object_del(fields, "printJobId");
     assert_int_equal(
-        orders_orchestrate(c, f->one.b, NULL, BUS_EV_PRINT_JOB_COMPLETED, TENANT, fields, &out, &e),
+        orders_orchestrate(c, f->one.b, BUS_EV_PRINT_JOB_COMPLETED, TENANT, fields, &out, &e),
         F3_EINVAL);
     json_object_set_new(fields, "printJobId", json_string("j9"));
     json_object_set_new(fields, "orderId", json_string("o9"));
     assert_int_equal(
-        orders_orchestrate(c, f->one.b, NULL, BUS_EV_PRINT_JOB_COMPLETED, TENANT, fields, &out, &e),
-        0);
+        orders_orchestrate(c, f->one.b, BUS_EV_PRINT_JOB_COMPLETED, TENANT, fields, &out, &e), 0);
     assert_false(out.ignored);
     assert_int_equal(out.from, ORDER_PENDING);
     assert_int_equal(out.to, ORDER_COMPLETED);
@@ -591,6 +651,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_partial_failure_then_revival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_item_settles_when_another_items_job_is_heard_of, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_changes_are_announced_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_failed_and_all_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_order_is_never_revived, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_order_events, setup, teardown),

@@ -34,7 +34,8 @@ typedef struct locked_order {
 typedef struct orch_run {
     db_conn *tx;
     bus *bus;
-    bus_emitter *em;
+    bus_emitter *em;  /* NULL = announce nothing */
+    bus_delivery *dl; /* the delivery whose transaction tx is; NULL = the caller's */
     const orders_orchestration_deps *hooks; /* on_ready; NULL = none */
     const char *tenant_id;
     const char *event_type;
@@ -214,22 +215,47 @@ static int publish_ready(const orch_run *r, err *e)
     return rc;
 }
 
-static void emit_change(const orch_run *r, const orch_decision *d)
+/* An order status change to announce in-process once it is committed. */
+typedef struct announcement {
+    bus_emitter *em;
+    json_t *payload;
+    bool failed;
+} announcement;
+
+static void announce(void *ctx)
 {
-    if (!r->em)
-        return;
-    json_t *p =
-        json_pack("{s:s,s:s,s:s,s:s,s:s}", "tenantId", r->tenant_id, "orderId", r->job->order_id,
-                  "previousStatus", order_status_name(r->order->status), "newStatus",
-                  order_status_name(d->to), "reason", orch_reason_name(d->why));
-    if (!p) {
-        log_error("out of memory announcing an order status change", "orderId", r->job->order_id);
-        return;
+    announcement *a = ctx;
+    (void)bus_emitter_emit(a->em, BUS_IEV_ORDER_STATUS_CHANGED, a->payload);
+    if (a->failed)
+        (void)bus_emitter_emit(a->em, BUS_IEV_ORDER_FAILED, a->payload);
+}
+
+static void announcement_free(void *ctx)
+{
+    announcement *a = ctx;
+    json_decref(a->payload);
+    free(a);
+}
+
+/* order.status_changed (and order.failed) on the emitter, after the delivery's commit:
+ * a listener never hears of a change that was rolled back. */
+static int announce_change(const orch_run *r, const orch_decision *d, err *e)
+{
+    if (!r->em || !r->dl)
+        return 0;
+    announcement *a = calloc(1, sizeof *a);
+    if (a)
+        a->payload =
+            json_pack("{s:s,s:s,s:s,s:s,s:s}", "tenantId", r->tenant_id, "orderId",
+                      r->job->order_id, "previousStatus", order_status_name(r->order->status),
+                      "newStatus", order_status_name(d->to), "reason", orch_reason_name(d->why));
+    if (!a || !a->payload) {
+        free(a);
+        return err_set(e, F3_ENOMEM, "out of memory announcing an order status change");
     }
-    (void)bus_emitter_emit(r->em, BUS_IEV_ORDER_STATUS_CHANGED, p);
-    if (d->to == ORDER_FAILED)
-        (void)bus_emitter_emit(r->em, BUS_IEV_ORDER_FAILED, p);
-    json_decref(p);
+    a->em = r->em;
+    a->failed = d->to == ORDER_FAILED;
+    return bus_delivery_after_commit(r->dl, announce, announcement_free, a, e);
 }
 
 static int apply(const orch_run *r, const orch_decision *d, err *e)
@@ -248,12 +274,12 @@ static int apply(const orch_run *r, const orch_decision *d, err *e)
         rc = log_outcome(r, d, e);
     if (rc == 0 && (d->actions & ORCH_ACT_READY))
         rc = publish_ready(r, e);
-    if (rc == 0) {
+    if (rc == 0)
+        rc = announce_change(r, d, e);
+    if (rc == 0)
         log_info("order status changed", "orderId", r->job->order_id, "from",
                  order_status_name(r->order->status), "to", order_status_name(d->to), "reason",
                  orch_reason_name(d->why), "printJobId", r->job->id);
-        emit_change(r, d);
-    }
     return rc;
 }
 
@@ -417,9 +443,9 @@ static int decide_and_apply(orch_run *r, int previous, orch_outcome *out, err *e
     return 0;
 }
 
-static int orchestrate(db_conn *tx, bus *b, bus_emitter *em, const orders_orchestration_deps *hooks,
-                       const char *event_type, const char *tenant_id, const json_t *fields,
-                       orch_outcome *out, err *e)
+static int orchestrate(db_conn *tx, bus *b, bus_delivery *dl, bus_emitter *em,
+                       const orders_orchestration_deps *hooks, const char *event_type,
+                       const char *tenant_id, const json_t *fields, orch_outcome *out, err *e)
 {
     orch_outcome local = {.ignored = false};
     out = out ? out : &local;
@@ -457,6 +483,7 @@ static int orchestrate(db_conn *tx, bus *b, bus_emitter *em, const orders_orches
     orch_run r = {.tx = tx,
                   .bus = b,
                   .em = em,
+                  .dl = dl,
                   .hooks = hooks,
                   .tenant_id = tenant_id,
                   .event_type = event_type,
@@ -469,10 +496,10 @@ static int orchestrate(db_conn *tx, bus *b, bus_emitter *em, const orders_orches
     return rc ? rc : update_line_items(&r, &out->item, e);
 }
 
-int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_type,
-                       const char *tenant_id, const json_t *fields, orch_outcome *out, err *e)
+int orders_orchestrate(db_conn *tx, bus *b, const char *event_type, const char *tenant_id,
+                       const json_t *fields, orch_outcome *out, err *e)
 {
-    return orchestrate(tx, b, em, NULL, event_type, tenant_id, fields, out, e);
+    return orchestrate(tx, b, NULL, NULL, NULL, event_type, tenant_id, fields, out, e);
 }
 
 /* ---- subscriptions ---------------------------------------------------------------------- */
@@ -486,7 +513,7 @@ static int on_print_job_event(bus_delivery *dl, void *ctx, err *e)
     db_conn *tx = bus_delivery_tx(dl, e);
     if (!tx)
         return db_err_code(e);
-    return orchestrate(tx, o->bus, o->em, &o->deps, env->event_type, env->tenant_id, env->root,
+    return orchestrate(tx, o->bus, dl, o->em, &o->deps, env->event_type, env->tenant_id, env->root,
                        NULL, e);
 }
 

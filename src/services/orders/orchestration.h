@@ -152,9 +152,8 @@ typedef struct orders_orchestration_deps {
     bus *bus; /* a bus of the orders service (BUS_SVC_ORDER), not started yet; borrowed */
     /* Optional (may be NULL): the orders service's in-process emitter; order.status_changed
      * and order.failed are emitted on it, with {tenantId, orderId, previousStatus,
-     * newStatus}, after the change is written and before its transaction commits (a
-     * listener must not assume the change is visible to other connections yet). Borrowed;
-     * must outlive the orchestration. */
+     * newStatus, reason}, once the change has committed (a change rolled back is never
+     * announced). Borrowed; must outlive the orchestration. */
     bus_emitter *emitter;
     int concurrency; /* handlers at once per event queue on this instance; 0 = the default */
     /* Optional: called inside the transaction that moves an order to COMPLETED, after
@@ -184,12 +183,13 @@ typedef struct orch_outcome {
 } orch_outcome;
 
 /* Handles one print-job event of tenant_id inside tx (an open transaction of the caller),
- * publishing through b: the same work a delivery does. event_type is a BUS_EV_PRINT_JOB_*
- * constant, fields the event's own fields (printJobId, orderId, ...; borrowed). em may be
- * NULL. out may be NULL. 0 (also for an ignored event: out->ignored); F3_EINVAL for an
- * event type that is not a print-job event or fields without printJobId; F3_EBUSY when the
- * order's status changed under the guard (retry); a db or bus error otherwise. */
-int orders_orchestrate(db_conn *tx, bus *b, bus_emitter *em, const char *event_type,
-                       const char *tenant_id, const json_t *fields, orch_outcome *out, err *e);
+ * publishing through b: the same writes a delivery makes, without the in-process
+ * announcements. event_type is a BUS_EV_PRINT_JOB_* constant, fields the event's own
+ * fields (printJobId, orderId, ...; borrowed). out may be NULL. 0 (also for an ignored
+ * event: out->ignored); F3_EINVAL for an event type that is not a print-job event or
+ * fields without printJobId; F3_EBUSY when the order's status changed under the guard
+ * (retry); a db or bus error otherwise. */
+int orders_orchestrate(db_conn *tx, bus *b, const char *event_type, const char *tenant_id,
+                       const json_t *fields, orch_outcome *out, err *e);
 
 #endif
