@@ -133,17 +133,20 @@ static int platform_order_ready(void *ctx, db_conn *tx, const char *tenant_id, c
 }
 
 /* The retry queue and operator e-mail (services/common/): the order service's processor
- * runs the NOTIFICATION entries and the daily summary; fulfilment registers FULFILLMENT on
+ * runs the NOTIFICATION entries, the daily summary and the dead-letter watch (alerts for
+ * bus jobs of any service that failed for good); fulfilment registers FULFILLMENT on
  * p->retry before retry_schedule (platform_services); the print service has a retry_queue
  * of its own, scheduled on its own bus. */
 static int platform_retry_notify(platform *p, err *e)
 {
     p->retry = retry_new(p->store, NULL);
     p->notify = p->retry ? notify_new(p->cfg, p->store, e) : NULL;
-    if (!p->retry || !p->notify)
+    p->deadletter = deadletter_new(p->store, p->queues);
+    if (!p->retry || !p->notify || !p->deadletter)
         return err_set(e, F3_ENOMEM, "out of memory");
     int rc = notify_register(p->notify, p->retry, e);
-    return rc ? rc : notify_schedule_summary(p->notify, p->orders_bus, p->queues, e);
+    rc = rc ? rc : notify_schedule_summary(p->notify, p->orders_bus, p->queues, e);
+    return rc ? rc : deadletter_schedule(p->deadletter, p->orders_bus, e);
 }
 
 /* The services that run in this process, with their queues and routes. */
@@ -291,6 +294,8 @@ void platform_close(platform *p)
     p->orders_emitter = NULL;
     notify_free(p->notify);
     p->notify = NULL;
+    deadletter_free(p->deadletter);
+    p->deadletter = NULL;
     http_router_free(p->router);
     p->router = NULL;
     platform_gateway_close(&p->gw);

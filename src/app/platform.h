@@ -17,6 +17,7 @@
 #include "db/db.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "services/common/deadletter.h"
 #include "services/common/notify.h"
 #include "services/common/retry.h"
 #include "services/gateway/auth.h"
@@ -51,10 +52,11 @@ typedef struct platform {
     bus_emitter *orders_emitter;         /* the order service's internal events */
     orders_fulfillment *fulfillment;
     orders_cancellation_deps cancellation;
-    retry_queue *retry; /* the order service's retry processor; register handlers before
-                           bus_start */
-    notify *notify;     /* operator e-mail (NOTIFICATION entries, daily summary) */
-    bus *print_bus;     /* the print service's events and jobs */
+    retry_queue *retry;     /* the order service's retry processor; register handlers before
+                               bus_start */
+    notify *notify;         /* operator e-mail (NOTIFICATION entries, daily summary) */
+    deadletter *deadletter; /* operator alerts for dead-lettered bus jobs */
+    bus *print_bus;         /* the print service's events and jobs */
     print_service *print;
     bus *shipping_bus; /* the shipping service's events and jobs */
     shipping_service *shipping;

@@ -235,8 +235,9 @@ static void md_guarantees(doc *m)
         put(m, "%s %d s", i ? "," : "", (BUS_DEFAULT_BACKOFF_MS << i) / 1000);
     put(m, " |\n| Concurrency | %d per queue per service instance |\n", BUS_DEFAULT_CONCURRENCY);
     put(m,
-        "| Dead letter | failed jobs kept (newest %d); retry or remove them with `f3connect "
-        "queues` or `/admin/queues` |\n"
+        "| Dead letter | failed jobs kept (newest %d), each alerted to the operator "
+        "(`EVENT_DEAD_LETTERED`); retry or remove them with `f3connect queues` or "
+        "`/admin/queues` |\n"
         "| Completed jobs | newest %d kept |\n\n",
         BUS_DEFAULT_KEEP_FAILED, BUS_DEFAULT_KEEP_COMPLETED);
 }

@@ -58,6 +58,23 @@ void f3test_bus_drop(f3test_bus *f)
     f->url = NULL;
 }
 
+int f3test_bus_setup(void **state, const char *backend)
+{
+    f3test_bus *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f3test_bus_new(f, backend);
+    *state = f;
+    return 0;
+}
+
+int f3test_bus_teardown(void **state)
+{
+    f3test_bus *f = *state;
+    f3test_bus_drop(f);
+    free(f);
+    return 0;
+}
+
 int64_t f3test_bus_count(db *d, const char *sql, const char *param)
 {
     return f3test_bus_count_texts(d, sql, &param, param ? 1 : 0);

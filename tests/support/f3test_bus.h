@@ -33,6 +33,11 @@ void f3test_bus_close(f3test_bus *f);
 void f3test_bus_new(f3test_bus *f, const char *backend);
 void f3test_bus_drop(f3test_bus *f);
 
+/* cmocka fixtures: *state = a new f3test_bus (as f3test_bus_new) of backend; and its drop
+ * and free. */
+int f3test_bus_setup(void **state, const char *backend);
+int f3test_bus_teardown(void **state);
+
 /* Runs SQL (no parameters); fails the test on error. */
 void f3test_bus_exec(db *d, const char *sql);
 

@@ -27,19 +27,12 @@ static const bus_worker_opts fast = {
 
 static int setup(void **state)
 {
-    f3test_bus *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f3test_bus_new(f, backend);
-    *state = f;
-    return 0;
+    return f3test_bus_setup(state, backend);
 }
 
 static int teardown(void **state)
 {
-    f3test_bus *f = *state;
-    f3test_bus_drop(f);
-    free(f);
-    return 0;
+    return f3test_bus_teardown(state);
 }
 
 static bus *bus_for(f3test_bus *f, bus_service self)

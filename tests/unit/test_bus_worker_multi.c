@@ -26,19 +26,12 @@ static const char *backend;
 
 static int setup(void **state)
 {
-    f3test_bus *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    f3test_bus_new(f, backend);
-    *state = f;
-    return 0;
+    return f3test_bus_setup(state, backend);
 }
 
 static int teardown(void **state)
 {
-    f3test_bus *f = *state;
-    f3test_bus_drop(f);
-    free(f);
-    return 0;
+    return f3test_bus_teardown(state);
 }
 
 static bus_worker *worker_on(bus_store *s, db *d, const bus_worker_opts *wo, const char *queue,

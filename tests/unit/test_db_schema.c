@@ -27,7 +27,7 @@ static bool is_pg(void)
  * scan, retention), so neither the tenant_id nor the index rule applies to them. */
 static const char *const untenanted_tables[] = {
     "schema_migrations", "tenants",         "users",     "bus_jobs",
-    "bus_queues",        "bus_repeatables", "bus_inbox",
+    "bus_queues",        "bus_repeatables", "bus_inbox", "bus_dead_letter_alerts",
 };
 
 /* Secondary indexes allowed to lead with another column, each a lookup made before any

@@ -195,6 +195,17 @@ static void set_job(fx *f, const char *id, const char *status, const char *error
         4, id, status, error, at);
 }
 
+/* A PENDING order of TENANT with two line items of one PENDING job each. */
+static void add_pending_pair(fx *f, const char *order, const char *item1, const char *job1,
+                             const char *item2, const char *job2)
+{
+    add_order(f, TENANT, order, "PENDING");
+    add_item(f, TENANT, order, item1);
+    add_item(f, TENANT, order, item2);
+    add_job(f, TENANT, order, item1, job1, "PENDING");
+    add_job(f, TENANT, order, item2, job2, "PENDING");
+}
+
 /* Publishes one print-job event of TENANT (or `tenant`) as the print service would. */
 static void publish(fx *f, const char *tenant, const char *type, const char *job, const char *order,
                     const char *item, const char *prev, const char *now)
@@ -397,11 +408,7 @@ static void test_all_completed_is_ready_once_despite_duplicates(void **state)
 static void test_partial_failure_then_revival(void **state)
 {
     fx *f = *state;
-    add_order(f, TENANT, "o3", "PENDING");
-    add_item(f, TENANT, "o3", "li-ok");
-    add_item(f, TENANT, "o3", "li-bad");
-    add_job(f, TENANT, "o3", "li-ok", "j-ok", "PENDING");
-    add_job(f, TENANT, "o3", "li-bad", "j-bad", "PENDING");
+    add_pending_pair(f, "o3", "li-ok", "j-ok", "li-bad", "j-bad");
     move(f, "o3", "li-ok", "j-ok", "PENDING", "QUEUED");
     move(f, "o3", "li-bad", "j-bad", "PENDING", "QUEUED");
     move(f, "o3", "li-ok", "j-ok", "QUEUED", "COMPLETED");
@@ -435,11 +442,7 @@ static void test_partial_failure_then_revival(void **state)
 static void test_item_settles_when_another_items_job_is_heard_of(void **state)
 {
     fx *f = *state;
-    add_order(f, TENANT, "o11", "PENDING");
-    add_item(f, TENANT, "o11", "li11-ok");
-    add_item(f, TENANT, "o11", "li11-bad");
-    add_job(f, TENANT, "o11", "li11-ok", "j11-ok", "PENDING");
-    add_job(f, TENANT, "o11", "li11-bad", "j11-bad", "PENDING");
+    add_pending_pair(f, "o11", "li11-ok", "j11-ok", "li11-bad", "j11-bad");
     move(f, "o11", "li11-ok", "j11-ok", "PENDING", "COMPLETED");
     settle(f);
     expect_order(f, "o11", "PROCESSING");

@@ -36,6 +36,7 @@ typedef enum notify_kind {
     NOTIFY_SHOP_DISCONNECTED,   /* a Shopify shop was disconnected (app uninstalled) */
     NOTIFY_CANCEL_AFTER_DONE,   /* cancelled in Shopify after the order was completed */
     NOTIFY_SHIPMENT_FAILED,     /* a shipment (label) could not be created */
+    NOTIFY_EVENT_DEAD_LETTERED, /* a bus job failed for good (deadletter.h) */
     NOTIFY_KIND_COUNT
 } notify_kind;
 
@@ -48,7 +49,7 @@ typedef enum notify_kind {
 
 /* "FULFILLMENT_FAILED", "PRINT_JOB_FAILED", "CANCELLATION_NEEDS_REVIEW", "RETRY_EXHAUSTED",
  * "UNMAPPED_SKU", "SHOP_DISCONNECTED", "CANCELLED_AFTER_COMPLETION",
- * "SHIPMENT_FAILED"; "UNKNOWN" outside the enum. */
+ * "SHIPMENT_FAILED", "EVENT_DEAD_LETTERED"; "UNKNOWN" outside the enum. */
 const char *notify_kind_name(notify_kind k);
 
 /* Parses a kind name as above; -1 if unknown. */

@@ -44,6 +44,10 @@ static const alert_template alerts[NOTIFY_KIND_COUNT] = {
     {NOTIFY_SHIPMENT_FAILED, "Shipment failed",
      "No shipping label could be created for the order, so it is not shipped or fulfilled. "
      "Check the address and the Sendcloud account, then create the shipment again."},
+    {NOTIFY_EVENT_DEAD_LETTERED, "Event could not be handled",
+     "An event failed every attempt and was set aside, so what it was for (printing, "
+     "shipping, fulfilment of the order) waits. Fix the cause named in the error, then retry "
+     "the failed job from the queues page (/admin/queues) or with 'f3connect queues retry'."},
 };
 
 static const char html_head[] =
