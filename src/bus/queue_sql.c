@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/uuid.h"
 
 #include <errno.h>
@@ -1326,7 +1327,8 @@ int bus_store_complete_and_claim(bus_store *s, bus_completion *done, size_t ndon
     return 0;
 }
 
-/* errors (a JSON array; anything else starts a new one) plus one entry; caller frees. */
+/* errors (a JSON array; anything else starts a new one) plus one entry (reason: valid
+ * UTF-8); caller frees. */
 static char *append_error(const char *errors, int attempt, int64_t at, const char *reason)
 {
     json_t *arr = NULL;
@@ -1340,8 +1342,8 @@ static char *append_error(const char *errors, int attempt, int64_t at, const cha
     if (!arr)
         arr = json_array();
     char *out = NULL;
-    json_t *entry = json_pack("{s:i, s:I, s:s%}", "attempt", attempt, "at", (json_int_t)at, "error",
-                              reason, strnlen(reason, BUS_REASON_MAX));
+    json_t *entry =
+        json_pack("{s:i, s:I, s:s}", "attempt", attempt, "at", (json_int_t)at, "error", reason);
     if (arr && entry && json_array_append_new(arr, entry) == 0) {
         entry = NULL;
         buf b;
@@ -1379,13 +1381,15 @@ static int fail_job(bus_store *s, db_conn *c, void *ctx, err *e)
     const char *bt = db_col_text(st, 2);
     bus_backoff b = {bt && strcmp(bt, "fixed") == 0 ? BUS_BACKOFF_FIXED : BUS_BACKOFF_EXPONENTIAL,
                      db_col_int64(st, 3)};
-    char *errors = append_error(db_col_text(st, 4), made, a->now, a->text);
+    /* A handler's error may quote anything (a provider's reply): kept as valid UTF-8, cut
+     * at a character boundary, so it can be stored as text and in the JSON errors. */
+    char reason[BUS_REASON_MAX + 1];
+    str_utf8_copy(reason, sizeof reason, a->text);
+    char *errors = append_error(db_col_text(st, 4), made, a->now, reason);
     db_finalize(st);
     if (!errors)
         return err_set(e, F3_ENOMEM, "out of memory recording a failure");
     bool retry = a->kind == BUS_FAIL_RETRY && made < max_attempts;
-    char reason[BUS_REASON_MAX + 1];
-    snprintf(reason, sizeof reason, "%s", a->text);
     int64_t changes = 0;
     if (retry) {
         char order_key[UUID_STR_LEN];

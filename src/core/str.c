@@ -130,3 +130,60 @@ int str_to_bool(const char *s, bool *out)
     }
     return -1;
 }
+
+/* Length of the well-formed UTF-8 sequence at p (1-4), or 0 when p does not start one. */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+    size_t n;
+    unsigned int min;
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        n = 2;
+        min = 0x80;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        min = 0x800;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    unsigned int cp = p[0] & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+bool str_utf8_copy(char *out, size_t size, const char *s)
+{
+    if (size == 0)
+        return !s || !*s;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t o = 0;
+    bool whole = true;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        size_t take = n ? n : 1;
+        if (o + take > size - 1) {
+            whole = false;
+            break;
+        }
+        if (n) {
+            memcpy(out + o, p, n);
+        } else {
+            out[o] = '?';
+            whole = false;
+        }
+        o += take;
+        p += take;
+    }
+    out[o] = '\0';
+    return whole;
+}

@@ -36,6 +36,13 @@ char *str_trim(char *s);
 /* Lowercases ASCII letters in place. Returns s; NULL stays NULL. */
 char *str_lower(char *s);
 
+/* Copies s into out (size bytes, always NUL-terminated when size > 0) as valid UTF-8:
+ * a byte that does not start or continue a well-formed sequence becomes '?', and a
+ * sequence that does not fit whole is left out, so the copy can go into JSON. Returns
+ * true when all of s fitted (with no replacement or cut), false when it was shortened
+ * or changed. NULL s copies as "". */
+bool str_utf8_copy(char *out, size_t size, const char *s);
+
 /* Parses the whole of s as a decimal int64 with an optional sign: no spaces,
  * no trailing text, no overflow. 0 on success (*out set), -1 otherwise (*out untouched). */
 int str_to_int64(const char *s, int64_t *out);

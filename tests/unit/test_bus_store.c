@@ -784,6 +784,33 @@ static void test_fixed_backoff_and_permanent_failure(void **state)
         F3_ENOTFOUND);
 }
 
+/* A handler's error quoting bytes that are not UTF-8 (a provider's reply) is recorded, as
+ * valid UTF-8, both as the reason and in the errors. */
+static void test_failure_reason_is_kept_as_utf8(void **state)
+{
+    fx *f = *state;
+    err e = {0};
+    bus_job_opts o = {.attempts = 2};
+    add_ok(f->s, "bytes", &o, T0);
+    claim_one(f->s, "bytes", "tok", T0);
+    assert_int_equal(bus_store_fail(f->s, NULL, Q, "bytes", "tok", "HTTP 502: \xff\xfe html",
+                                    BUS_FAIL_RETRY, T0, NULL, &e),
+                     0);
+    bus_job *j = get_ok(f->s, "bytes", T0);
+    assert_string_equal(j->failed_reason, "HTTP 502: ?? html");
+    assert_non_null(strstr(j->errors, "HTTP 502: ?? html"));
+    int64_t now = j->run_at;
+    bus_job_free(j);
+    claim_one(f->s, "bytes", "tok", now);
+    assert_int_equal(bus_store_fail(f->s, NULL, Q, "bytes", "tok", "caf\xc3\xa9 closed",
+                                    BUS_FAIL_RETRY, now, NULL, &e),
+                     0);
+    j = get_ok(f->s, "bytes", now);
+    assert_int_equal(j->state, BUS_STATE_FAILED);
+    assert_string_equal(j->failed_reason, "caf\xc3\xa9 closed");
+    bus_job_free(j);
+}
+
 /* ---- stalled jobs --------------------------------------------------------------------- */
 
 static void test_stalled_jobs_return_then_fail(void **state)
@@ -1384,6 +1411,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_four_attempts_wait_one_two_four_seconds, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fixed_backoff_and_permanent_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_reason_is_kept_as_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_jobs_return_then_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_stalled_setting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_keeps_the_newest, setup, teardown),

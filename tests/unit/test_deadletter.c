@@ -4,8 +4,8 @@
  * then scanned. One EVENT_DEAD_LETTERED alert per job and failure, naming the order; none
  * again on the next scan or from a second watch; a job retried and failed again is
  * alerted again; jobs without a (known) tenant and jobs older than the lookback are not
- * mailed; a storm is capped per tenant with one alert for the rest; and the scan runs as
- * a repeatable job on a bus.
+ * mailed; a storm is capped per tenant and hour with one alert for the rest; bad job
+ * data never stops the scan; and the scan runs as a repeatable job on a bus.
  */
 #include "support/f3test_bus.h"
 
@@ -15,6 +15,7 @@
 #include "services/common/deadletter.h"
 #include "services/common/notify.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +42,11 @@ static int teardown(void **state)
     return f3test_bus_teardown(state);
 }
 
-/* Adds job id with an event envelope of `tenant` (NULL: none) about order o1, claims it
- * and fails it for good with `reason`. */
-static void dead(f3test_bus *f, const char *queue, const char *id, const char *tenant,
-                 const char *reason, int64_t now)
+/* Adds job id with the event envelope `data`, claims it and fails it for good with
+ * `reason`. */
+static void dead_data(f3test_bus *f, const char *queue, const char *id, const char *data,
+                      const char *reason, int64_t now)
 {
-    char data[512];
-    if (tenant)
-        snprintf(data, sizeof data,
-                 "{\"eventId\":\"%s\",\"eventType\":\"print-job.completed\",\"source\":"
-                 "\"print-service\",\"tenantId\":\"%s\",\"timestamp\":\"2026-11-22T00:00:00Z\","
-                 "\"printJobId\":\"j1\",\"orderId\":\"o1\",\"lineItemId\":\"li1\"}",
-                 id, tenant);
-    else
-        snprintf(data, sizeof data, "{}");
     bus_job_opts o = {.job_id = id, .attempts = 1};
     err e = {0};
     bool added = false;
@@ -70,6 +62,37 @@ static void dead(f3test_bus *f, const char *queue, const char *id, const char *t
     if (bus_store_fail(f->s, NULL, queue, id, "tok", reason, BUS_FAIL_PERMANENT, now + 5, &r, &e))
         fail_msg("bus_store_fail: %s", e.msg);
     assert_int_equal(r, BUS_DEAD_LETTERED);
+}
+
+/* A failed print-job.completed job of TENANT about order_id. */
+static void dead_with_order(f3test_bus *f, const char *queue, const char *id, const char *order_id,
+                            int64_t now)
+{
+    json_t *env = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "eventId", id, "eventType",
+                            "print-job.completed", "source", "print-service", "tenantId", TENANT,
+                            "timestamp", "2026-11-22T00:00:00Z", "printJobId", "j1", "orderId",
+                            order_id, "lineItemId", "li1");
+    char *data = json_dumps(env, JSON_COMPACT);
+    dead_data(f, queue, id, data, "order unknown", now);
+    free(data);
+    json_decref(env);
+}
+
+/* Job id with an event envelope of `tenant` (NULL: none) about order o1, failed for good
+ * with `reason`. */
+static void dead(f3test_bus *f, const char *queue, const char *id, const char *tenant,
+                 const char *reason, int64_t now)
+{
+    char data[512];
+    if (tenant)
+        snprintf(data, sizeof data,
+                 "{\"eventId\":\"%s\",\"eventType\":\"print-job.completed\",\"source\":"
+                 "\"print-service\",\"tenantId\":\"%s\",\"timestamp\":\"2026-11-22T00:00:00Z\","
+                 "\"printJobId\":\"j1\",\"orderId\":\"o1\",\"lineItemId\":\"li1\"}",
+                 id, tenant);
+    else
+        snprintf(data, sizeof data, "{}");
+    dead_data(f, queue, id, data, reason, now);
 }
 
 static int scan(f3test_bus *f, int64_t now)
@@ -163,25 +186,74 @@ static void test_jobs_without_a_known_tenant_or_too_old_are_not_mailed(void **st
                      0);
 }
 
-static void test_a_storm_is_capped_per_tenant(void **state)
+static void test_a_storm_is_capped_per_tenant_and_hour(void **state)
 {
     f3test_bus *f = *state;
     int64_t now = clock_now_ms();
-    int storm = DEADLETTER_ALERTS_PER_SCAN + 5;
+    int storm = DEADLETTER_ALERTS_PER_HOUR + 5;
+    char id[32];
     for (int i = 0; i < storm; i++) {
-        char id[32];
         snprintf(id, sizeof id, "ev-%02d", i);
         dead(f, Q, id, TENANT, "printer farm offline", now + i);
     }
-    assert_int_equal(scan(f, now + 100), DEADLETTER_ALERTS_PER_SCAN + 1);
-    assert_int_equal(alerts(f), DEADLETTER_ALERTS_PER_SCAN + 1);
+    /* The allowance of single alerts, then one storm alert for the rest. */
+    assert_int_equal(scan(f, now + 100), DEADLETTER_ALERTS_PER_HOUR + 1);
+    assert_int_equal(alerts(f), DEADLETTER_ALERTS_PER_HOUR + 1);
     assert_int_equal(f3test_bus_count(f->d,
                                       "SELECT COUNT(*) FROM retry_queue WHERE payload LIKE $1",
                                       "%\"events\":5%"),
                      1);
     assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(*) FROM bus_dead_letter_alerts", NULL),
                      storm);
-    assert_int_equal(scan(f, now + 200), 0);
+    /* The storm goes on within the hour: held, nothing mailed. */
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, "ev-late-%d", i);
+        dead(f, Q, id, TENANT, "printer farm offline", now + 1000 + i);
+    }
+    assert_int_equal(scan(f, now + 2000), 0);
+    assert_int_equal(f3test_bus_count(f->d,
+                                      "SELECT COUNT(*) FROM bus_dead_letter_alerts"
+                                      " WHERE kind = $1",
+                                      "HELD"),
+                     3);
+    /* An hour after the storm alert, the held ones come as the next one. */
+    assert_int_equal(scan(f, now + 3600 * 1000 + 200), 1);
+    assert_int_equal(f3test_bus_count(f->d,
+                                      "SELECT COUNT(*) FROM retry_queue WHERE payload LIKE $1",
+                                      "%\"events\":3%"),
+                     1);
+    assert_int_equal(alerts(f), DEADLETTER_ALERTS_PER_HOUR + 2);
+}
+
+/* What a job says is checked before it goes into an alert: an error cut in the middle of
+ * a UTF-8 sequence, bytes that are not UTF-8, an order id far too long for an id. None of
+ * them stops the scan; an older healthy job in the same queue is alerted too. */
+static void test_bad_job_data_never_stops_the_scan(void **state)
+{
+    f3test_bus *f = *state;
+    int64_t now = clock_now_ms();
+    dead(f, Q, "ev-healthy", TENANT, "boom", now);
+    char reason[400];
+    memset(reason, 'a', 299);
+    snprintf(reason + 299, sizeof reason - 299, "\xc3\xa9 and more");
+    dead(f, Q, "ev-cut", TENANT, reason, now + 1);
+    dead(f, Q, "ev-bytes", TENANT, "bad \xff\xfe bytes", now + 2);
+    char *huge = malloc(20001);
+    assert_non_null(huge);
+    memset(huge, 'x', 20000);
+    huge[20000] = '\0';
+    dead_with_order(f, Q, "ev-huge", huge, now + 3);
+    free(huge);
+    assert_int_equal(scan(f, now + 10), 4);
+    assert_int_equal(alerts(f), 4);
+    assert_int_equal(f3test_bus_count(f->d,
+                                      "SELECT COUNT(*) FROM retry_queue WHERE payload LIKE $1",
+                                      "%aaa...%"),
+                     1);
+    assert_int_equal(f3test_bus_count(f->d,
+                                      "SELECT COUNT(*) FROM retry_queue WHERE payload LIKE $1",
+                                      "%bad ?? bytes%"),
+                     1);
 }
 
 /* The platform's way: a repeatable job on a bus runs the scan. */
@@ -215,7 +287,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_one_alert_per_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs_without_a_known_tenant_or_too_old_are_not_mailed,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_storm_is_capped_per_tenant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_storm_is_capped_per_tenant_and_hour, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_job_data_never_stops_the_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_scan_runs_as_a_repeatable_job, setup, teardown),
     };
     return cmocka_run_group_tests_name(backend, tests, NULL, NULL);

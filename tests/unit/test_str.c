@@ -169,10 +169,35 @@ static void test_to_bool_words(void **state)
     assert_false(b);
 }
 
+static void test_utf8_copy_keeps_whole_sequences(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_true(str_utf8_copy(out, sizeof out, "caf\xc3\xa9"));
+    assert_string_equal(out, "caf\xc3\xa9");
+    /* "aaaaaa" + e-acute needs 8 bytes and a NUL: the sequence is left out, not split. */
+    assert_false(str_utf8_copy(out, sizeof out, "aaaaaa\xc3\xa9"));
+    assert_string_equal(out, "aaaaaa");
+    /* Stray continuation bytes, overlong forms, surrogates and a cut sequence become '?'. */
+    assert_false(str_utf8_copy(out, sizeof out, "a\x80" "b\xc0\xaf"));
+    assert_string_equal(out, "a?b??");
+    assert_false(str_utf8_copy(out, sizeof out, "\xed\xa0\x80x"));
+    assert_string_equal(out, "???x");
+    assert_false(str_utf8_copy(out, sizeof out, "ab\xe2\x82"));
+    assert_string_equal(out, "ab??");
+    char four[8];
+    assert_true(str_utf8_copy(four, sizeof four, "\xf0\x9f\x98\x80!"));
+    assert_string_equal(four, "\xf0\x9f\x98\x80!");
+    assert_true(str_utf8_copy(out, sizeof out, NULL));
+    assert_string_equal(out, "");
+    assert_true(str_utf8_copy(out, 0, ""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dup_copies_and_accepts_null),
+        cmocka_unit_test(test_utf8_copy_keeps_whole_sequences),
         cmocka_unit_test(test_eq_and_case_eq_handle_null),
         cmocka_unit_test(test_prefix_and_suffix),
         cmocka_unit_test(test_trim_in_place),

@@ -7,15 +7,20 @@
  * event was for waits: an order stays PROCESSING, a shipment is never booked. So a person
  * has to hear of it, the way they hear of a failed print job.
  *
- * A repeatable job (every DEADLETTER_SCAN_MS, one instance per tick) reads the newest
- * failed jobs of every queue, finished within DEADLETTER_LOOKBACK_MS, and raises one
- * EVENT_DEAD_LETTERED operator alert (notify_alert) per job and failure, naming the queue,
- * the event, the order when the event has one, the attempts and the last error. The table
- * bus_dead_letter_alerts remembers (queue, job id, finished_at) in the alert's own
- * transaction, so a job is alerted once each time it fails, across instances and
- * restarts. At most DEADLETTER_ALERTS_PER_SCAN alerts per tenant and scan are sent one by
- * one; the rest of a storm comes as one alert with their count. A job without a tenant
- * (the platform's own repeatable jobs) is logged, not mailed: it runs again next tick.
+ * A repeatable job (every DEADLETTER_SCAN_MS, one instance per tick) reads the failed jobs
+ * of every queue, newest first, back to DEADLETTER_LOOKBACK_MS (or to a page of jobs dealt
+ * with before), and raises one EVENT_DEAD_LETTERED operator alert (notify_alert) per job
+ * and failure, naming the queue, the event, the order when the event names one, the
+ * attempts and the last error. The table bus_dead_letter_alerts remembers each
+ * (queue, job id, finished_at) in the alert's own transaction, so a job is alerted once
+ * each time it fails, across instances and restarts.
+ *
+ * A storm does not flood the operator: a tenant gets at most DEADLETTER_ALERTS_PER_HOUR
+ * alerts about single jobs in any hour; the jobs beyond are held and counted in one storm
+ * alert, at most one an hour per tenant. A job whose event names no known tenant (the
+ * platform's own repeatable jobs) is logged, not mailed: it runs again next tick. What a
+ * job's data says is checked before it goes into an alert, and a job whose alert still
+ * cannot be written is logged and tried again next scan: one bad job never stops the scan.
  */
 #ifndef F3_COMMON_DEADLETTER_H
 #define F3_COMMON_DEADLETTER_H
@@ -29,7 +34,7 @@
 #define DEADLETTER_SCAN_MS         INT64_C(60000)
 #define DEADLETTER_LOOKBACK_MS     INT64_C(86400000)
 #define DEADLETTER_KEEP_MS         INT64_C(604800000) /* alerted rows kept 7 days */
-#define DEADLETTER_ALERTS_PER_SCAN 10
+#define DEADLETTER_ALERTS_PER_HOUR 10
 #define DEADLETTER_JOB             "bus.dead-letter-watch"
 
 typedef struct deadletter deadletter;

@@ -319,19 +319,20 @@ static int remember_job(const orch_run *r, err *e)
 typedef struct item_record {
     char id[PRINT_JOB_ID_MAX + 1];
     print_job_tally jobs;
-    char error[512]; /* a failed job's error; "" when none */
+    char error[512]; /* the newest failed job's error; "" when none */
 } item_record;
 
-/* The recorded jobs of the order, per line item (*items, *count; the caller frees). */
+/* The recorded jobs of the order, per line item (*items, *count; the caller frees); a
+ * FAILED item's error is that of its most recently updated failed job. */
 static int recorded_items(const orch_run *r, item_record **items, int *count, err *e)
 {
     *items = NULL;
     *count = 0;
     const char *t[] = {r->tenant_id, r->job->order_id};
     db_stmt *s = db_prepare_texts(r->tx,
-                                  "SELECT line_item_id, status, COUNT(*), MAX(error_message)"
+                                  "SELECT line_item_id, status, error_message"
                                   " FROM order_job_progress WHERE tenant_id = $1 AND order_id = $2"
-                                  " GROUP BY line_item_id, status ORDER BY line_item_id",
+                                  " ORDER BY line_item_id, job_updated_at",
                                   t, 2, e);
     if (!s)
         return db_err_code(e);
@@ -356,11 +357,10 @@ static int recorded_items(const orch_run *r, item_record **items, int *count, er
             memset(it, 0, sizeof *it);
             snprintf(it->id, sizeof it->id, "%s", id);
         }
-        int n = (int)db_col_int64(s, 2);
-        it->jobs.n[st] += n;
-        it->jobs.total += n;
-        if (st == PRINT_JOB_FAILED)
-            db_col_copy(s, 3, it->error, sizeof it->error);
+        it->jobs.n[st]++;
+        it->jobs.total++;
+        if (st == PRINT_JOB_FAILED && db_col_text(s, 2)) /* the newest failure's error */
+            db_col_copy(s, 2, it->error, sizeof it->error);
     }
     db_finalize(s);
     return rc < 0 ? rc : 0;
