@@ -3,6 +3,8 @@
  */
 #include "core/err.h"
 
+#include "core/str.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -11,10 +13,14 @@ int err_set(err *e, int code, const char *fmt, ...)
     if (!e)
         return code;
     e->code = code;
+    char text[ERR_MSG_MAX + 4]; /* a cut here falls past where msg is cut */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* Messages quote outside text (a provider's reply, a header) and end up in JSON: keep
+     * them valid UTF-8, cut at a character. */
+    str_utf8_copy(e->msg, sizeof e->msg, text);
     return code;
 }
 

@@ -28,7 +28,9 @@ typedef struct err {
 } err;
 
 /* Records code and message in e (if e is not NULL) and returns code, so that
- * `return err_set(e, F3_EINVAL, "PORT: not a number: %s", v);` reads naturally. */
+ * `return err_set(e, F3_EINVAL, "PORT: not a number: %s", v);` reads naturally. The
+ * message is kept valid UTF-8 (bytes that are not become '?', a cut never splits a
+ * character), so it can go into JSON whatever it quotes. */
 int err_set(err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Clears e (if not NULL). */

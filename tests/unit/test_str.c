@@ -3,9 +3,11 @@
  */
 #include "support/f3test.h"
 
+#include "core/err.h"
 #include "core/str.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,7 +181,9 @@ static void test_utf8_copy_keeps_whole_sequences(void **state)
     assert_false(str_utf8_copy(out, sizeof out, "aaaaaa\xc3\xa9"));
     assert_string_equal(out, "aaaaaa");
     /* Stray continuation bytes, overlong forms, surrogates and a cut sequence become '?'. */
-    assert_false(str_utf8_copy(out, sizeof out, "a\x80" "b\xc0\xaf"));
+    assert_false(str_utf8_copy(out, sizeof out,
+                               "a\x80"
+                               "b\xc0\xaf"));
     assert_string_equal(out, "a?b??");
     assert_false(str_utf8_copy(out, sizeof out, "\xed\xa0\x80x"));
     assert_string_equal(out, "???x");
@@ -193,11 +197,26 @@ static void test_utf8_copy_keeps_whole_sequences(void **state)
     assert_true(str_utf8_copy(out, 0, ""));
 }
 
+/* err_set keeps its message valid UTF-8 whatever it quotes. */
+static void test_err_messages_are_utf8(void **state)
+{
+    (void)state;
+    err e = {0};
+    assert_int_equal(err_set(&e, F3_ETRANSIENT, "HTTP 502: %s", "\xff<html>"), F3_ETRANSIENT);
+    assert_string_equal(e.msg, "HTTP 502: ?<html>");
+    char reply[ERR_MSG_MAX + 8];
+    memset(reply, 'a', ERR_MSG_MAX - 2);
+    snprintf(reply + ERR_MSG_MAX - 2, sizeof reply - (ERR_MSG_MAX - 2), "\xc3\xa9");
+    err_set(&e, F3_EIO, "%s", reply);
+    assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 2); /* the e-acute would not fit whole */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dup_copies_and_accepts_null),
         cmocka_unit_test(test_utf8_copy_keeps_whole_sequences),
+        cmocka_unit_test(test_err_messages_are_utf8),
         cmocka_unit_test(test_eq_and_case_eq_handle_null),
         cmocka_unit_test(test_prefix_and_suffix),
         cmocka_unit_test(test_trim_in_place),
