@@ -175,6 +175,7 @@ static void test_summary_template(void **state)
                           (json_int_t)1795248930000, "until", (json_int_t)1795335330000,
                           "ordersByStatus", "COMPLETED", 4, "<FAILED>", 1, "ordersTotal", 5,
                           "failures", "printJobs", 2, "retryEntries", 3, "pendingReviews", 6);
+    json_object_set_new(json_object_get(s, "failures"), "deadLetteredEvents", json_integer(7));
     notify_rendered r;
     err e = {0};
     assert_int_equal(notify_render_summary(s, "https://f3.example.com", &r, &e), 0);
@@ -184,6 +185,8 @@ static void test_summary_template(void **state)
     assert_non_null(strstr(r.html, "&lt;FAILED&gt;"));
     assert_null(strstr(r.html, "<FAILED>"));
     assert_non_null(strstr(r.html, ">6</td>"));
+    assert_non_null(strstr(r.text, "Events set aside"));
+    assert_non_null(strstr(r.html, ">7</td>"));
     notify_rendered_free(&r);
     json_t *bad = json_string("x");
     assert_int_equal(notify_render_summary(bad, NULL, &r, &e), F3_EINVAL);
@@ -386,8 +389,20 @@ static void test_daily_summary(void **state)
              (long long)now - 3000, (long long)now, (long long)now - 3 * 86400000LL, (long long)now,
              (long long)now - 1000, (long long)now);
     assert_int_equal(db_exec(f->db->c, sql, &e), 0);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO bus_dead_letter_alerts (queue, job_id, finished_at, tenant_id, kind,"
+             " alerted_at) VALUES ('q@order-service', 'ev1', %lld, 't1', 'ALERTED', %lld),"
+             " ('q@order-service', 'ev2', %lld, 't1', 'HELD', %lld),"
+             " ('q@order-service', 'ev3', %lld, 't2', 'ALERTED', %lld),"
+             " ('q@order-service', 'ev4', %lld, 't1', 'STORM', %lld)",
+             (long long)now - 500, (long long)now, (long long)now - 400, (long long)now,
+             (long long)now - 300, (long long)now, (long long)now - 2 * 86400000LL, (long long)now);
+    assert_int_equal(db_exec(f->db->c, sql, &e), 0);
     json_t *s = NULL;
     assert_int_equal(notify_summary_of(f->db->c, "t1", now - 86400000, now + 1, &s, &e), 0);
+    int64_t dead = -1;
+    assert_int_equal(json_get_int(s, "failures.deadLetteredEvents", &dead, &e), 0);
+    assert_int_equal(dead, 2); /* ev3 is another tenant's, ev4 failed two days ago */
     int64_t v = -1;
     assert_int_equal(json_get_int(s, "ordersByStatus.COMPLETED", &v, &e), 0);
     assert_int_equal(v, 2);

@@ -185,7 +185,7 @@ int notify_summary_of(db_conn *c, const char *tenant_id, int64_t since_ms, int64
 {
     *out = NULL;
     json_t *by = json_object();
-    int64_t total = 0, jobs = 0, retries = 0, reviews = 0;
+    int64_t total = 0, jobs = 0, retries = 0, dead = 0, reviews = 0;
     int rc = by ? orders_by_status(c, tenant_id, since_ms, until_ms, by, &total, e)
                 : err_set(e, F3_ENOMEM, "out of memory");
     rc = rc ? rc
@@ -198,6 +198,12 @@ int notify_summary_of(db_conn *c, const char *tenant_id, int64_t since_ms, int64
                        "SELECT COUNT(*) FROM retry_queue WHERE tenant_id = $1 AND status = "
                        "'FAILED' AND updated_at >= $2 AND updated_at < $3",
                        tenant_id, since_ms, until_ms, &retries, e);
+    /* Bus jobs of the tenant that failed for good (as the dead-letter watch saw them). */
+    rc = rc ? rc
+            : count_of(c,
+                       "SELECT COUNT(*) FROM bus_dead_letter_alerts WHERE tenant_id = $1 AND "
+                       "finished_at >= $2 AND finished_at < $3",
+                       tenant_id, since_ms, until_ms, &dead, e);
     /* Reviews still open now, whenever they were raised: no time window. */
     rc = rc ? rc
             : count_of(c,
@@ -208,10 +214,11 @@ int notify_summary_of(db_conn *c, const char *tenant_id, int64_t since_ms, int64
         json_decref(by);
         return rc;
     }
-    *out = json_pack("{s:I, s:I, s:o, s:I, s:{s:I, s:I}, s:I}", "since", (json_int_t)since_ms,
+    *out = json_pack("{s:I, s:I, s:o, s:I, s:{s:I, s:I, s:I}, s:I}", "since", (json_int_t)since_ms,
                      "until", (json_int_t)until_ms, "ordersByStatus", by, "ordersTotal",
                      (json_int_t)total, "failures", "printJobs", (json_int_t)jobs, "retryEntries",
-                     (json_int_t)retries, "pendingReviews", (json_int_t)reviews);
+                     (json_int_t)retries, "deadLetteredEvents", (json_int_t)dead, "pendingReviews",
+                     (json_int_t)reviews);
     return *out ? 0 : err_set(e, F3_ENOMEM, "out of memory");
 }
 

@@ -85,14 +85,16 @@ int notify_render_alert(notify_kind kind, const json_t *fields, const char *app_
 
 /* Renders the daily summary from the object notify_summary_of makes:
  * {"since":ms,"until":ms,"ordersByStatus":{"PENDING":n,...},"ordersTotal":n,
- *  "failures":{"printJobs":n,"retryEntries":n},"pendingReviews":n}. 0, F3_EINVAL, F3_ENOMEM. */
+ *  "failures":{"printJobs":n,"retryEntries":n,"deadLetteredEvents":n},"pendingReviews":n}.
+ * 0, F3_EINVAL, F3_ENOMEM. */
 int notify_render_summary(const json_t *summary, const char *app_url, notify_rendered *out, err *e);
 
 /* ---- the daily summary ------------------------------------------------------------------ */
 
 /* The figures of tenant_id for [since_ms, until_ms): orders created by status, failed print
- * jobs and retry entries updated in the window, orders waiting for review (now). *out is a
- * new object (json_decref) in the shape notify_render_summary reads. */
+ * jobs and retry entries updated in the window, bus jobs that failed for good in it (as
+ * deadletter.h recorded them), orders waiting for review (now). *out is a new object
+ * (json_decref) in the shape notify_render_summary reads. */
 int notify_summary_of(db_conn *c, const char *tenant_id, int64_t since_ms, int64_t until_ms,
                       json_t **out, err *e);
 

@@ -316,6 +316,8 @@ int notify_render_summary(const json_t *summary, const char *app_url, notify_ren
     buf_puts(&html, "</table>\n<h2>Failures</h2>\n<table>\n");
     summary_row(&text, &html, "Print jobs failed", int_at(summary, "failures.printJobs"));
     summary_row(&text, &html, "Retries exhausted", int_at(summary, "failures.retryEntries"));
+    summary_row(&text, &html, "Events set aside (failed queue jobs)",
+                int_at(summary, "failures.deadLetteredEvents"));
     buf_puts(&text, "\nNeeds attention:\n");
     buf_puts(&html, "</table>\n<h2>Needs attention</h2>\n<table>\n");
     summary_row(&text, &html, "Orders waiting for review", int_at(summary, "pendingReviews"));
