@@ -131,11 +131,13 @@ int str_to_bool(const char *s, bool *out)
     return -1;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (1-4), or 0 when p does not start one. */
-static size_t utf8_seq_len(const unsigned char *p)
+size_t str_utf8_seq_len(const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     size_t n;
     unsigned int min;
+    if (p[0] == 0)
+        return 0;
     if (p[0] < 0x80)
         return 1;
     if (p[0] >= 0xC2 && p[0] <= 0xDF) {
@@ -169,7 +171,7 @@ bool str_utf8_copy(char *out, size_t size, const char *s)
     size_t o = 0;
     bool whole = true;
     while (*p) {
-        size_t n = utf8_seq_len(p);
+        size_t n = str_utf8_seq_len((const char *)p);
         size_t take = n ? n : 1;
         if (o + take > size - 1) {
             whole = false;

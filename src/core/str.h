@@ -36,6 +36,11 @@ char *str_trim(char *s);
 /* Lowercases ASCII letters in place. Returns s; NULL stays NULL. */
 char *str_lower(char *s);
 
+/* Length of the well-formed UTF-8 sequence s starts with (1-4 bytes; overlong forms,
+ * surrogates and code points past U+10FFFF are not well-formed), or 0 when it does not
+ * start one (or is empty). */
+size_t str_utf8_seq_len(const char *s);
+
 /* Copies s into out (size bytes, always NUL-terminated when size > 0) as valid UTF-8:
  * a byte that does not start or continue a well-formed sequence becomes '?', and a
  * sequence that does not fit whole is left out, so the copy can go into JSON. Returns

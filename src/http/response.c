@@ -9,6 +9,7 @@
 #include "http/exchange.h"
 
 #include "core/err.h"
+#include "core/str.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -198,41 +199,13 @@ int http_res_header(http_response *res, const char *name, const char *value)
 
 /* ---- the error body ---------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
 /* Copies s into out, replacing each invalid UTF-8 byte with U+FFFD. */
 static int utf8_clean(buf *out, const char *s)
 {
     int rc = 0;
     const unsigned char *p = (const unsigned char *)s;
     while (*p && rc == 0) {
-        size_t n = utf8_seq_len(p);
+        size_t n = str_utf8_seq_len((const char *)p);
         if (n == 0) {
             rc = buf_puts(out, "\xef\xbf\xbd");
             p++;
