@@ -518,6 +518,34 @@ static void test_sessions_list_and_revoke(void **state)
     fixture_stop(&f);
 }
 
+/* A User-Agent with bytes that are not UTF-8 (allowed in a header) still logs in, and the
+ * sessions list shows it as valid UTF-8. */
+static void test_odd_user_agent_is_kept_as_utf8(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_start(&f, NULL);
+    char body[256];
+    snprintf(body, sizeof body, "{\"email\":\"op@a.example\",\"password\":\"%s\"}", PW);
+    call in = {"POST", "/api/v1/auth/login", NULL, NULL, body, "User-Agent: Probe/1 \xff\xfe\r\n"};
+    f3test_http_response r;
+    send_call(&f, &in, &r);
+    assert_int_equal(r.status, 200);
+    const char *sc = f3test_http_header_get(&r, "Set-Cookie");
+    assert_non_null(sc);
+    char *tok = strndup(sc + 11, strcspn(sc + 11, ";"));
+    remember_secret(tok);
+    f3test_http_response_free(&r);
+    call list = {"GET", "/api/v1/auth/sessions", tok, NULL, NULL, NULL};
+    json_t *j = call_json(&f, &list, 200);
+    char *dump = json_dumps(j, 0);
+    assert_non_null(strstr(dump, "Probe/1 ??"));
+    free(dump);
+    json_decref(j);
+    free(tok);
+    fixture_stop(&f);
+}
+
 static void test_password_change_revokes_every_session(void **state)
 {
     (void)state;
@@ -1037,6 +1065,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_logout_revokes_and_login_rotates),
         cmocka_unit_test(test_idle_and_absolute_expiry),
         cmocka_unit_test(test_sessions_list_and_revoke),
+        cmocka_unit_test(test_odd_user_agent_is_kept_as_utf8),
         cmocka_unit_test(test_password_change_revokes_every_session),
         cmocka_unit_test(test_rbac_matrix),
         cmocka_unit_test(test_deny_by_default_and_public_routes),

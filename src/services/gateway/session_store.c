@@ -5,6 +5,7 @@
 #include "services/gateway/session_store.h"
 
 #include "core/crypto.h"
+#include "core/str.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -43,7 +44,8 @@ int session_start(session_store *s, const char *user_id, const char *tenant_id, 
     copy_trunc(r.user_id, sizeof r.user_id, user_id);
     copy_trunc(r.tenant_id, sizeof r.tenant_id, tenant_id);
     copy_trunc(r.ip, sizeof r.ip, ip);
-    copy_trunc(r.user_agent, sizeof r.user_agent, user_agent);
+    /* Any bytes a client sent; stored as text and listed in JSON. */
+    str_utf8_copy(r.user_agent, sizeof r.user_agent, user_agent);
     r.created_at = r.last_seen_at = now_ms;
     r.expires_at = now_ms + s->limits.max_age_ms;
     size_t start = token_out->len;

@@ -9,6 +9,8 @@
  */
 #include "services/gateway/session_store.h"
 
+#include "core/str.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +39,8 @@ static void read_row(db_stmt *st, session_record *r)
     r->last_seen_at = db_col_int64(st, 4);
     r->expires_at = db_col_int64(st, 5);
     col_copy(st, 6, r->ip, sizeof r->ip);
-    col_copy(st, 7, r->user_agent, sizeof r->user_agent);
+    /* Written by session_start as valid UTF-8; rows from before that are mended here. */
+    str_utf8_copy(r->user_agent, sizeof r->user_agent, db_col_text(st, 7));
 }
 
 #define COLUMNS "id_hash, user_id, tenant_id, created_at, last_seen_at, expires_at, ip, user_agent"
