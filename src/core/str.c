@@ -163,6 +163,19 @@ size_t str_utf8_seq_len(const char *s)
     return n;
 }
 
+bool str_is_utf8(const char *s)
+{
+    if (!s)
+        return false;
+    while (*s) {
+        size_t n = str_utf8_seq_len(s);
+        if (n == 0)
+            return false;
+        s += n;
+    }
+    return true;
+}
+
 bool str_utf8_copy(char *out, size_t size, const char *s)
 {
     if (size == 0)

@@ -41,6 +41,9 @@ char *str_lower(char *s);
  * start one (or is empty). */
 size_t str_utf8_seq_len(const char *s);
 
+/* True when all of s is well-formed UTF-8 (NULL is not). */
+bool str_is_utf8(const char *s);
+
 /* Copies s into out (size bytes, always NUL-terminated when size > 0) as valid UTF-8:
  * a byte that does not start or continue a well-formed sequence becomes '?', and a
  * sequence that does not fit whole is left out, so the copy can go into JSON. Returns

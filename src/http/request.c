@@ -8,6 +8,7 @@
 #include "http/exchange.h"
 
 #include "core/err.h"
+#include "core/str.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
@@ -88,6 +89,11 @@ static char *form_decode(const char *s, size_t len, const char **bad)
         out[o++] = c;
     }
     out[o] = '\0';
+    if (!str_is_utf8(out)) {
+        *bad = "Query string is not valid UTF-8";
+        free(out);
+        return NULL;
+    }
     return out;
 }
 

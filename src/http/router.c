@@ -10,6 +10,7 @@
 #include "http/router.h"
 
 #include "core/buf.h"
+#include "core/str.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -315,6 +316,10 @@ static int segment_decode(char *seg, http_match *m)
         *out++ = c;
     }
     *out = '\0';
+    if (!str_is_utf8(seg)) {
+        snprintf(m->message, sizeof m->message, "Path is not valid UTF-8");
+        return -1;
+    }
     if (strcmp(seg, "..") == 0 || strcmp(seg, ".") == 0) {
         snprintf(m->message, sizeof m->message, "Dot segments ('..', '.') are not allowed in path");
         return -1;

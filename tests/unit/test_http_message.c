@@ -157,7 +157,8 @@ static void test_query_parsing(void **state)
     assert_int_equal(len, 0);
     http_req_cleanup(&req);
 
-    static const char *const bad[] = {"/p?a=%", "/p?a=%4", "/p?a=%zz", "/p?%00=1", "/p?a=b%00"};
+    static const char *const bad[] = {"/p?a=%",    "/p?a=%4",     "/p?a=%zz", "/p?%00=1",
+                                      "/p?a=b%00", "/p?q=caf%E9", "/p?%FF=1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(http_req_init(&req, bad[i], 100), 0);
         msg[0] = '\0';

@@ -191,6 +191,7 @@ static void test_bad_paths_are_400(void **state)
         "/api/v1/orders/%4",
         "/api/v1/orders/%",
         "/api/v1/orders/a%00b",
+        "/api/v1/orders/caf%E9", /* Latin-1, not UTF-8 */
         "/static/../etc",
         "/static/%2e%2e/etc",
         "/static/a/./b",

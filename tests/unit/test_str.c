@@ -195,6 +195,9 @@ static void test_utf8_copy_keeps_whole_sequences(void **state)
     assert_true(str_utf8_copy(out, sizeof out, NULL));
     assert_string_equal(out, "");
     assert_true(str_utf8_copy(out, 0, ""));
+    assert_true(str_is_utf8("caf\xc3\xa9"));
+    assert_false(str_is_utf8("caf\xe9"));
+    assert_false(str_is_utf8(NULL));
 }
 
 /* err_set keeps its message valid UTF-8 whatever it quotes. */
