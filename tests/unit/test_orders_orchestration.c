@@ -485,6 +485,24 @@ static void test_item_settles_when_another_items_job_is_heard_of(void **state)
                 "Nozzle clog detected");
 }
 
+/* A line item with two failed jobs carries the error of the one that failed last. */
+static void test_failed_item_carries_the_newest_error(void **state)
+{
+    fx *f = *state;
+    add_order(f, TENANT, "o13", "PENDING");
+    add_item(f, TENANT, "o13", "li13");
+    add_job(f, TENANT, "o13", "li13", "j13a", "PENDING");
+    add_job(f, TENANT, "o13", "li13", "j13b", "PENDING");
+    set_job(f, "j13a", "FAILED", "Zebra stripes on layer 3");
+    publish(f, TENANT, BUS_EV_PRINT_JOB_FAILED, "j13a", "o13", "li13", NULL, NULL);
+    settle(f);
+    set_job(f, "j13b", "FAILED", "Axis stuck");
+    publish(f, TENANT, BUS_EV_PRINT_JOB_FAILED, "j13b", "o13", "li13", NULL, NULL);
+    settle(f);
+    expect_item(f, "li13", "FAILED");
+    expect_text(f, "SELECT error_message FROM line_items WHERE id = $1", "li13", "Axis stuck");
+}
+
 /* order.status_changed is heard once per committed change, after its commit: the move to
  * COMPLETED whose first transaction was rolled back (on_ready failed) is announced once. */
 static void test_changes_are_announced_after_commit(void **state)
@@ -683,6 +701,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_partial_failure_then_revival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_item_settles_when_another_items_job_is_heard_of, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_failed_item_carries_the_newest_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_are_announced_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_failed_and_all_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_order_is_never_revived, setup, teardown),
