@@ -270,7 +270,7 @@ static int one_job(scan *sc, db_conn *c, const bus_job *j, err *e)
     if (t.added && strcmp(t.kind, "SKIPPED") == 0)
         log_error("a bus job without a known tenant failed for good; retry it from the queue",
                   "queue", dj.queue, "jobId", dj.job_id, "event", dj.event_type);
-    if (t.added && strcmp(t.kind, "ALERTED") == 0) {
+    if (t.added && strcmp(t.kind, "ALERTED") == 0 && b) { /* a known tenant has a budget */
         b->left--;
         sc->alerted++;
     }
