@@ -225,6 +225,28 @@ static void test_a_storm_is_capped_per_tenant_and_hour(void **state)
     assert_int_equal(alerts(f), DEADLETTER_ALERTS_PER_HOUR + 2);
 }
 
+/* A job left unrecorded by an earlier scan (its alert could not be written then) is dealt
+ * with by the next, however many newer jobs were dealt with above it. */
+static void test_an_old_job_left_over_is_found_again(void **state)
+{
+    f3test_bus *f = *state;
+    int64_t now = clock_now_ms();
+    char id[32];
+    for (int i = 0; i < 130; i++) {
+        snprintf(id, sizeof id, "ev-%03d", i);
+        dead(f, Q, id, TENANT, "boom", now + i);
+    }
+    scan(f, now + 1000);
+    assert_int_equal(f3test_bus_count(f->d, "SELECT COUNT(*) FROM bus_dead_letter_alerts", NULL),
+                     130);
+    f3test_bus_exec(f->d, "DELETE FROM bus_dead_letter_alerts WHERE job_id = 'ev-000'");
+    scan(f, now + 2000);
+    assert_int_equal(
+        f3test_bus_count(f->d, "SELECT COUNT(*) FROM bus_dead_letter_alerts WHERE job_id = $1",
+                         "ev-000"),
+        1);
+}
+
 /* What a job says is checked before it goes into an alert: an error cut in the middle of
  * a UTF-8 sequence, bytes that are not UTF-8, an order id far too long for an id. None of
  * them stops the scan; an older healthy job in the same queue is alerted too. */
@@ -290,6 +312,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_a_storm_is_capped_per_tenant_and_hour, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_job_data_never_stops_the_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_old_job_left_over_is_found_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_scan_runs_as_a_repeatable_job, setup, teardown),
     };
     return cmocka_run_group_tests_name(backend, tests, NULL, NULL);

@@ -277,26 +277,21 @@ static int one_job(scan *sc, db_conn *c, const bus_job *j, err *e)
     return 0;
 }
 
-/* Deals with the page's jobs newer than since. *stop: the page reached older jobs, or held
- * only jobs seen before (the scans before this one went on from there). */
-static int scan_page(scan *sc, bus_job **jobs, size_t n, int64_t since, bool *stop, err *e)
+/* Deals with the page's jobs newer than since; *older = the page reached older ones. */
+static int scan_page(scan *sc, bus_job **jobs, size_t n, int64_t since, bool *older, err *e)
 {
     db_conn *c = db_acquire(sc->w->d, e);
     if (!c)
         return db_err_code(e);
     int rc = 0;
-    size_t seen_before = 0;
-    for (size_t i = 0; rc == 0 && i < n && !*stop; i++) {
+    for (size_t i = 0; rc == 0 && i < n && !*older; i++) {
         bool seen = false;
-        *stop = jobs[i]->finished_at < since;
-        rc = *stop ? 0 : already_seen(c, jobs[i], &seen, e);
-        if (rc == 0 && !*stop && !seen)
+        *older = jobs[i]->finished_at < since;
+        rc = *older ? 0 : already_seen(c, jobs[i], &seen, e);
+        if (rc == 0 && !*older && !seen)
             rc = one_job(sc, c, jobs[i], e);
-        seen_before += seen;
     }
     db_release(c);
-    if (n > 0 && seen_before == n)
-        *stop = true;
     return rc;
 }
 
@@ -305,13 +300,13 @@ static int scan_queue(scan *sc, const char *queue, err *e)
 {
     int64_t since = sc->now - DEADLETTER_LOOKBACK_MS;
     int rc = 0;
-    bool stop = false;
-    for (int page = 0; rc == 0 && !stop && page < MAX_PAGES; page++) {
+    bool older = false;
+    for (int page = 0; rc == 0 && !older && page < MAX_PAGES; page++) {
         bus_job **jobs = NULL;
         size_t n = 0;
         rc = bus_store_list(sc->w->s, queue, BUS_STATE_FAILED, (int64_t)page * PAGE, PAGE, sc->now,
                             &jobs, &n, e);
-        rc = rc ? rc : scan_page(sc, jobs, n, since, &stop, e);
+        rc = rc ? rc : scan_page(sc, jobs, n, since, &older, e);
         bus_jobs_free(jobs, n);
         if (n < PAGE)
             break;

@@ -8,8 +8,8 @@
  * has to hear of it, the way they hear of a failed print job.
  *
  * A repeatable job (every DEADLETTER_SCAN_MS, one instance per tick) reads the failed jobs
- * of every queue, newest first, back to DEADLETTER_LOOKBACK_MS (or to a page of jobs dealt
- * with before), and raises one EVENT_DEAD_LETTERED operator alert (notify_alert) per job
+ * of every queue, newest first, back to DEADLETTER_LOOKBACK_MS (at most the 5,000 a queue
+ * keeps), and raises one EVENT_DEAD_LETTERED operator alert (notify_alert) per job
  * and failure, naming the queue, the event, the order when the event names one, the
  * attempts and the last error. The table bus_dead_letter_alerts remembers each
  * (queue, job id, finished_at) in the alert's own transaction, so a job is alerted once
