@@ -47,6 +47,11 @@ typedef struct conn_watch {
     bool busy;        /* headers complete, request not yet finished */
     bool dropped;
     char addr[INET6_ADDRSTRLEN];
+    /* The exchange on_uri made for the current request, until on_completed takes it: a
+     * request libmicrohttpd gives up on while reading its header (too many query
+     * arguments for the connection's pool) never reaches on_completed, so the connection's
+     * close frees it. Touched only on the connection's own thread. */
+    struct exchange *pending;
     struct conn_watch *prev, *next;
 } conn_watch;
 
@@ -85,6 +90,21 @@ typedef struct exchange {
 } exchange;
 
 /* ---- small helpers ----------------------------------------------------- */
+
+static void exchange_free(exchange *x)
+{
+    http_res_cleanup(&x->res);
+    http_req_cleanup(&x->req);
+    free(x);
+}
+
+/* The connection's watch (on_connection), NULL when it has none. */
+static conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
 
 static int cond_init_monotonic(pthread_cond_t *c)
 {
@@ -169,6 +189,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         conn_watch *w = *socket_context;
         if (!w)
             return;
+        if (w->pending) {
+            log_warn("request given up while its header was read", "remoteAddr", w->addr);
+            exchange_free(w->pending);
+            w->pending = NULL;
+        }
         pthread_mutex_lock(&s->watch_lock);
         if (w->prev)
             w->prev->next = w->next;
@@ -184,9 +209,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 static void watch_set_busy(http_server *s, struct MHD_Connection *conn, bool busy)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    conn_watch *w = ci ? ci->socket_context : NULL;
+    conn_watch *w = watch_of(conn);
     if (!w)
         return;
     pthread_mutex_lock(&s->watch_lock);
@@ -525,6 +548,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     x->req.conn = conn;
     http_res_init(&x->res, x->req.correlation_id);
+    conn_watch *w = watch_of(conn);
+    if (w)
+        w->pending = x;
     return x;
 }
 
@@ -596,12 +622,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!x)
         return;
     *con_cls = NULL;
+    conn_watch *w = watch_of(conn);
+    if (w && w->pending == x)
+        w->pending = NULL;
     access_log(conn, x, toe);
     watch_set_busy(s, conn, false);
     in_flight_done(s, x);
-    http_res_cleanup(&x->res);
-    http_req_cleanup(&x->req);
-    free(x);
+    exchange_free(x);
 }
 
 /* ---- start and stop ---------------------------------------------------- */
