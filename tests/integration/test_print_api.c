@@ -277,6 +277,8 @@ static void test_list_filters_and_pages(void **state)
     expect(f, "t1", "GET", "/api/v1/print-jobs?limit=0", NULL, 400);
     expect(f, "t1", "GET", "/api/v1/print-jobs?cursor=%%%", NULL, 400);
     expect(f, "t1", "GET", "/api/v1/print-jobs?cursor=bm9jb2xvbg", NULL, 400);
+    expect(f, "t1", "GET", "/api/v1/print-jobs?cursor=MTr__g", NULL, 400);   /* not UTF-8 */
+    expect(f, "t1", "GET", "/api/v1/print-jobs?cursor=LTU6YWJj", NULL, 400); /* -5 */
     expect(f, NULL, "GET", "/api/v1/print-jobs", NULL, 401);
 }
 

@@ -846,6 +846,11 @@ static void test_weight_and_paging(void **state)
     buf_reset(&body);
     assert_int_equal(call(f, "GET", "/api/v1/shipments?cursor=garbage", NULL, NULL, &body), 400);
     buf_reset(&body);
+    /* "1:" and bytes that are not UTF-8; "-5:abc" */
+    assert_int_equal(call(f, "GET", "/api/v1/shipments?cursor=MTr__g", NULL, NULL, &body), 400);
+    buf_reset(&body);
+    assert_int_equal(call(f, "GET", "/api/v1/shipments?cursor=LTU6YWJj", NULL, NULL, &body), 400);
+    buf_reset(&body);
     assert_int_equal(call(f, "GET", "/api/v1/shipments?limit=0", NULL, NULL, &body), 400);
     buf_reset(&body);
     snprintf(path, sizeof path, "/api/v1/shipments?orderId=%s", oid("o-w"));

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "services/access/user_context.h"
+#include "services/common/page_cursor.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -112,35 +113,6 @@ static int answer_job(print_service *s, http_response *res, const char *tenant, 
 
 /* ---- list --------------------------------------------------------------------------------- */
 
-/* The cursor: base64url of "<created_at ms>:<id>". */
-static int cursor_encode(const print_job_row *r, buf *out)
-{
-    char raw[128];
-    int n = snprintf(raw, sizeof raw, "%" PRId64 ":%s", r->created_at, r->info.id);
-    return crypto_base64_encode(raw, (size_t)n, true, out);
-}
-
-static int cursor_decode(const char *cursor, int64_t *at, char id[ID_PARAM_MAX + 1], err *e)
-{
-    buf raw;
-    buf_init(&raw, 256);
-    int rc = crypto_base64_decode(cursor, strlen(cursor), &raw, e);
-    const char *t = buf_cstr(&raw);
-    const char *colon = strchr(t, ':');
-    char num[24];
-    if (rc == 0 && (!colon || (size_t)(colon - t) >= sizeof num || !colon[1] ||
-                    strlen(colon + 1) > ID_PARAM_MAX || strlen(t) != raw.len))
-        rc = F3_EINVAL;
-    if (rc == 0) {
-        memcpy(num, t, (size_t)(colon - t));
-        num[colon - t] = '\0';
-        rc = str_to_int64(num, at) == 0 ? 0 : F3_EINVAL;
-        snprintf(id, ID_PARAM_MAX + 1, "%s", colon + 1);
-    }
-    buf_free(&raw);
-    return rc ? err_set(e, F3_EINVAL, "cursor: malformed") : 0;
-}
-
 typedef struct list_query {
     const char *tenant, *status, *order_id, *cursor_id;
     int64_t cursor_at, limit;
@@ -198,7 +170,7 @@ static int run_list(db_conn *c, const list_query *q, char cursor_id[ID_PARAM_MAX
     db_finalize(st);
     if (rc < 0)
         return rc;
-    if (rows > q->limit && cursor_encode(&last, next) != 0)
+    if (rows > q->limit && page_cursor_encode(last.created_at, last.info.id, next) != 0)
         return err_set(e, F3_ENOMEM, "out of memory");
     return 0;
 }
@@ -214,7 +186,7 @@ int print_h_jobs_list(http_request *req, http_response *res, void *ctx)
     char cursor_id[ID_PARAM_MAX + 1] = "";
     const char *cursor = http_req_query_param(req, "cursor");
     if (parse_list(req, &q, &e) != 0 ||
-        (cursor && cursor_decode(cursor, &q.cursor_at, cursor_id, &e) != 0))
+        (cursor && page_cursor_decode(cursor, &q.cursor_at, cursor_id, sizeof cursor_id, &e) != 0))
         return http_res_error(res, 400, "%s", e.msg);
     q.has_cursor = cursor != NULL;
     db_conn *c = db_acquire(s->db, &e);

@@ -14,6 +14,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "services/access/user_context.h"
+#include "services/common/page_cursor.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -121,33 +122,6 @@ static int answer_shipment(http_response *res, db_conn *c, const char *tenant, c
 
 /* ---- shipments ----------------------------------------------------------------------- */
 
-static int cursor_encode(int64_t created_at, const char *id, buf *out)
-{
-    char text[128];
-    snprintf(text, sizeof text, "%" PRId64 "|%s", created_at, id);
-    return crypto_base64_encode(text, strlen(text), true, out);
-}
-
-static int cursor_decode(const char *cursor, char created[24], char id[UUID_STR_LEN])
-{
-    buf plain;
-    buf_init(&plain, 256);
-    err e;
-    int rc = crypto_base64_decode(cursor, strlen(cursor), &plain, &e);
-    const char *text = buf_cstr(&plain);
-    const char *bar = rc == 0 ? strchr(text, '|') : NULL;
-    int64_t ms = 0;
-    if (!bar || (size_t)(bar - text) >= 24 || strlen(bar + 1) >= UUID_STR_LEN) {
-        rc = F3_EINVAL;
-    } else {
-        snprintf(created, 24, "%.*s", (int)(bar - text), text);
-        snprintf(id, UUID_STR_LEN, "%s", bar + 1);
-        rc = str_to_int64(created, &ms) == 0 && ms >= 0 ? 0 : F3_EINVAL;
-    }
-    buf_free(&plain);
-    return rc;
-}
-
 static int h_list(http_request *req, http_response *res, void *ctx)
 {
     shipping_service *s = ctx;
@@ -163,8 +137,13 @@ static int h_list(http_request *req, http_response *res, void *ctx)
     if (limit_text && (str_to_int64(limit_text, &limit) || limit < 1 || limit > LIST_MAX))
         return http_res_error(res, 400, "limit: must be an integer between 1 and %d", LIST_MAX);
     char c_at[24] = "", c_id[UUID_STR_LEN] = "";
-    if (cursor && *cursor && cursor_decode(cursor, c_at, c_id))
-        return http_res_error(res, 400, "cursor: not a cursor of this list");
+    int64_t c_ms = 0;
+    err ce;
+    if (cursor && *cursor) {
+        if (page_cursor_decode(cursor, &c_ms, c_id, sizeof c_id, &ce) != 0)
+            return http_res_error(res, 400, "cursor: not a cursor of this list");
+        db_ms_text(c_ms, c_at);
+    }
     buf sql;
     buf_init(&sql, 8192);
     const char *params[8];
@@ -211,7 +190,7 @@ static int h_list(http_request *req, http_response *res, void *ctx)
             json_t *last = json_array_get(data, json_array_size(data) - 1);
             int64_t at = 0;
             clock_parse_iso(json_string_value(json_object_get(last, "createdAt")), &at);
-            cursor_encode(at, json_string_value(json_object_get(last, "id")), &next);
+            page_cursor_encode(at, json_string_value(json_object_get(last, "id")), &next);
             break;
         }
         json_array_append_new(data, shipment_json(st));
