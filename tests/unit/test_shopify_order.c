@@ -267,7 +267,9 @@ static void test_bad_types_name_the_field(void **state)
     expect_bad("\"line_items\":[", "\"line_items\":{}, \"y\":[", "field 'line_items' must be");
     expect_bad("\"quantity\":2", "\"quantity\":\"2\"", "field 'line_items[0].quantity'");
     expect_bad("\"quantity\":1,\"fulfillable", "\"quantity\":0,\"fulfillable",
-               "field 'line_items[1].quantity' must be at least 1");
+               "field 'line_items[1].quantity' must be between 1 and 1000000");
+    expect_bad("\"quantity\":1,\"fulfillable", "\"quantity\":2147483648,\"fulfillable",
+               "field 'line_items[1].quantity' must be between 1 and 1000000");
     expect_bad("\"price\":\"25.00\"", "\"price\":\"25,00\"", "field 'line_items[1].price'");
     expect_bad("\"title\":\"Gift wrap\",", "", "field 'line_items[2].title' is missing");
     expect_bad("\"sku\":\"CO-BLK-PLA\"", "\"sku\":12", "field 'line_items[0].sku'");

@@ -198,8 +198,9 @@ static int read_line_item(const json_t *item, int exponent, shopify_line_item *l
         read_money(item, "price", true, exponent, &li->price_minor, e) ||
         json_opt_bool(item, "requires_shipping", &li->requires_shipping, true, e))
         return F3_EINVAL;
-    if (li->quantity < 1)
-        return err_set(e, F3_EINVAL, "field 'quantity' must be at least 1");
+    if (li->quantity < 1 || li->quantity > SHOPIFY_MAX_QUANTITY)
+        return err_set(e, F3_EINVAL, "field 'quantity' must be between 1 and %d",
+                       SHOPIFY_MAX_QUANTITY);
     if (li->fulfillable_quantity < 0 || li->fulfillable_quantity > li->quantity)
         return err_set(e, F3_EINVAL, "field 'fulfillable_quantity' must be between 0 and quantity");
     return 0;

@@ -28,6 +28,10 @@ typedef struct shopify_address {
     const char *country, *country_code, *phone;
 } shopify_address;
 
+/* Most units one order line may ask for: far beyond any print farm's order, well within
+ * the 32-bit quantity columns. */
+#define SHOPIFY_MAX_QUANTITY 1000000
+
 typedef struct shopify_line_item {
     char id[SHOPIFY_ID_LEN];
     char product_id[SHOPIFY_ID_LEN]; /* "" when null (custom item or deleted product) */
@@ -35,7 +39,7 @@ typedef struct shopify_line_item {
     const char *sku;                 /* NULL when absent, null or empty */
     const char *title;
     const char *variant_title;    /* may be NULL */
-    int64_t quantity;             /* >= 1 */
+    int64_t quantity;             /* 1..SHOPIFY_MAX_QUANTITY */
     int64_t fulfillable_quantity; /* quantity when absent */
     int64_t price_minor;          /* unit price in minor units */
     bool requires_shipping;       /* true when absent */

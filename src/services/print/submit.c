@@ -565,7 +565,16 @@ int print_order_created_job(bus_delivery *dl, void *ctx, err *e)
                  json_string_value(json_object_get(li, "lineItemId")));
         const char *sku = json_string_value(json_object_get(li, "productSku"));
         snprintf(items[i].sku, sizeof items[i].sku, "%s", sku ? sku : "");
-        items[i].quantity = (int)json_integer_value(json_object_get(li, "quantity"));
+        json_int_t q = json_integer_value(json_object_get(li, "quantity"));
+        if (q < 1 || q > INT32_MAX) {
+            int rc =
+                err_set(e, F3_EINVAL,
+                        "order %s: line item %s: quantity %" JSON_INTEGER_FORMAT " out of range",
+                        order_id ? order_id : "?", items[i].id, q);
+            free(items);
+            return rc;
+        }
+        items[i].quantity = (int)q;
     }
     /* Cross-service queues do not keep order: the order may have been cancelled (and its
      * order.cancelled handled, finding no jobs) before this event arrived. */
