@@ -10,6 +10,7 @@
 #include "app/store.h"
 
 #include "bus/admin_http.h"
+#include "bus/catalog.h"
 #include "bus/queue.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -326,8 +327,11 @@ static int queues_clean(bus_store *s, const queues_args *a)
     return 0;
 }
 
+/* As the admin API: a queue the catalog names may be paused before its first job. */
 static int set_paused(bus_store *s, const queues_args *a, bool paused)
 {
+    if (!bus_catalog_has_queue(a->queue) && queue_exists(s, a->queue) != 0)
+        return 1;
     err e;
     err_clear(&e);
     int rc = bus_store_pause(s, a->queue, paused, &e);

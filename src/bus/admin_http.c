@@ -7,6 +7,7 @@
  */
 #include "bus/admin_http.h"
 
+#include "bus/catalog.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -387,9 +388,12 @@ static int clean_queue(http_request *req, http_response *res, void *ctx)
     return http_res_json(res, 200, json_pack("{s:I}", "cleaned", (json_int_t)count));
 }
 
+/* A queue may be paused before its first job arrives: one the catalog names is known. */
 static int set_paused(http_request *req, http_response *res, bus_admin *a, bool paused)
 {
     const char *queue = http_req_param(req, "queue");
+    if (!bus_catalog_has_queue(queue) && queue_known(res, a->store, queue) != 1)
+        return 0;
     err e;
     err_clear(&e);
     int rc = bus_store_pause(a->store, queue, paused, &e);

@@ -561,6 +561,19 @@ int bus_event_subscriber_index(const bus_event_def *d, bus_service service)
     return -1;
 }
 
+bool bus_catalog_has_queue(const char *queue)
+{
+    char name[256]; /* event types and service names are short */
+    for (size_t i = 0; queue && i < bus_catalog_count; i++) {
+        const bus_event_def *d = &bus_catalog[i];
+        for (size_t k = 0; k < bus_event_subscriber_count(d); k++)
+            if (bus_queue_name(d->type, bus_event_subscriber(d, k), name, sizeof name) == 0 &&
+                strcmp(name, queue) == 0)
+                return true;
+    }
+    return false;
+}
+
 int bus_queue_name(const char *event_type, bus_service subscriber, char *out, size_t out_size)
 {
     if (!event_type || !*event_type || strchr(event_type, '@') || (int)subscriber < 0 ||

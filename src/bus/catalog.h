@@ -192,6 +192,9 @@ int bus_event_subscriber_index(const bus_event_def *d, bus_service service);
  * type, a type containing '@' or an unknown service, F3_ETOOBIG if out is too small. */
 int bus_queue_name(const char *event_type, bus_service subscriber, char *out, size_t out_size);
 
+/* True when queue is "<eventType>@<service>" of a subscriber in the catalog. */
+bool bus_catalog_has_queue(const char *queue);
+
 /* Checks the event's own fields in `event` (a whole event object; envelope fields are not
  * looked at): required fields present, types right, enum values among the choices, null
  * only where nullable, array items checked field by field. Unknown fields are tolerated.

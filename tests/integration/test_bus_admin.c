@@ -437,6 +437,17 @@ static void test_pause_resume(void **state)
     bus_jobs_free(jobs, n);
     /* Unknown methods and paths get the error body too. */
     expect_error(f, "PUT", "/admin/queues/" Q "/pause", NULL, 405, NULL);
+    /* A queue nobody knows is not made up by pausing it; one the catalog names may be
+     * paused before its first job. */
+    expect_error(f, "POST", "/admin/queues/no.such@queue/pause", NULL, 404, NULL);
+    j = call(f, "GET", "/admin/queues", NULL, 200);
+    char *all = json_dumps(j, 0);
+    assert_null(strstr(all, "no.such@queue"));
+    free(all);
+    json_decref(j);
+    j = call(f, "POST", "/admin/queues/order.cancelled@shipping-service/pause", NULL, 200);
+    assert_true(json_is_true(json_object_get(j, "paused")));
+    json_decref(j);
 }
 
 /* ---- the CLI -------------------------------------------------------------------------- */
@@ -521,6 +532,7 @@ static void test_cli(void **state)
     expect_cli(f, (const char *[]){"job", Q, "missing", NULL}, 1, "not found");
     expect_cli(f, (const char *[]){"remove", Q, "active-1", NULL}, 1, "active");
     expect_cli(f, (const char *[]){"retry", Q, "waiting-1", NULL}, 1, "not failed");
+    expect_cli(f, (const char *[]){"pause", "no.such@queue", NULL}, 1, "not found");
 
     /* Misuse: 2. */
     expect_cli(f, (const char *[]){NULL}, 2, "missing subcommand");
