@@ -15,6 +15,39 @@
 
 #define ARGS_MAX 48
 
+/* Tries to start the simulator on a fresh port. 0 once it answers; 1 when it exited
+ * first (its port may have gone to another test between the pick and its bind: try
+ * again); -1 otherwise. */
+static int sim_try_start(f3test_sim *s, const char **argv, size_t n, const char *ready_path)
+{
+    char port[16];
+    s->port = f3test_free_port();
+    snprintf(port, sizeof port, "%d", s->port);
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+    argv[n] = "--port";
+    argv[n + 1] = port;
+    argv[n + 2] = NULL;
+    const char *envp[] = {"LOG_LEVEL=warn", NULL};
+    if (f3test_proc_start(&s->proc, s->dir, argv, envp)) {
+        fprintf(stderr, "cannot start the %s simulator\n", argv[1]);
+        return -1;
+    }
+    if (f3test_wait_http_ok(s->port, ready_path, &s->proc, 30000) == 0)
+        return 0;
+    if (!f3test_proc_wait(&s->proc, 0)) {
+        char *out = f3test_slurp(s->proc.out_path);
+        fprintf(stderr, "the %s simulator on port %d is running but did not answer %s: %s\n",
+                argv[1], s->port, ready_path, out);
+        free(out);
+        return -1;
+    }
+    char *out = f3test_slurp(s->proc.out_path);
+    fprintf(stderr, "the %s simulator exited (%d) on port %d: %s\n", argv[1], s->proc.status,
+            s->port, out);
+    free(out);
+    return 1;
+}
+
 int f3test_sim_start(f3test_sim *s, const char *const *args, const char *ready_path)
 {
     const char *argv[ARGS_MAX + 4];
@@ -22,20 +55,13 @@ int f3test_sim_start(f3test_sim *s, const char *const *args, const char *ready_p
     argv[n++] = "sim";
     for (size_t i = 0; args[i] && n < ARGS_MAX; i++)
         argv[n++] = args[i];
-    char port[16];
-    s->port = f3test_free_port();
-    snprintf(port, sizeof port, "%d", s->port);
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
-    argv[n++] = "--port";
-    argv[n++] = port;
-    argv[n] = NULL;
-    const char *envp[] = {"LOG_LEVEL=warn", NULL};
     s->dir = f3test_tmpdir();
-    if (!s->dir || f3test_proc_start(&s->proc, s->dir, argv, envp)) {
-        fprintf(stderr, "cannot start the %s simulator\n", args[0]);
+    if (!s->dir)
         return -1;
-    }
-    return f3test_wait_http_ok(s->port, ready_path, &s->proc, 15000);
+    int rc = 1;
+    for (int attempt = 0; rc == 1 && attempt < 3; attempt++)
+        rc = sim_try_start(s, argv, n, ready_path);
+    return rc == 0 ? 0 : -1;
 }
 
 int f3test_sim_stop(f3test_sim *s)
