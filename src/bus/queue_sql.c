@@ -133,15 +133,7 @@ static int made_claimable(bus_store *s, db_conn *c, err *e)
 
 int bus_store_wait(bus_store *s, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    int64_t ms = timeout_ms > 0 ? timeout_ms : 0;
-    deadline.tv_sec += (time_t)(ms / 1000);
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_mono_after(timeout_ms);
     pthread_mutex_lock(&s->lock);
     uint64_t seen = tls_seen_store == s ? tls_seen_gen : s->gen;
     int rc = 0;
@@ -481,11 +473,7 @@ int bus_store_open_sql(db *d, bus_store **out, err *e)
         return err_set(e, F3_ENOMEM, "out of memory opening the queue store");
     s->d = d;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&s->cond);
     atomic_init(&s->stopping, false);
     atomic_init(&s->finished, 0);
     int rc = 0;

@@ -162,16 +162,7 @@ struct bus_worker {
 
 static void cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (ms < 0)
-        ms = 0;
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = clock_mono_after(ms);
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
@@ -260,17 +251,6 @@ static void delivery_free(bus_delivery *dl)
 static const char *delivery_event(const bus_delivery *dl)
 {
     return dl->event_id ? dl->event_id : dl->job->id;
-}
-
-static int cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t a;
-    if (pthread_condattr_init(&a) != 0)
-        return -1;
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-    return rc;
 }
 
 /* Wakes the dispatcher: something changed that may let it claim more. Under w->mu. */
@@ -386,7 +366,7 @@ bus_worker *bus_worker_new(bus_store *s, db *d, const bus_worker_opts *o, err *e
     w->inbox_keep_ms = o->inbox_keep_ms ? o->inbox_keep_ms : DEFAULT_INBOX_KEEP_MS;
     pthread_cond_t *cvs[] = {&w->work_cv, &w->disp_cv, &w->comp_cv, &w->idle_cv, &w->maint_cv};
     size_t ncv = sizeof cvs / sizeof cvs[0], made = 0;
-    while (made < ncv && cond_init_mono(cvs[made]) == 0)
+    while (made < ncv && clock_cond_init(cvs[made]) == 0)
         made++;
     if (made < ncv) {
         while (made > 0)

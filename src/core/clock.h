@@ -7,8 +7,10 @@
 #ifndef F3_CORE_CLOCK_H
 #define F3_CORE_CLOCK_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define CLOCK_ISO_LEN 25 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" + NUL */
 
@@ -20,6 +22,13 @@ int64_t clock_mono_ms(void);
 
 /* Microseconds from an arbitrary fixed point, for measuring short durations. */
 int64_t clock_mono_us(void);
+
+/* Timed waits on condition variables, by CLOCK_MONOTONIC (immune to wall-clock jumps):
+ * clock_cond_init initialises cv for them (0 or an errno), and clock_mono_after is the
+ * instant ms milliseconds from now (a negative ms counts as 0) to pass to
+ * pthread_cond_timedwait. */
+int clock_cond_init(pthread_cond_t *cv);
+struct timespec clock_mono_after(int64_t ms);
 
 /* Writes `ms` as ISO-8601 UTC with milliseconds into out (at least CLOCK_ISO_LEN bytes). */
 void clock_format_iso(int64_t ms, char out[CLOCK_ISO_LEN]);

@@ -205,11 +205,7 @@ static int pg_open(db *d, const char *url, err *e)
         free(pd);
         return err_set(e, F3_ENOMEM, "out of memory opening the database");
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&pd->freed, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&pd->freed);
     pthread_mutex_init(&pd->lock, NULL);
     for (int i = 0; i < pd->size; i++)
         pd->conns[i].base.owner = d;
@@ -266,14 +262,7 @@ static pg_conn *pg_take_slot(pg_db *pd)
 static db_conn *pg_acquire(db *d, err *e)
 {
     pg_db *pd = d->impl;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += d->opts.acquire_timeout_ms / 1000;
-    deadline.tv_nsec += (long)(d->opts.acquire_timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_mono_after(d->opts.acquire_timeout_ms);
     pthread_mutex_lock(&pd->lock);
     pg_conn *c;
     while (!(c = pg_take_slot(pd))) {

@@ -106,17 +106,6 @@ static conn_watch *watch_of(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
-static int cond_init_monotonic(pthread_cond_t *c)
-{
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0)
-        return -1;
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(c, &attr);
-    pthread_condattr_destroy(&attr);
-    return rc;
-}
-
 /* The CLOCK_MONOTONIC instant `ms` from clock_mono_ms()'s scale. */
 static struct timespec mono_deadline(int64_t ms)
 {
@@ -751,7 +740,7 @@ http_server *http_server_start(const http_router *r, const http_server_opts *o, 
     opts_normalize(s, o);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->watch_lock, NULL);
-    if (cond_init_monotonic(&s->drained) != 0 || cond_init_monotonic(&s->guard_wake) != 0) {
+    if (clock_cond_init(&s->drained) != 0 || clock_cond_init(&s->guard_wake) != 0) {
         err_set(e, F3_ENOMEM, "http server: cannot create condition variables");
         goto fail;
     }

@@ -255,12 +255,8 @@ retry_queue *retry_new(db *d, const retry_opts *o)
     rq->random = o && o->random ? o->random : sodium_random;
     rq->random_ctx = o && o->random ? o->random_ctx : NULL;
     atomic_init(&rq->stopping, false);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&rq->wake_mu, NULL);
-    pthread_cond_init(&rq->wake_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&rq->wake_cv);
     return rq;
 }
 
@@ -626,14 +622,7 @@ static void *heartbeat_main(void *arg)
     int64_t every = hb->rq->lease_ms / 3 > 0 ? hb->rq->lease_ms / 3 : 1;
     pthread_mutex_lock(&hb->mu);
     while (!hb->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += every / 1000;
-        ts.tv_nsec += (long)(every % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_mono_after(every);
         if (pthread_cond_timedwait(&hb->cv, &hb->mu, &ts) == 0 || hb->done)
             continue;
         pthread_mutex_unlock(&hb->mu);
@@ -657,12 +646,8 @@ static void heartbeat_start(heartbeat *hb, retry_queue *rq, const claimed *it)
     memset(hb, 0, sizeof *hb);
     hb->rq = rq;
     hb->it = it;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&hb->mu, NULL);
-    pthread_cond_init(&hb->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&hb->cv);
     hb->started = pthread_create(&hb->thread, NULL, heartbeat_main, hb) == 0;
     if (!hb->started)
         log_warn("retry entry runs without lease renewal; a slow handler may be taken over", "id",
@@ -837,17 +822,10 @@ static void wake_hook(void *ctx)
 
 static void wait_until(retry_queue *rq, int64_t at_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t left = at_ms - clock_now_ms();
     if (left > 1000)
         left = 1000; /* look again: an earlier entry may come, or a stop */
-    ts.tv_sec += left / 1000;
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = clock_mono_after(left);
     pthread_cond_timedwait(&rq->wake_cv, &rq->wake_mu, &ts);
 }
 
