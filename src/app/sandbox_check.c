@@ -199,9 +199,9 @@ static int check_shipment(db_conn *c, const char *tenant, const sandbox_order *s
 /* Where an order ended, as the checker classifies it. */
 typedef struct order_end {
     bool fulfilled; /* COMPLETED with a Shopify fulfilment recorded: its id, or - when a
-                       worker killed after creating it left it unrecorded and the next one
-                       found it done in Shopify - the time it was recorded without the id
-                       (orders/fulfillment.c cannot read a fulfilment's id back yet) */
+                       worker killed after creating it left it unrecorded, the next one
+                       found it done in Shopify and could not read the ids back - the time
+                       it was recorded without them */
     bool cancelled; /* CANCELLED */
     bool waiting;   /* PENDING with unmapped line items */
     bool review;    /* meant to be cancelled, but the cancellation came after the order
